@@ -1,0 +1,52 @@
+// deeplab: one program, one subcommand per job. Errors print one line naming what is wrong
+// and exit non-zero.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "core/error.h"
+#include "jobs.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model or checkpoint)"},
+    {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network forward, or a training step)"},
+};
+
+void print_usage(FILE* out) {
+  std::fprintf(out, "usage: deeplab COMMAND [options]   (deeplab COMMAND --help for its options)\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  for (const Command& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(argc - 1, argv + 1);
+    } catch (const deeplab::Error& e) {
+      std::fprintf(stderr, "deeplab %s: error: %s\n", c.name, e.what());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "deeplab %s: internal error: %s\n", c.name, e.what());
+      return 3;
+    }
+  }
+  std::fprintf(stderr, "deeplab: unknown command '%s'\n\n", name.c_str());
+  print_usage(stderr);
+  return 2;
+}

@@ -1,0 +1,45 @@
+#include "options.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "core/error.h"
+
+namespace deeplab::jobs {
+
+void add_config_option(CommandLine& cl) {
+  cl.options.add_options()("config", po::value<std::string>(), "INI file with defaults; the command line wins");
+}
+
+bool parse(CommandLine& cl, int argc, char** argv) {
+  cl.options.add_options()("help,h", "show this help");
+  try {
+    po::store(po::command_line_parser(argc, argv).options(cl.options).positional(cl.positional).run(), cl.values);
+  } catch (const po::error& e) {
+    fail("deeplab ", cl.command, ": ", e.what(), " (see deeplab ", cl.command, " --help)");
+  }
+  if (cl.values.count("help")) {
+    std::cout << "usage: deeplab " << cl.usage << "\n\n" << cl.about << "\n\n" << cl.options << "\n";
+    return false;
+  }
+  if (cl.values.count("config")) {
+    const std::string path = cl.values["config"].as<std::string>();
+    std::ifstream in(path);
+    if (!in) fail(path, ": cannot read config file");
+    try {
+      // store() keeps values already present, so the command line wins over the file.
+      po::store(po::parse_config_file(in, cl.options, /*allow_unregistered=*/false), cl.values);
+    } catch (const po::error& e) {
+      fail(path, ": ", e.what());
+    }
+  }
+  try {
+    po::notify(cl.values);
+  } catch (const po::error& e) {
+    fail("deeplab ", cl.command, ": ", e.what(), " (see deeplab ", cl.command, " --help)");
+  }
+  return true;
+}
+
+}  // namespace deeplab::jobs

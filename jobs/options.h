@@ -1,0 +1,28 @@
+// Command-line handling shared by every subcommand: --help, and --config FILE.ini merged
+// under the command line (the command line wins; a key the subcommand does not know is an
+// error naming the file). INI sections map to option prefixes: "[solver] base_lr = 0.001"
+// is "--solver.base_lr 0.001".
+#pragma once
+#include <boost/program_options.hpp>
+#include <string>
+
+namespace deeplab::jobs {
+
+namespace po = boost::program_options;
+
+struct CommandLine {
+  std::string command;  // "bench forward", "info", ...
+  std::string usage;    // one line after "usage: deeplab "
+  std::string about;    // what the command does, for --help
+  po::options_description options{"options"};
+  po::positional_options_description positional;
+  po::variables_map values;
+};
+
+// Returns false when --help was asked (usage printed); throws Error on bad options.
+bool parse(CommandLine& cl, int argc, char** argv);
+
+// Adds --config to a command's options (call before parse for commands that take configs).
+void add_config_option(CommandLine& cl);
+
+}  // namespace deeplab::jobs

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The one entry point: ./run.sh setup | build | test | demo | bench
+#   setup  install the Debian packages the build needs (no apt call when all are present)
+#   build  configure and build (Release) -> build/bin/deeplab
+#   test   setup + build + the whole test suite (ctest)
+#   demo   setup + build + the demo (see README.md)
+#   bench  setup + build + benchmarks side by side with PyTorch (installs python3-torch)
+# Environment: BUILD_DIR (default build), DEEPLAB_CUDA=ON|OFF (default: ON when nvcc is found),
+# JOBS (parallel build jobs, default: all cores).
+set -euo pipefail
+cd "$(dirname "$0")"
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+
+PACKAGES=(
+  cmake g++ make pkg-config
+  libopenmpi-dev openmpi-bin
+  libhdf5-dev
+  libopencv-dev
+  libboost-program-options-dev
+  libgtest-dev libbenchmark-dev
+  libdnnl-dev ocl-icd-opencl-dev opencl-headers  # Debian's oneDNN cmake config asks for OpenCL
+  python3-h5py python3-numpy                      # tests read our files the way users do
+)
+BENCH_PACKAGES=(python3-torch)
+
+log() { printf '\033[1m[run.sh]\033[0m %s\n' "$*" >&2; }
+
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+install_packages() {
+  local missing
+  missing=$(missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  log "installing:" $missing
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 $missing
+}
+
+setup() { install_packages "${PACKAGES[@]}"; }
+
+build() {
+  local cuda_flag=()
+  [ -n "${DEEPLAB_CUDA:-}" ] && cuda_flag=(-DDEEPLAB_CUDA="$DEEPLAB_CUDA")
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${cuda_flag[@]}" >/dev/null
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+  log "built $BUILD_DIR/bin/deeplab"
+}
+
+# Open MPI refuses to run as root unless told that it is meant.
+mpi_env() {
+  if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+}
+
+run_tests() {
+  mpi_env
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" --timeout 900
+}
+
+demo() {
+  local deeplab=$BUILD_DIR/bin/deeplab
+  log "demo: DeepLab-LargeFOV (20.5M parameters, VOC's 21 classes) on this machine."
+  log "Training, segmentation with the CRF and evaluation join this demo as they land (issues 3-6);"
+  log "today it builds the network, describes it and times it: forward at 321x321, and a training step."
+  local out=$BUILD_DIR/demo
+  mkdir -p "$out"
+  "$BUILD_DIR/bin/make_test_files" model "$out/largefov-random.h5" largefov 21 1
+  "$deeplab" info "$out/largefov-random.h5" | head -9
+  "$deeplab" bench forward --model largefov --size 321 --repeats 5
+  "$deeplab" bench forward --model largefov --size 321 --repeats 3 --backward
+}
+
+bench() {
+  install_packages "${BENCH_PACKAGES[@]}"
+  bash tests/bench/side_by_side.sh "$BUILD_DIR/bin/deeplab"
+  log "operator micro-benchmarks (Google Benchmark):"
+  "$BUILD_DIR/bin/bench_ops"
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  build) setup; build ;;
+  test) setup; build; run_tests ;;
+  demo) setup; build; demo ;;
+  bench) setup; build; bench ;;
+  *) echo "usage: ./run.sh setup|build|test|demo|bench" >&2; exit 2 ;;
+esac

@@ -1,0 +1,116 @@
+#include "core/device.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/error.h"
+
+#ifdef DEEPLAB_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels.h"
+#endif
+
+namespace deeplab {
+
+bool built_with_cuda() {
+#ifdef DEEPLAB_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifdef DEEPLAB_WITH_CUDA
+namespace {
+void cuda_check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) fail("CUDA ", what, ": ", cudaGetErrorString(e));
+}
+cudaMemcpyKind copy_kind(Device dst, Device src) {
+  if (dst == Device::cpu) return src == Device::cpu ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost;
+  return src == Device::cpu ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice;
+}
+}  // namespace
+#endif
+
+int cuda_device_count() {
+#ifdef DEEPLAB_WITH_CUDA
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
+  return n;
+#else
+  return 0;
+#endif
+}
+
+std::string cuda_unavailable_reason() {
+#ifdef DEEPLAB_WITH_CUDA
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) return std::string("no CUDA device: ") + cudaGetErrorString(e);
+  if (n == 0) return "no CUDA device visible";
+  return "";
+#else
+  return "no CUDA device: this build has CUDA switched off (DEEPLAB_CUDA=OFF)";
+#endif
+}
+
+float* device_alloc(Device device, size_t count) {
+  if (device == Device::cpu) {
+    // 64-byte alignment suits AVX-512 loads and oneDNN's preferences.
+    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    return static_cast<float*>(p);
+  }
+#ifdef DEEPLAB_WITH_CUDA
+  void* p = nullptr;
+  cuda_check(cudaMalloc(&p, count * sizeof(float)), "cudaMalloc");
+  return static_cast<float*>(p);
+#else
+  fail(cuda_unavailable_reason());
+#endif
+}
+
+void device_free(Device device, float* ptr) {
+  if (device == Device::cpu) {
+    std::free(ptr);
+    return;
+  }
+#ifdef DEEPLAB_WITH_CUDA
+  cudaFree(ptr);
+#endif
+}
+
+void device_copy(float* dst, Device dst_device, const float* src, Device src_device, size_t count) {
+  if (count == 0) return;
+  if (dst_device == Device::cpu && src_device == Device::cpu) {
+    std::memcpy(dst, src, count * sizeof(float));
+    return;
+  }
+#ifdef DEEPLAB_WITH_CUDA
+  cuda_check(cudaMemcpy(dst, src, count * sizeof(float), copy_kind(dst_device, src_device)), "cudaMemcpy");
+#else
+  fail(cuda_unavailable_reason());
+#endif
+}
+
+void device_fill(float* dst, Device device, size_t count, float value) {
+  if (device == Device::cpu) {
+    std::fill(dst, dst + count, value);
+    return;
+  }
+#ifdef DEEPLAB_WITH_CUDA
+  if (value == 0.0f) {
+    cuda_check(cudaMemset(dst, 0, count * sizeof(float)), "cudaMemset");
+    return;
+  }
+  cuda::fill(dst, count, value);
+#else
+  fail(cuda_unavailable_reason());
+#endif
+}
+
+}  // namespace deeplab

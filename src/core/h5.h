@@ -1,0 +1,83 @@
+// Thin RAII layer over the HDF5 C API. Every failure becomes an Error naming the file and the
+// entry; HDF5's own error stack printing is switched off so users see one clear line.
+#pragma once
+#include <hdf5.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace deeplab::h5 {
+
+// Owns one hid_t and closes it with the matching H5?close.
+class Handle {
+ public:
+  Handle() = default;
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  Handle& operator=(Handle&& o) noexcept;
+  ~Handle();
+  hid_t get() const { return id_; }
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+class File {
+ public:
+  // Opens an existing file; a missing, truncated or non-HDF5 file is a clear error.
+  static File open_read(const std::string& path);
+  // Creates (truncates) a file for writing.
+  static File create(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  hid_t id() const { return file_.get(); }
+  void flush();
+  void close() { file_ = Handle(); }
+
+  bool exists(const std::string& name) const;  // a dataset or group at this path ("a/b/c")
+  std::vector<std::string> children(const std::string& group) const;
+
+  void write_tensor(const std::string& name, const Tensor& t);  // float32, parent groups made
+  Tensor read_tensor(const std::string& name) const;
+  Shape shape_of(const std::string& name) const;
+  void write_bytes(const std::string& name, const std::vector<uint8_t>& bytes, const Shape& shape);
+  std::vector<uint8_t> read_bytes(const std::string& name, Shape* shape = nullptr) const;
+
+  // Attributes on an object ("/" for the file itself).
+  void set_attr(const std::string& object, const std::string& key, const std::string& value);
+  void set_attr(const std::string& object, const std::string& key, int64_t value);
+  void set_attr(const std::string& object, const std::string& key, double value);
+  std::optional<std::string> attr_string(const std::string& object, const std::string& key) const;
+  std::optional<int64_t> attr_int(const std::string& object, const std::string& key) const;
+  std::optional<double> attr_double(const std::string& object, const std::string& key) const;
+
+ private:
+  File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}
+  void make_parents(const std::string& name);
+  Handle open_object(const std::string& object) const;
+  Handle open_attr(const std::string& object, const std::string& key) const;
+
+  std::string path_;
+  Handle file_;
+};
+
+// Writes go to "PATH.tmp.PID"; commit() flushes to disk and renames over PATH, so readers see
+// the old file or the whole new one, never half of it. Without commit() the temporary is removed.
+class AtomicPath {
+ public:
+  explicit AtomicPath(std::string final_path);
+  ~AtomicPath();
+  const std::string& temp() const { return temp_; }
+  void commit();
+
+ private:
+  std::string final_, temp_;
+  bool committed_ = false;
+};
+
+}  // namespace deeplab::h5

@@ -1,0 +1,57 @@
+#include "core/tensor.h"
+
+#include <sstream>
+
+#include "core/device.h"
+#include "core/error.h"
+
+namespace deeplab {
+
+const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream o;
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? "x" : "") << s[i];
+  return o.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Tensor::Tensor(Shape shape, Device device) : shape_(std::move(shape)), device_(device) {
+  for (int64_t d : shape_)
+    if (d < 0) fail("tensor: negative dimension in shape ", shape_str(shape_));
+  size_t n = static_cast<size_t>(numel());
+  float* p = device_alloc(device, n == 0 ? 1 : n);
+  storage_ = std::shared_ptr<float>(p, [device](float* q) { device_free(device, q); });
+  device_fill(p, device, n, 0.0f);
+}
+
+Tensor Tensor::clone() const { return to(device_); }
+
+Tensor Tensor::to(Device device) const {
+  Tensor out(shape_, device);
+  out.copy_from(*this);
+  return out;
+}
+
+void Tensor::fill(float value) { device_fill(data(), device_, numel(), value); }
+
+void Tensor::copy_from(const Tensor& other) {
+  if (other.numel() != numel())
+    fail("tensor: copy of ", shape_str(other.shape()), " into ", shape_str(shape_));
+  device_copy(data(), device_, other.data(), other.device_, numel());
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  if (shape_numel(shape) != numel())
+    fail("tensor: cannot reshape ", shape_str(shape_), " to ", shape_str(shape));
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+}  // namespace deeplab

@@ -1,0 +1,72 @@
+// The DeepLab networks of the paper, built from nn layers with the Caffe release's parameter
+// names (conv1_1 ... conv5_3, fc6, fc7, fc8):
+//   largefov      VGG-16, atrous conv5 (dilation 2), pool5a, fc6 3x3 dilation 12 (1024), fc7 1024
+//   deeplab       the same trunk without pool5a, fc6 4x4 dilation 4 (4096), fc7 4096
+//   msc-largefov  largefov plus five 2-layer heads (on the image and pool1..pool4, 128 + 128
+//                 channels each, at stride 8), concatenated with fc7 before fc8
+// A width multiplier scales every channel count, for small networks of the same shape.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+#include "nn/conv.h"
+#include "nn/net.h"
+
+namespace deeplab {
+
+enum class ModelKind { largefov, deeplab, msc_largefov };
+ModelKind parse_model_kind(const std::string& name);  // "largefov", "deeplab", "msc-largefov"
+const char* model_kind_name(ModelKind kind);
+
+// Which convolutions use Winograd. Measured on a 2-core Zen 4 (deeplab bench forward, 321x321):
+// Winograd runs conv3_x and conv4_x 2.7x faster than direct, ties on conv2_x, and at full
+// resolution (conv1_2) its transform buffers take ~120 MB; conv4's transformed weights would
+// take 95 MB. So `automatic` uses it on conv3_x only; `winograd` on every layer it applies to.
+enum class ConvPolicy { direct, automatic, winograd };
+ConvPolicy parse_conv_policy(const std::string& name);  // "direct", "auto", "winograd"
+
+struct ModelSpec {
+  ModelKind kind = ModelKind::largefov;
+  int num_classes = 21;
+  double width = 1.0;  // channel multiplier; 1 is the paper's network
+  float dropout = 0.5f;
+  // Not stored in model files: how this process computes, not what the model is.
+  ConvPolicy conv_policy = ConvPolicy::automatic;
+};
+
+// VGG-16's ImageNet mean in the network's BGR channel order (Caffe convention).
+constexpr float kVggMeanBgr[3] = {104.008f, 116.669f, 122.675f};
+
+class Model {
+ public:
+  // Builds the network for a phase, with weights initialised from seed (He for convolutions,
+  // Gaussian 0.01 for the classifier, zero biases).
+  Model(const ModelSpec& spec, nn::Phase phase, uint64_t seed = 1);
+
+  const ModelSpec& spec() const { return spec_; }
+  nn::Net& net() { return net_; }
+  const nn::Net& net() const { return net_; }
+
+  // Mean-subtracted BGR batch (N x 3 x H x W) -> class scores (N x classes x h x w), h = ceil(H / 8).
+  Tensor forward(const Tensor& image_bgr);
+  // Gradient of the scores -> parameter gradients (train phase).
+  void backward(const Tensor& score_grad);
+
+  int output_stride() const;
+  int receptive_field() const;
+  int64_t param_count();
+  double gflops(int64_t height, int64_t width, int64_t batch = 1);
+  std::vector<nn::Param*> params() { return net_.params(); }
+  // Copies parameter values from another model of the same spec (any phase).
+  void copy_params_from(Model& other);
+
+ private:
+  ModelSpec spec_;
+  nn::Net net_;
+};
+
+// Channel count after the width multiplier (at least 1).
+int scaled_channels(int channels, double width);
+
+}  // namespace deeplab

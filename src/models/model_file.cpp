@@ -1,0 +1,77 @@
+#include "models/model_file.h"
+
+#include "core/error.h"
+
+namespace deeplab {
+
+void write_model(h5::File& file, Model& model) {
+  const ModelSpec& s = model.spec();
+  file.set_attr("/", "format", std::string(kModelFormat));
+  file.set_attr("/", "version", int64_t(kModelFormatVersion));
+  file.set_attr("/", "kind", std::string(model_kind_name(s.kind)));
+  file.set_attr("/", "num_classes", int64_t(s.num_classes));
+  file.set_attr("/", "width", s.width);
+  for (nn::Param* p : model.params()) file.write_tensor(p->name, p->value);
+}
+
+void save_model(const std::string& path, Model& model) {
+  h5::AtomicPath out(path);
+  {
+    h5::File file = h5::File::create(out.temp());
+    write_model(file, model);
+    file.flush();
+  }
+  out.commit();
+}
+
+ModelSpec read_model_spec(const h5::File& file) {
+  auto format = file.attr_string("/", "format");
+  if (!format || *format != kModelFormat)
+    fail(file.path(), ": not a deeplab model file (attribute 'format' is ",
+         format ? "'" + *format + "'" : std::string("missing"), ", expected '", kModelFormat, "')");
+  auto version = file.attr_int("/", "version");
+  if (!version || *version > kModelFormatVersion)
+    fail(file.path(), ": model format version ", version ? std::to_string(*version) : "missing",
+         " is not supported (this program reads up to ", kModelFormatVersion, ")");
+  auto kind = file.attr_string("/", "kind");
+  auto classes = file.attr_int("/", "num_classes");
+  auto width = file.attr_double("/", "width");
+  if (!kind) fail(file.path(), ": attribute 'kind' is missing");
+  if (!classes) fail(file.path(), ": attribute 'num_classes' is missing");
+  if (!width) fail(file.path(), ": attribute 'width' is missing");
+  ModelSpec spec;
+  try {
+    spec.kind = parse_model_kind(*kind);
+  } catch (const Error& e) {
+    fail(file.path(), ": attribute 'kind': ", e.what());
+  }
+  spec.num_classes = int(*classes);
+  spec.width = *width;
+  return spec;
+}
+
+void read_params(const h5::File& file, Model& model) {
+  for (nn::Param* p : model.params()) {
+    Shape shape = file.shape_of(p->name);  // names the entry when missing
+    if (shape != p->value.shape())
+      fail(file.path(), ": entry '", p->name, "' has shape ", shape_str(shape), ", expected ",
+           shape_str(p->value.shape()));
+    p->value.copy_from(file.read_tensor(p->name));
+    ++p->version;
+  }
+}
+
+std::unique_ptr<Model> load_model(const std::string& path, nn::Phase phase) {
+  h5::File file = h5::File::open_read(path);
+  ModelSpec spec = read_model_spec(file);
+  std::unique_ptr<Model> model;
+  try {
+    model = std::make_unique<Model>(spec, phase);
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+  read_params(file, *model);
+  return model;
+}
+
+}  // namespace deeplab

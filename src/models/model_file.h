@@ -1,0 +1,28 @@
+// The model / checkpoint file (HDF5): one dataset per parameter under its Caffe-style name
+// ("fc6/weight", OIHW float32; "fc6/bias"), and file attributes naming the format and the
+// network (format = "deeplab-model", version, kind, num_classes, width). Written atomically.
+// Training adds its solver state under "/solver" in the same file.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/h5.h"
+#include "models/deeplab.h"
+
+namespace deeplab {
+
+inline constexpr const char* kModelFormat = "deeplab-model";
+inline constexpr int kModelFormatVersion = 1;
+
+// Writes the spec and every parameter into an open file.
+void write_model(h5::File& file, Model& model);
+// Saves to path atomically (temporary file, fsync, rename).
+void save_model(const std::string& path, Model& model);
+
+// The spec stored in a model file; a foreign or damaged file is a clear error.
+ModelSpec read_model_spec(const h5::File& file);
+// Loads parameters into a model of the same spec; names each missing or misshaped entry.
+void read_params(const h5::File& file, Model& model);
+std::unique_ptr<Model> load_model(const std::string& path, nn::Phase phase);
+
+}  // namespace deeplab

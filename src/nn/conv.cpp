@@ -1,0 +1,239 @@
+#include "nn/conv.h"
+
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "core/error.h"
+
+namespace deeplab::nn {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+
+int conv_out_size(int in, int kernel, int stride, int pad, int dilation) {
+  return (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1;
+}
+
+Convolution::Convolution(std::string name, ConvSpec spec, ConvAlgorithm algorithm)
+    : Layer(std::move(name)), spec_(spec), algorithm_(algorithm) {
+  DEEPLAB_CHECK(spec.in_channels > 0 && spec.out_channels > 0 && spec.kernel > 0 && spec.stride > 0 &&
+                    spec.dilation > 0 && spec.pad >= 0,
+                "bad convolution spec for ", this->name());
+  weight_.name = this->name() + "/weight";
+  weight_.value = Tensor({spec.out_channels, spec.in_channels, spec.kernel, spec.kernel});
+  if (spec.bias) {
+    bias_.name = this->name() + "/bias";
+    bias_.value = Tensor({spec.out_channels});
+    bias_.lr_mult = 2.0f;  // Caffe convention for biases: twice the learning rate, no decay
+    bias_.decay_mult = 0.0f;
+  }
+}
+
+std::vector<Param*> Convolution::params() {
+  if (spec_.bias) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phase) {
+  DEEPLAB_CHECK(inputs.size() == 1, name());
+  phase_ = phase;
+  Shape in = desc_shape(inputs[0]);
+  if (in.size() != 4 || in[1] != spec_.in_channels)
+    fail("layer ", name(), ": expects N x ", spec_.in_channels, " x H x W input, got ", shape_str(in));
+  const int oh = conv_out_size(int(in[2]), spec_.kernel, spec_.stride, spec_.pad, spec_.dilation);
+  const int ow = conv_out_size(int(in[3]), spec_.kernel, spec_.stride, spec_.pad, spec_.dilation);
+  if (oh < 1 || ow < 1) fail("layer ", name(), ": input ", shape_str(in), " is smaller than the kernel");
+
+  using tag = memory::format_tag;
+  const auto f32 = memory::data_type::f32;
+  memory::dims src_dims = {in[0], in[1], in[2], in[3]};
+  memory::dims dst_dims = {in[0], spec_.out_channels, oh, ow};
+  memory::dims w_dims = {spec_.out_channels, spec_.in_channels, spec_.kernel, spec_.kernel};
+  memory::dims strides = {spec_.stride, spec_.stride};
+  memory::dims dilates = {spec_.dilation - 1, spec_.dilation - 1};  // oneDNN counts the gaps
+  memory::dims pad = {spec_.pad, spec_.pad};
+  Desc bias_d = spec_.bias ? Desc({spec_.out_channels}, f32, tag::x) : Desc();
+  Desc w_any(w_dims, f32, tag::any);
+  dnnl::primitive_attr attr;
+  if (spec_.relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  auto kind = phase == Phase::train ? prop_kind::forward_training : prop_kind::forward_inference;
+
+  // Candidates, best first; the first that oneDNN runs with an optimised kernel wins.
+  // Activations in nChw16c (channels in blocks of 16) suit its direct AVX-512 kernels; a
+  // 3-channel input stays plain (blocking would pad it to 16). Where the direct kernel does
+  // not apply (fc6's dilation 12 on a small map), let oneDNN choose the layout.
+  struct Candidate {
+    algorithm alg;
+    tag src, dst;
+  };
+  const tag blocked_src = in[1] % 16 == 0 ? tag::nChw16c : tag::any;
+  std::vector<Candidate> candidates;
+  if (algorithm_ == ConvAlgorithm::winograd && spec_.kernel == 3 && spec_.stride == 1 &&
+      spec_.dilation == 1 && in[1] % 16 == 0 && spec_.out_channels % 16 == 0)
+    candidates.push_back({algorithm::convolution_winograd, tag::nChw16c, tag::nChw16c});
+  candidates.push_back({algorithm::convolution_direct, blocked_src, tag::nChw16c});
+  candidates.push_back({algorithm::convolution_direct, tag::any, tag::any});
+  bool found = false;
+  for (const Candidate& c : candidates) {
+    try {
+      dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, f32, c.src), w_any, bias_d,
+                                         Desc(dst_dims, f32, c.dst), strides, dilates, pad, pad);
+      auto pd = dnnl::convolution_forward::primitive_desc(fd, attr, cpu_engine());
+      if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) continue;
+      fwd_pd_ = pd;
+      algorithm_used_ = c.alg;
+      found = true;
+      break;
+    } catch (const dnnl::error&) {
+      continue;  // this combination is not implemented here: try the next
+    }
+  }
+  if (!found) {  // oneDNN's reference kernel: slow, but correct
+    dnnl::convolution_forward::desc fd(kind, algorithm::convolution_direct, Desc(src_dims, f32, tag::any), w_any,
+                                       bias_d, Desc(dst_dims, f32, tag::any), strides, dilates, pad, pad);
+    fwd_pd_ = dnnl::convolution_forward::primitive_desc(fd, attr, cpu_engine());
+    algorithm_used_ = algorithm::convolution_direct;
+  }
+  fwd_ = dnnl::convolution_forward(fwd_pd_);
+  fwd_weights_version_ = UINT64_MAX;
+  const Desc src_any = fwd_pd_.src_desc(), dst_any = fwd_pd_.dst_desc();
+
+  if (phase == Phase::train) {
+    // Gradients exist only where backward runs: inference keeps one copy of the weights.
+    if (weight_.grad.empty()) weight_.grad = Tensor(weight_.value.shape());
+    if (spec_.bias && bias_.grad.empty()) bias_.grad = Tensor(bias_.value.shape());
+    // Backward: the forward's algorithm and layouts first, then whatever oneDNN prefers;
+    // never its reference kernel when an optimised one exists.
+    const std::pair<algorithm, bool> tries[] = {{algorithm_used_, true}, {algorithm::convolution_direct, true},
+                                                {algorithm::convolution_direct, false}};
+    bool have_data = false, have_weights = false;
+    for (auto [alg, same_layouts] : tries) {
+      const Desc s = same_layouts ? src_any : Desc(src_dims, f32, tag::any);
+      const Desc d = same_layouts ? dst_any : Desc(dst_dims, f32, tag::any);
+      const bool last = alg == algorithm::convolution_direct && !same_layouts;
+      try {
+        if (!have_data) {
+          dnnl::convolution_backward_data::desc bd(alg, s, w_any, d, strides, dilates, pad, pad);
+          auto pd = dnnl::convolution_backward_data::primitive_desc(bd, cpu_engine(), fwd_pd_);
+          if (last || std::string(pd.impl_info_str()).rfind("ref", 0) != 0) bwd_data_pd_ = pd, have_data = true;
+        }
+        if (!have_weights) {
+          dnnl::convolution_backward_weights::desc wd(alg, s, w_any, bias_d, d, strides, dilates, pad, pad);
+          auto pd = dnnl::convolution_backward_weights::primitive_desc(wd, cpu_engine(), fwd_pd_);
+          if (last || std::string(pd.impl_info_str()).rfind("ref", 0) != 0) bwd_weights_pd_ = pd, have_weights = true;
+        }
+      } catch (const dnnl::error&) {
+        if (last) throw;
+      }
+    }
+    bwd_data_ = dnnl::convolution_backward_data(bwd_data_pd_);
+    bwd_weights_ = dnnl::convolution_backward_weights(bwd_weights_pd_);
+    diff_weights_ = make_memory(bwd_weights_pd_.diff_weights_desc());
+    if (spec_.bias) diff_bias_ = make_memory(bwd_weights_pd_.diff_bias_desc());
+    bwd_weights_version_ = UINT64_MAX;
+  }
+  flops_ = 2.0 * in[0] * spec_.out_channels * oh * ow * spec_.in_channels * spec_.kernel * spec_.kernel;
+  return {fwd_pd_.dst_desc()};
+}
+
+namespace {
+// In the test phase every convolution reorders its weights into this one buffer just before it
+// runs, instead of keeping its own copy: inference then holds the weights once (plus the
+// largest layer's), at the price of one reorder per layer per forward (a few percent).
+void* shared_weight_buffer(size_t bytes) {
+  static std::unique_ptr<void, decltype(&std::free)> buffer(nullptr, &std::free);
+  static size_t capacity = 0;
+  if (bytes > capacity) {
+    buffer.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    if (!buffer) throw std::bad_alloc();
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+}  // namespace
+
+const memory& Convolution::weights_in(const Desc& want, memory& cache, uint64_t& cached_version) {
+  memory plain(plain_desc(weight_.value.shape()), cpu_engine(), weight_.value.data());
+  if (plain.get_desc() == want) {
+    cache = plain;
+    return cache;
+  }
+  // Winograd's weight transform is slow (tens of ms a layer): those weights are always cached.
+  if (phase_ == Phase::test && algorithm_used_ != algorithm::convolution_winograd) {
+    cache = memory(want, cpu_engine(), shared_weight_buffer(want.get_size()));
+    reorder(plain, cache);
+    return cache;
+  }
+  if (cached_version != weight_.version || !cache || cache.get_desc() != want) {
+    if (!cache || cache.get_desc() != want) cache = make_memory(want);
+    reorder(plain, cache);
+    cached_version = weight_.version;
+  }
+  return cache;
+}
+
+void Convolution::forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) {
+  const memory& src = src_cache_.get(in[0]->data, fwd_pd_.src_desc());
+  const memory& w = weights_in(fwd_pd_.weights_desc(), fwd_weights_, fwd_weights_version_);
+  const memory& dst = dst_cache_.buffer_for(out[0]->data, fwd_pd_.dst_desc());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
+  if (spec_.bias)
+    args[DNNL_ARG_BIAS] = memory(Desc({spec_.out_channels}, memory::data_type::f32, memory::format_tag::x),
+                                 cpu_engine(), bias_.value.data());
+  fwd_.execute(cpu_stream(), args);
+  cpu_stream().wait();
+  dst_cache_.copy_to(out[0]->data);
+}
+
+void Convolution::backward(const std::vector<Blob*>& out, const std::vector<Blob*>& in) {
+  DEEPLAB_CHECK(phase_ == Phase::train, "backward of ", name(), " in the test phase");
+  Blob& y = *out[0];
+  if (spec_.relu) {
+    // The fused ReLU's gradient: zero where the output was clipped. Done in place on dy.
+    float* dy = static_cast<float*>(y.diff.get_data_handle());
+    const float* yv = static_cast<const float*>(y.data.get_data_handle());
+    const int64_t n = static_cast<int64_t>(physical_size(y.desc));
+#pragma omp parallel for simd
+    for (int64_t i = 0; i < n; ++i)
+      if (yv[i] <= 0.0f) dy[i] = 0.0f;
+  }
+  const bool train_w = weight_.lr_mult != 0.0f || (spec_.bias && bias_.lr_mult != 0.0f);
+  if (train_w) {
+    const memory& src = bwd_src_cache_.get(in[0]->data, bwd_weights_pd_.src_desc());
+    const memory& dy = diff_dst_cache_.get(y.diff, bwd_weights_pd_.diff_dst_desc());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights_}};
+    if (spec_.bias) args[DNNL_ARG_DIFF_BIAS] = diff_bias_;
+    bwd_weights_.execute(cpu_stream(), args);
+    cpu_stream().wait();
+    // Accumulate into the canonical (OIHW) gradients, as Caffe does for iter_size.
+    const memory& dw = grad_cache_.get(diff_weights_, plain_desc(weight_.grad.shape()));
+    const float* g = static_cast<const float*>(dw.get_data_handle());
+    float* acc = weight_.grad.data();
+    const int64_t n = weight_.grad.numel();
+#pragma omp parallel for simd
+    for (int64_t i = 0; i < n; ++i) acc[i] += g[i];
+    if (spec_.bias) {
+      const float* gb = static_cast<const float*>(diff_bias_.get_data_handle());
+      for (int64_t i = 0; i < spec_.out_channels; ++i) bias_.grad.data()[i] += gb[i];
+    }
+  }
+  if (in[0]->needs_diff) {
+    const memory& dy = diff_dst_cache_.get(y.diff, bwd_data_pd_.diff_dst_desc());
+    const memory& w = weights_in(bwd_data_pd_.weights_desc(), bwd_weights_copy_, bwd_weights_version_);
+    const memory& dx = diff_src_cache_.buffer_for(in[0]->diff, bwd_data_pd_.diff_src_desc());
+    bwd_data_.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dx}});
+    cpu_stream().wait();
+    diff_src_cache_.copy_to(in[0]->diff);
+  }
+}
+
+}  // namespace deeplab::nn

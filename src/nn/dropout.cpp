@@ -1,0 +1,43 @@
+#include "nn/dropout.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace deeplab::nn {
+
+Dropout::Dropout(std::string name, float ratio, uint64_t seed) : Layer(std::move(name)), ratio_(ratio), rng_(seed) {
+  DEEPLAB_CHECK(ratio >= 0.0f && ratio < 1.0f, "dropout ratio ", ratio);
+}
+
+std::vector<Desc> Dropout::setup(const std::vector<Desc>& inputs, Phase phase) {
+  DEEPLAB_CHECK(inputs.size() == 1, name());
+  phase_ = phase;
+  mask_.assign(phase == Phase::train ? physical_size(inputs[0]) : 0, 0.0f);
+  return {inputs[0]};
+}
+
+void Dropout::forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) {
+  const float* x = static_cast<const float*>(in[0]->data.get_data_handle());
+  float* y = static_cast<float*>(out[0]->data.get_data_handle());
+  const int64_t n = int64_t(physical_size(in[0]->desc));
+  if (phase_ == Phase::test) {
+    std::memcpy(y, x, n * sizeof(float));
+    return;
+  }
+  const float scale = 1.0f / (1.0f - ratio_);
+  for (int64_t i = 0; i < n; ++i) mask_[i] = rng_.uniform() >= ratio_ ? scale : 0.0f;
+#pragma omp parallel for simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * mask_[i];
+}
+
+void Dropout::backward(const std::vector<Blob*>& out, const std::vector<Blob*>& in) {
+  if (!in[0]->needs_diff) return;
+  const float* dy = static_cast<const float*>(out[0]->diff.get_data_handle());
+  float* dx = static_cast<float*>(in[0]->diff.get_data_handle());
+  const int64_t n = int64_t(physical_size(in[0]->desc));
+#pragma omp parallel for simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * mask_[i];
+}
+
+}  // namespace deeplab::nn

@@ -1,0 +1,79 @@
+#include "nn/interp.h"
+
+#include <vector>
+
+#include "core/error.h"
+
+namespace deeplab::nn {
+namespace {
+
+// For each output index: the lower source index, the step to the upper one (0 at the edge),
+// and the weight of the upper one.
+struct Tap {
+  int64_t lo, step;
+  float frac;
+};
+
+std::vector<Tap> taps(int64_t in, int64_t out) {
+  std::vector<Tap> t(out);
+  const float ratio = out > 1 ? float(in - 1) / float(out - 1) : 0.0f;
+  for (int64_t i = 0; i < out; ++i) {
+    float src = ratio * float(i);
+    int64_t lo = int64_t(src);
+    t[i] = {lo, lo < in - 1 ? 1 : 0, src - float(lo)};
+  }
+  return t;
+}
+
+}  // namespace
+
+Tensor interp_forward(const Tensor& x, int64_t out_h, int64_t out_w) {
+  DEEPLAB_CHECK(x.ndim() == 4 && out_h > 0 && out_w > 0, "interp of ", shape_str(x.shape()));
+  const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+  Tensor y({x.dim(0), x.dim(1), out_h, out_w});
+  const auto ty = taps(h, out_h), tx = taps(w, out_w);
+#pragma omp parallel for
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* src = x.data() + p * h * w;
+    float* dst = y.data() + p * out_h * out_w;
+    for (int64_t i = 0; i < out_h; ++i) {
+      const float* r0 = src + ty[i].lo * w;
+      const float* r1 = r0 + ty[i].step * w;
+      const float fy = ty[i].frac;
+      for (int64_t j = 0; j < out_w; ++j) {
+        const int64_t c0 = tx[j].lo, c1 = c0 + tx[j].step;
+        const float fx = tx[j].frac;
+        dst[i * out_w + j] = (1 - fy) * ((1 - fx) * r0[c0] + fx * r0[c1]) + fy * ((1 - fx) * r1[c0] + fx * r1[c1]);
+      }
+    }
+  }
+  return y;
+}
+
+Tensor interp_backward(const Tensor& dy, int64_t in_h, int64_t in_w) {
+  DEEPLAB_CHECK(dy.ndim() == 4, "interp gradient of ", shape_str(dy.shape()));
+  const int64_t planes = dy.dim(0) * dy.dim(1), out_h = dy.dim(2), out_w = dy.dim(3);
+  Tensor dx({dy.dim(0), dy.dim(1), in_h, in_w});
+  const auto ty = taps(in_h, out_h), tx = taps(in_w, out_w);
+#pragma omp parallel for
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* g = dy.data() + p * out_h * out_w;
+    float* d = dx.data() + p * in_h * in_w;
+    for (int64_t i = 0; i < out_h; ++i) {
+      float* r0 = d + ty[i].lo * in_w;
+      float* r1 = r0 + ty[i].step * in_w;
+      const float fy = ty[i].frac;
+      for (int64_t j = 0; j < out_w; ++j) {
+        const int64_t c0 = tx[j].lo, c1 = c0 + tx[j].step;
+        const float fx = tx[j].frac, v = g[i * out_w + j];
+        r0[c0] += (1 - fy) * (1 - fx) * v;
+        r0[c1] += (1 - fy) * fx * v;
+        r1[c0] += fy * (1 - fx) * v;
+        r1[c1] += fy * fx * v;
+      }
+    }
+  }
+  return dx;
+}
+
+}  // namespace deeplab::nn

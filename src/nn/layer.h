@@ -1,0 +1,69 @@
+// Caffe's split, in oneDNN terms: a Blob is an activation (data and its gradient, in one
+// layout chosen by the layer that produces it); a Param is a learnable array in its canonical
+// layout (OIHW, O); a Layer maps input blobs to output blobs, forward and backward.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "nn/dnnl_util.h"
+
+namespace deeplab::nn {
+
+enum class Phase { train, test };
+
+struct Blob {
+  std::string name;
+  Desc desc;      // logical NCHW dims; physical layout may be blocked (nChw16c ...)
+  memory data;
+  memory diff;    // same layout as data; only in the train phase
+  bool needs_diff = false;
+};
+
+struct Param {
+  std::string name;  // Caffe-style: "conv1_1/weight", "fc8/bias"
+  Tensor value;
+  Tensor grad;       // accumulated by backward; the solver clears it
+  float lr_mult = 1.0f;
+  float decay_mult = 1.0f;
+  uint64_t version = 0;  // bump after changing value, so layers refresh cached copies
+};
+
+// How a layer moves the sampling grid, for receptive field and output stride.
+struct GridStep {
+  int kernel = 1;  // effective extent, dilation included
+  int stride = 1;
+};
+
+class Layer {
+ public:
+  explicit Layer(std::string name) : name_(std::move(name)) {}
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  const std::string& name() const { return name_; }
+  virtual const char* type() const = 0;
+  virtual int num_outputs() const { return 1; }
+
+  // Choose output layouts and build primitives for these input layouts. Called again
+  // whenever the input shape changes.
+  virtual std::vector<Desc> setup(const std::vector<Desc>& inputs, Phase phase) = 0;
+  virtual void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) = 0;
+  // Reads out[i]->diff; overwrites in[i]->diff where in[i]->needs_diff; adds to param grads.
+  virtual void backward(const std::vector<Blob*>& out, const std::vector<Blob*>& in) = 0;
+
+  virtual std::vector<Param*> params() { return {}; }
+  // The outputs share the input's data (no buffer of their own).
+  virtual bool aliases_input() const { return false; }
+  // Multiply-adds x 2 of the last setup, for GFLOP figures.
+  virtual double flops() const { return 0; }
+  virtual GridStep grid_step() const { return {}; }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace deeplab::nn

@@ -1,0 +1,270 @@
+#include "nn/net.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "nn/split.h"
+
+namespace deeplab::nn {
+
+int Net::add_input(const std::string& name, bool needs_grad) {
+  DEEPLAB_CHECK(!compiled_, "net already compiled");
+  blobs_.push_back(Blob{name, {}, {}, {}, needs_grad && phase_ == Phase::train});
+  inputs_.push_back(int(blobs_.size()) - 1);
+  return inputs_.back();
+}
+
+std::vector<int> Net::add(std::unique_ptr<Layer> layer, const std::vector<int>& inputs) {
+  DEEPLAB_CHECK(!compiled_, "net already compiled");
+  for (int b : inputs) DEEPLAB_CHECK(b >= 0 && b < int(blobs_.size()), "bad blob id for ", layer->name());
+  Node node{std::move(layer), inputs, {}};
+  for (int k = 0; k < node.layer->num_outputs(); ++k) {
+    std::string name = node.layer->name();
+    if (node.layer->num_outputs() > 1) name += '_' + std::to_string(k);
+    blobs_.push_back(Blob{name, {}, {}, {}, false});
+    node.outputs.push_back(int(blobs_.size()) - 1);
+  }
+  nodes_.push_back(std::move(node));
+  return nodes_.back().outputs;
+}
+
+void Net::mark_output(int blob) { outputs_.push_back(blob); }
+
+void Net::compile() {
+  if (compiled_) return;
+  compiled_ = true;
+  if (phase_ == Phase::train) {
+    // Give every blob read more than once a Split, so each reader gets its own gradient.
+    std::vector<Node> nodes;
+    std::vector<int> readers(blobs_.size(), 0);
+    for (auto& n : nodes_)
+      for (int b : n.inputs) ++readers[b];
+    for (int b : outputs_) ++readers[b];
+    std::map<int, std::vector<int>> split_outputs;  // blob -> split output blobs not yet handed out
+    auto make_split = [&](int b) {
+      auto split = std::make_unique<Split>(blobs_[b].name + "_split", readers[b]);
+      Node node{std::move(split), {b}, {}};
+      for (int k = 0; k < readers[b]; ++k) {
+        blobs_.push_back(Blob{blobs_[b].name + "_split_" + std::to_string(k), {}, {}, {}, false});
+        node.outputs.push_back(int(blobs_.size()) - 1);
+      }
+      split_outputs[b] = node.outputs;
+      nodes.push_back(std::move(node));
+    };
+    auto take = [&](int b) {
+      auto it = split_outputs.find(b);
+      if (it == split_outputs.end()) return b;
+      int out = it->second.front();
+      it->second.erase(it->second.begin());
+      return out;
+    };
+    for (int b : inputs_)
+      if (readers[b] > 1) make_split(b);
+    for (auto& n : nodes_) {
+      for (int& b : n.inputs) b = take(b);
+      nodes.push_back(std::move(n));
+      for (int b : nodes.back().outputs)
+        if (readers[b] > 1) make_split(b);
+    }
+    for (int& b : outputs_) b = take(b);
+    nodes_ = std::move(nodes);
+    // A blob needs a gradient when something trainable, or an input that asked for its
+    // gradient, lies upstream of it.
+    for (auto& n : nodes_) {
+      bool needs = false;
+      for (Param* p : n.layer->params()) needs |= p->lr_mult != 0.0f;
+      for (int b : n.inputs) needs |= blobs_[b].needs_diff;
+      for (int b : n.outputs) blobs_[b].needs_diff = needs;
+    }
+  }
+}
+
+void Net::reshape(const std::vector<Shape>& input_shapes) {
+  compile();
+  if (input_shapes.size() != inputs_.size())
+    fail("net: expects ", inputs_.size(), " inputs, got ", input_shapes.size());
+  if (input_shapes == input_shapes_) return;
+  input_shapes_ = input_shapes;
+  for (size_t i = 0; i < inputs_.size(); ++i) blobs_[inputs_[i]].desc = plain_desc(input_shapes[i]);
+  for (auto& n : nodes_) {
+    std::vector<Desc> in;
+    for (int b : n.inputs) in.push_back(blobs_[b].desc);
+    std::vector<Desc> out = n.layer->setup(in, phase_);
+    DEEPLAB_CHECK(out.size() == n.outputs.size(), n.layer->name());
+    for (size_t k = 0; k < out.size(); ++k) blobs_[n.outputs[k]].desc = out[k];
+  }
+  if (phase_ == Phase::test) {
+    plan_test_memory();
+    return;
+  }
+  for (int b : inputs_) {
+    blobs_[b].data = make_memory(blobs_[b].desc);
+    blobs_[b].diff = make_memory(blobs_[b].desc);
+  }
+  for (auto& n : nodes_)
+    for (int b : n.outputs) {
+      Blob& blob = blobs_[b];
+      blob.data = n.layer->aliases_input() ? blobs_[n.inputs[0]].data : make_memory(blob.desc);
+      blob.diff = make_memory(blob.desc);
+    }
+}
+
+void Net::plan_test_memory() {
+  // Last step at which each blob is read; outputs live to the end.
+  const int forever = std::numeric_limits<int>::max();
+  std::vector<int> last_read(blobs_.size(), -1);
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    for (int b : nodes_[i].inputs) last_read[b] = int(i);
+  for (int b : outputs_) last_read[b] = forever;
+
+  struct Slot {
+    size_t bytes;
+    std::shared_ptr<void> buffer;
+    bool free;
+  };
+  std::vector<Slot> slots;
+  std::vector<int> slot_of(blobs_.size(), -1);
+  auto acquire = [&](int b) {
+    size_t bytes = blobs_[b].desc.get_size();
+    // The smallest free slot that fits; else the largest free slot, grown; else a new slot.
+    int fit = -1, largest = -1;
+    for (size_t s = 0; s < slots.size(); ++s) {
+      if (!slots[s].free) continue;
+      if (slots[s].bytes >= bytes && (fit < 0 || slots[s].bytes < slots[fit].bytes)) fit = int(s);
+      if (largest < 0 || slots[s].bytes > slots[largest].bytes) largest = int(s);
+    }
+    int best = fit >= 0 ? fit : largest;
+    if (best < 0) {
+      slots.push_back({0, nullptr, true});
+      best = int(slots.size()) - 1;
+    }
+    slots[best].bytes = std::max(slots[best].bytes, bytes);
+    slots[best].free = false;
+    slot_of[b] = best;
+  };
+  auto release = [&](int b) { slots[slot_of[b]].free = true; };
+
+  for (int b : inputs_) acquire(b);
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    for (int b : nodes_[i].outputs) acquire(b);
+    for (int b : nodes_[i].inputs)
+      if (last_read[b] == int(i)) release(b);
+    for (int b : nodes_[i].outputs)
+      if (last_read[b] < 0) release(b);  // produced but never read
+  }
+  buffers_.clear();
+  for (Slot& s : slots) {
+    size_t bytes = (s.bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    buffers_.emplace_back(p, std::free);
+  }
+  for (size_t b = 0; b < blobs_.size(); ++b)
+    if (slot_of[b] >= 0) blobs_[b].data = memory(blobs_[b].desc, cpu_engine(), buffers_[slot_of[b]].get());
+}
+
+void Net::forward(const std::vector<Tensor>& inputs) {
+  std::vector<Shape> shapes;
+  for (const Tensor& t : inputs) shapes.push_back(t.shape());
+  reshape(shapes);
+  for (size_t i = 0; i < inputs.size(); ++i) tensor_to_memory(inputs[i], blobs_[inputs_[i]].data);
+  std::vector<Blob*> in, out;
+  for (auto& n : nodes_) {
+    in.clear();
+    out.clear();
+    for (int b : n.inputs) in.push_back(&blobs_[b]);
+    for (int b : n.outputs) out.push_back(&blobs_[b]);
+    n.layer->forward(in, out);
+  }
+}
+
+void Net::backward(const std::vector<Tensor>& output_diffs) {
+  if (phase_ != Phase::train) fail("net: backward needs a net built for the train phase");
+  if (output_diffs.size() != outputs_.size()) fail("net: expects ", outputs_.size(), " output gradients");
+  for (size_t i = 0; i < outputs_.size(); ++i) tensor_to_memory(output_diffs[i], blobs_[outputs_[i]].diff);
+  std::vector<Blob*> in, out;
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+    bool any_need = false;
+    for (int b : it->outputs) any_need |= blobs_[b].needs_diff;
+    if (!any_need) continue;
+    in.clear();
+    out.clear();
+    for (int b : it->inputs) in.push_back(&blobs_[b]);
+    for (int b : it->outputs) out.push_back(&blobs_[b]);
+    it->layer->backward(out, in);
+  }
+}
+
+Tensor Net::output(int index) const { return memory_to_tensor(blobs_.at(outputs_.at(index)).data); }
+
+Tensor Net::input_diff(int index) const {
+  const Blob& b = blobs_.at(inputs_.at(index));
+  if (!b.diff) fail("net: no input gradient (train phase only)");
+  return memory_to_tensor(b.diff);
+}
+
+Tensor Net::blob_data(const std::string& name) const {
+  for (const Blob& b : blobs_)
+    if (b.name == name) {
+      if (!b.data) fail("net: blob '", name, "' has no data (not run yet, or reused in the test phase)");
+      return memory_to_tensor(b.data);
+    }
+  fail("net: no blob named '", name, "'");
+}
+
+std::vector<Param*> Net::params() {
+  std::vector<Param*> all;
+  for (auto& n : nodes_)
+    for (Param* p : n.layer->params()) all.push_back(p);
+  return all;
+}
+
+Param* Net::find_param(const std::string& name) {
+  for (Param* p : params())
+    if (p->name == name) return p;
+  return nullptr;
+}
+
+void Net::zero_grads() {
+  for (Param* p : params())
+    if (!p->grad.empty()) p->grad.fill(0.0f);
+}
+
+double Net::flops() const {
+  double total = 0;
+  for (auto& n : nodes_) total += n.layer->flops();
+  return total;
+}
+
+double Net::train_flops() const {
+  double total = 0;
+  for (auto& n : nodes_) {
+    const double f = n.layer->flops();
+    bool trainable = false, input_grad = false;
+    for (Param* p : n.layer->params()) trainable |= p->lr_mult != 0.0f;
+    for (int b : n.inputs) input_grad |= blobs_[b].needs_diff;
+    total += f * (1 + trainable + input_grad);
+  }
+  return total;
+}
+
+GridStep Net::output_grid(int output_index) const {
+  // Receptive field r and jump j per blob: r_out = r_in + (k - 1) j_in, j_out = j_in s.
+  std::vector<GridStep> grid(blobs_.size(), GridStep{1, 1});
+  for (auto& n : nodes_) {
+    GridStep g = n.layer->grid_step();
+    GridStep out{0, 1};
+    for (int b : n.inputs) {
+      out.kernel = std::max(out.kernel, grid[b].kernel + (g.kernel - 1) * grid[b].stride);
+      out.stride = std::max(out.stride, grid[b].stride * g.stride);
+    }
+    for (int b : n.outputs) grid[b] = out;
+  }
+  return grid.at(outputs_.at(output_index));
+}
+
+}  // namespace deeplab::nn

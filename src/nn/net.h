@@ -1,0 +1,73 @@
+// A directed acyclic graph of layers run in the order they were added. The net carries
+// activations between layers in the layouts the layers chose (blocked, for oneDNN), and turns
+// them into plain NCHW tensors only at its inputs and outputs.
+//
+// In the test phase, activation buffers are planned once per input shape and reused as soon as
+// their last reader has run, so peak memory is a few layers' worth, not the whole network's.
+// In the train phase every activation is kept for backward, and a blob read by several layers
+// gets a Split so their gradients add up.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layer.h"
+
+namespace deeplab::nn {
+
+class Net {
+ public:
+  explicit Net(Phase phase) : phase_(phase) {}
+  Phase phase() const { return phase_; }
+
+  // needs_grad: backward also computes the gradient of this input (tests, attribution).
+  int add_input(const std::string& name, bool needs_grad = false);
+  // Adds a layer reading the given blobs; returns its output blobs (named after the layer).
+  std::vector<int> add(std::unique_ptr<Layer> layer, const std::vector<int>& inputs);
+  int add1(std::unique_ptr<Layer> layer, const std::vector<int>& inputs) { return add(std::move(layer), inputs)[0]; }
+  void mark_output(int blob);
+
+  // Runs the net on NCHW inputs (one per add_input, in order). Re-plans when a shape changes.
+  void forward(const std::vector<Tensor>& inputs);
+  // Output gradients (NCHW, one per marked output) flow back to param grads and input diffs.
+  void backward(const std::vector<Tensor>& output_diffs);
+
+  Tensor output(int index = 0) const;
+  Tensor input_diff(int index = 0) const;
+  Tensor blob_data(const std::string& name) const;
+
+  std::vector<Param*> params();
+  Param* find_param(const std::string& name);
+  void zero_grads();
+
+  // Available after the first forward (or reshape).
+  void reshape(const std::vector<Shape>& input_shapes);
+  double flops() const;
+  // Forward, plus the weight and input gradients that backward computes (train phase).
+  double train_flops() const;
+  Shape blob_shape(int blob) const { return desc_shape(blobs_.at(blob).desc); }
+  // Receptive field (pixels) and stride of an output blob relative to the input.
+  GridStep output_grid(int output_index = 0) const;
+
+  struct Node {
+    std::unique_ptr<Layer> layer;
+    std::vector<int> inputs, outputs;
+  };
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const Blob& blob(int id) const { return blobs_.at(id); }
+
+ private:
+  void compile();
+  void plan_test_memory();
+
+  Phase phase_;
+  bool compiled_ = false;
+  std::vector<Blob> blobs_;
+  std::vector<Node> nodes_;
+  std::vector<int> inputs_, outputs_;
+  std::vector<Shape> input_shapes_;
+  std::vector<std::shared_ptr<void>> buffers_;  // test-phase activation pool
+};
+
+}  // namespace deeplab::nn

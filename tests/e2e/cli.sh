@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# End-to-end checks of the deeplab program as a user runs it: help, info on good and bad files,
+# bench forward (text and JSON), configs, and the exit codes and messages of mistakes.
+set -u
+deeplab=$1
+make_files=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+failures=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+# expect NAME STATUS PATTERN -- COMMAND...: exit status and a pattern in stdout+stderr.
+expect() {
+  local name=$1 want_status=$2 pattern=$3
+  shift 4
+  local out status
+  out=$("$@" 2>&1)
+  status=$?
+  if [ "$status" -ne "$want_status" ]; then
+    fail "$name: exit $status, expected $want_status"; echo "$out" | tail -5; return
+  fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then
+    fail "$name: output lacks /$pattern/"; echo "$out" | tail -5; return
+  fi
+  pass "$name"
+}
+
+expect "no command prints usage" 2 "usage: deeplab COMMAND" -- "$deeplab"
+expect "help lists commands" 0 "info .*bench" -- bash -c "\"$deeplab\" --help | tr '\n' ' '"
+expect "unknown command" 2 "unknown command 'frobnicate'" -- "$deeplab" frobnicate
+expect "info --help" 0 "usage: deeplab info FILE.h5" -- "$deeplab" info --help
+expect "bench forward --help" 0 "--backward" -- "$deeplab" bench forward --help
+
+"$make_files" model "$dir/tiny.h5" msc-largefov 5 0.125 || fail "make model"
+"$make_files" model "$dir/tiny-lf.h5" largefov 5 0.125 || fail "make model"
+expect "info describes a model" 0 "kind +msc-largefov" -- "$deeplab" info "$dir/tiny.h5"
+expect "info lists parameters" 0 "fc8/weight +5x" -- "$deeplab" info "$dir/tiny.h5"
+expect "info reports stride" 0 "output stride +8" -- "$deeplab" info "$dir/tiny.h5"
+
+cp "$dir/tiny.h5" "$dir/cut.h5" && truncate -s 3000 "$dir/cut.h5"
+expect "truncated file" 1 "cut.h5" -- "$deeplab" info "$dir/cut.h5"
+"$make_files" foreign "$dir/foreign.h5"
+expect "foreign HDF5" 1 "foreign.h5: .*not one deeplab wrote" -- "$deeplab" info "$dir/foreign.h5"
+echo "plain text" >"$dir/text.h5"
+expect "not HDF5" 1 "text.h5: not an HDF5 file" -- "$deeplab" info "$dir/text.h5"
+expect "missing file" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
+
+expect "bench forward text" 0 "forward largefov 33x33 batch 2.*GFLOP/s.*peak RSS" -- \
+  "$deeplab" bench forward --model largefov --size 33 --batch 2 --width 0.125 --repeats 2 --warmup 0
+json=$("$deeplab" bench forward --model deeplab --size 41x33 --width 0.0625 --repeats 1 --warmup 0 --backward --json)
+if grep -qE '^\{"benchmark": "train_step".*"median_ms": [0-9.]+.*"gflop": [0-9.]*[1-9].*"gflops_per_s": [0-9.]+, "peak_rss_mb": [0-9.]+.*\}$' <<<"$json"; then
+  pass "bench forward --backward --json"
+else
+  fail "bench forward --json: $json"
+fi
+
+# The model file as a user of h5py sees it (README's snippet).
+if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+  expect "h5py reads the model file" 0 "^largefov 5 \(8, 3, 3, 3\) \(5,\)$" -- /usr/bin/python3 -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    assert f.attrs["format"] == "deeplab-model"
+    print(f.attrs["kind"], f.attrs["num_classes"], f["conv1_1/weight"].shape, f["fc8/bias"].shape)
+' "$dir/tiny-lf.h5"
+else
+  echo "skip h5py check: python3-h5py not installed"
+fi
+
+expect "bad size" 1 "--size 'abc'" -- "$deeplab" bench forward --size abc
+expect "bad model" 1 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model vgg
+expect "unknown benchmark" 1 "unknown benchmark 'crf'" -- "$deeplab" bench crf
+
+echo "failures: $failures"
+[ "$failures" -eq 0 ]

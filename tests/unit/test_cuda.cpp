@@ -1,0 +1,43 @@
+// The CUDA side: kernels against their CPU twins. Skipped, with the reason, where no GPU is
+// visible or the build has CUDA off.
+#include <gtest/gtest.h>
+
+#include "core/device.h"
+#include "gradcheck.h"
+#ifdef DEEPLAB_WITH_CUDA
+#include "kernels.h"
+#endif
+
+namespace deeplab {
+namespace {
+
+TEST(Cuda, TensorRoundTripAndReluMatchCpu) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << cuda_unavailable_reason();
+#ifdef DEEPLAB_WITH_CUDA
+  Tensor x = testing::random_tensor({2, 3, 17, 19}, 1);
+  Tensor dy = testing::random_tensor(x.shape(), 2);
+  Tensor gx = x.to(Device::cuda), gdy = dy.to(Device::cuda);
+  Tensor gy(x.shape(), Device::cuda), gdx(x.shape(), Device::cuda);
+  cuda::relu_forward(gx.data(), gy.data(), x.numel());
+  cuda::relu_backward(gx.data(), gdy.data(), gdx.data(), x.numel());
+  Tensor y = gy.to(Device::cpu), dx = gdx.to(Device::cpu), back = gx.to(Device::cpu);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    ASSERT_EQ(back.data()[i], x.data()[i]);
+    ASSERT_EQ(y.data()[i], std::max(0.0f, x.data()[i]));
+    ASSERT_EQ(dx.data()[i], x.data()[i] > 0 ? dy.data()[i] : 0.0f);
+  }
+  Tensor filled(x.shape(), Device::cuda);
+  filled.fill(2.5f);
+  Tensor host = filled.to(Device::cpu);
+  for (int64_t i = 0; i < host.numel(); ++i) ASSERT_EQ(host.data()[i], 2.5f);
+#endif
+}
+
+TEST(Cuda, WithoutCudaTheErrorSaysWhy) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is visible";
+  EXPECT_FALSE(cuda_unavailable_reason().empty());
+  EXPECT_THROW(Tensor({4}, Device::cuda), Error);
+}
+
+}  // namespace
+}  // namespace deeplab

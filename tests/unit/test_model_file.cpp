@@ -1,0 +1,120 @@
+// The model file: bit-identical round trip, atomic writes, and clear errors for files that are
+// truncated, foreign, or missing or misshaping a parameter.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "gradcheck.h"
+#include "models/model_file.h"
+
+namespace deeplab {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::random_tensor;
+
+class ModelFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("deeplab_model_file_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  // Runs f, expects an Error whose message contains every one of the fragments.
+  template <typename F>
+  void expect_error(F f, std::initializer_list<std::string> fragments) {
+    try {
+      f();
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      for (const std::string& frag : fragments) EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
+    }
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ModelFileTest, SavedAndLoadedGivesBitIdenticalOutputs) {
+  ModelSpec spec{ModelKind::msc_largefov, 7, 0.125};
+  Model a(spec, nn::Phase::test, 31);
+  save_model(path("m.h5"), a);
+  auto b = load_model(path("m.h5"), nn::Phase::test);
+  EXPECT_EQ(b->spec().kind, spec.kind);
+  EXPECT_EQ(b->spec().num_classes, 7);
+  EXPECT_EQ(b->spec().width, 0.125);
+  Tensor x = random_tensor({1, 3, 33, 33}, 2, -100, 100);
+  Tensor ya = a.forward(x), yb = b->forward(x);
+  ASSERT_EQ(ya.shape(), yb.shape());
+  EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.numel() * sizeof(float)), 0);
+  // No temporary left behind.
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(ModelFileTest, TruncatedFileIsAClearError) {
+  Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
+  save_model(path("m.h5"), a);
+  fs::resize_file(path("m.h5"), fs::file_size(path("m.h5")) / 2);
+  expect_error([&] { load_model(path("m.h5"), nn::Phase::test); }, {path("m.h5")});
+}
+
+TEST_F(ModelFileTest, NotHdf5AtAllIsAClearError) {
+  std::ofstream(path("junk.h5")) << "this is not HDF5";
+  expect_error([&] { load_model(path("junk.h5"), nn::Phase::test); }, {path("junk.h5"), "not an HDF5 file"});
+  expect_error([&] { load_model(path("absent.h5"), nn::Phase::test); }, {"absent.h5", "no such file"});
+}
+
+TEST_F(ModelFileTest, ForeignHdf5IsAClearError) {
+  {
+    h5::File f = h5::File::create(path("foreign.h5"));
+    f.write_tensor("images/x", Tensor({2, 2}));
+  }
+  expect_error([&] { load_model(path("foreign.h5"), nn::Phase::test); }, {path("foreign.h5"), "not a deeplab model"});
+}
+
+TEST_F(ModelFileTest, MissingOrMisshapenParameterIsNamed) {
+  Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
+  {
+    h5::File f = h5::File::create(path("missing.h5"));
+    write_model(f, a);
+    H5Ldelete(f.id(), "/fc7/weight", H5P_DEFAULT);
+  }
+  expect_error([&] { load_model(path("missing.h5"), nn::Phase::test); }, {"missing.h5", "fc7/weight", "missing"});
+  {
+    h5::File f = h5::File::create(path("shape.h5"));
+    write_model(f, a);
+    H5Ldelete(f.id(), "/fc8/bias", H5P_DEFAULT);
+    f.write_tensor("fc8/bias", Tensor({4}));
+  }
+  expect_error([&] { load_model(path("shape.h5"), nn::Phase::test); }, {"shape.h5", "fc8/bias", "shape 4", "expected 3"});
+}
+
+TEST_F(ModelFileTest, UnknownKindOrNewerVersionIsNamed) {
+  Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
+  {
+    h5::File f = h5::File::create(path("kind.h5"));
+    write_model(f, a);
+    f.set_attr("/", "kind", std::string("resnet"));
+  }
+  expect_error([&] { load_model(path("kind.h5"), nn::Phase::test); }, {"kind.h5", "resnet"});
+  {
+    h5::File f = h5::File::create(path("version.h5"));
+    write_model(f, a);
+    f.set_attr("/", "version", int64_t(99));
+  }
+  expect_error([&] { load_model(path("version.h5"), nn::Phase::test); }, {"version.h5", "99"});
+}
+
+TEST_F(ModelFileTest, FailedSaveLeavesNothing) {
+  Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
+  EXPECT_THROW(save_model(path("no/such/dir/m.h5"), a), Error);
+  EXPECT_FALSE(fs::exists(path("no/such/dir/m.h5")));
+}
+
+}  // namespace
+}  // namespace deeplab
