@@ -1,8 +1,5 @@
 #include "nn/conv.h"
 
-#include <cstdlib>
-#include <memory>
-#include <new>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -65,6 +62,8 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
     attr.set_post_ops(ops);
   }
   auto kind = phase == Phase::train ? prop_kind::forward_training : prop_kind::forward_inference;
+  // Inference passes oneDNN's scratchpad explicitly, inside the lent workspace.
+  if (phase == Phase::test) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
 
   // Candidates, best first; the first that oneDNN runs with an optimised kernel wins.
   // Activations in nChw16c (channels in blocks of 16) suit its direct AVX-512 kernels; a
@@ -104,6 +103,14 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
   }
   fwd_ = dnnl::convolution_forward(fwd_pd_);
   fwd_weights_version_ = UINT64_MAX;
+  workspace_bytes_ = scratchpad_bytes_ = 0;
+  if (phase == Phase::test) {
+    auto round64 = [](size_t b) { return (b + 63) / 64 * 64; };
+    scratchpad_bytes_ = round64(fwd_pd_.scratchpad_desc().get_size());
+    const bool reordered = fwd_pd_.weights_desc() != plain_desc(weight_.value.shape()) &&
+                           algorithm_used_ != algorithm::convolution_winograd;
+    workspace_bytes_ = scratchpad_bytes_ + (reordered ? round64(fwd_pd_.weights_desc().get_size()) : 0);
+  }
   const Desc src_any = fwd_pd_.src_desc(), dst_any = fwd_pd_.dst_desc();
 
   if (phase == Phase::train) {
@@ -144,31 +151,18 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
   return {fwd_pd_.dst_desc()};
 }
 
-namespace {
-// In the test phase every convolution reorders its weights into this one buffer just before it
-// runs, instead of keeping its own copy: inference then holds the weights once (plus the
-// largest layer's), at the price of one reorder per layer per forward (a few percent).
-void* shared_weight_buffer(size_t bytes) {
-  static std::unique_ptr<void, decltype(&std::free)> buffer(nullptr, &std::free);
-  static size_t capacity = 0;
-  if (bytes > capacity) {
-    buffer.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    if (!buffer) throw std::bad_alloc();
-    capacity = bytes;
-  }
-  return buffer.get();
-}
-}  // namespace
-
 const memory& Convolution::weights_in(const Desc& want, memory& cache, uint64_t& cached_version) {
   memory plain(plain_desc(weight_.value.shape()), cpu_engine(), weight_.value.data());
   if (plain.get_desc() == want) {
     cache = plain;
     return cache;
   }
-  // Winograd's weight transform is slow (tens of ms a layer): those weights are always cached.
+  // Inference reorders the weights into the lent workspace just before use, so the network
+  // holds its weights once. Winograd's weight transform is slow (tens of ms a layer): those
+  // weights are cached instead.
   if (phase_ == Phase::test && algorithm_used_ != algorithm::convolution_winograd) {
-    cache = memory(want, cpu_engine(), shared_weight_buffer(want.get_size()));
+    DEEPLAB_CHECK(workspace_, "layer ", name(), ": no workspace set (run it inside a Net)");
+    cache = memory(want, cpu_engine(), workspace_ + scratchpad_bytes_);
     reorder(plain, cache);
     return cache;
   }
@@ -188,6 +182,8 @@ void Convolution::forward(const std::vector<Blob*>& in, const std::vector<Blob*>
   if (spec_.bias)
     args[DNNL_ARG_BIAS] = memory(Desc({spec_.out_channels}, memory::data_type::f32, memory::format_tag::x),
                                  cpu_engine(), bias_.value.data());
+  if (phase_ == Phase::test && scratchpad_bytes_ > 0)
+    args[DNNL_ARG_SCRATCHPAD] = memory(fwd_pd_.scratchpad_desc(), cpu_engine(), workspace_);
   fwd_.execute(cpu_stream(), args);
   cpu_stream().wait();
   dst_cache_.copy_to(out[0]->data);

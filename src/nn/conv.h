@@ -29,6 +29,8 @@ class Convolution : public Layer {
   void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) override;
   void backward(const std::vector<Blob*>& out, const std::vector<Blob*>& in) override;
   std::vector<Param*> params() override;
+  size_t workspace_bytes() const override { return workspace_bytes_; }
+  void set_workspace(void* buffer) override { workspace_ = static_cast<char*>(buffer); }
   double flops() const override { return flops_; }
   GridStep grid_step() const override { return {spec_.dilation * (spec_.kernel - 1) + 1, spec_.stride}; }
   const ConvSpec& spec() const { return spec_; }
@@ -50,6 +52,9 @@ class Convolution : public Layer {
   dnnl::primitive fwd_, bwd_data_, bwd_weights_;
   memory fwd_weights_, bwd_weights_copy_, diff_weights_, diff_bias_;
   uint64_t fwd_weights_version_ = UINT64_MAX, bwd_weights_version_ = UINT64_MAX;
+  // Test phase: [scratchpad | reordered weights] in memory the net lends for this step.
+  size_t workspace_bytes_ = 0, scratchpad_bytes_ = 0;
+  char* workspace_ = nullptr;
   LayoutCache src_cache_, dst_cache_, diff_dst_cache_, diff_src_cache_, bwd_src_cache_, grad_cache_;
 };
 

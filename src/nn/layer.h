@@ -58,6 +58,11 @@ class Layer {
   virtual std::vector<Param*> params() { return {}; }
   // The outputs share the input's data (no buffer of their own).
   virtual bool aliases_input() const { return false; }
+  // Test phase: bytes of temporary memory forward needs (oneDNN scratchpad, reordered
+  // weights). The net places it in activation memory that is free during this layer's step and
+  // hands it over with set_workspace() before forward.
+  virtual size_t workspace_bytes() const { return 0; }
+  virtual void set_workspace(void* /*buffer*/) {}
   // Multiply-adds x 2 of the last setup, for GFLOP figures.
   virtual double flops() const { return 0; }
   virtual GridStep grid_step() const { return {}; }

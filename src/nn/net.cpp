@@ -113,58 +113,59 @@ void Net::reshape(const std::vector<Shape>& input_shapes) {
 }
 
 void Net::plan_test_memory() {
-  // Last step at which each blob is read; outputs live to the end.
+  // Buffers to place: every blob (ids 0..B-1) and each step's workspace (ids B + step).
+  // A blob lives from the step that writes it to the last step that reads it; a workspace
+  // lives during its step only. Each buffer goes at the lowest offset of one arena where it
+  // does not overlap a live buffer; the arena is as large as the highest end used.
   const int forever = std::numeric_limits<int>::max();
-  std::vector<int> last_read(blobs_.size(), -1);
+  const size_t nblobs = blobs_.size();
+  std::vector<int> last_read(nblobs, -1);
   for (size_t i = 0; i < nodes_.size(); ++i)
     for (int b : nodes_[i].inputs) last_read[b] = int(i);
   for (int b : outputs_) last_read[b] = forever;
 
-  struct Slot {
-    size_t bytes;
-    std::shared_ptr<void> buffer;
-    bool free;
-  };
-  std::vector<Slot> slots;
-  std::vector<int> slot_of(blobs_.size(), -1);
-  auto acquire = [&](int b) {
-    size_t bytes = blobs_[b].desc.get_size();
-    // The smallest free slot that fits; else the largest free slot, grown; else a new slot.
-    int fit = -1, largest = -1;
-    for (size_t s = 0; s < slots.size(); ++s) {
-      if (!slots[s].free) continue;
-      if (slots[s].bytes >= bytes && (fit < 0 || slots[s].bytes < slots[fit].bytes)) fit = int(s);
-      if (largest < 0 || slots[s].bytes > slots[largest].bytes) largest = int(s);
+  auto round64 = [](size_t b) { return (b + 63) / 64 * 64; };
+  std::vector<size_t> offset(nblobs + nodes_.size(), SIZE_MAX), size(offset.size(), 0);
+  std::vector<size_t> live;  // ids of placed buffers still in use
+  size_t arena = 0;
+  auto place = [&](size_t id, size_t bytes) {
+    bytes = round64(bytes);
+    std::sort(live.begin(), live.end(), [&](size_t a, size_t b) { return offset[a] < offset[b]; });
+    size_t at = 0;
+    for (size_t other : live) {
+      if (offset[other] >= at + bytes) break;  // the gap before this buffer is enough
+      at = std::max(at, offset[other] + size[other]);
     }
-    int best = fit >= 0 ? fit : largest;
-    if (best < 0) {
-      slots.push_back({0, nullptr, true});
-      best = int(slots.size()) - 1;
-    }
-    slots[best].bytes = std::max(slots[best].bytes, bytes);
-    slots[best].free = false;
-    slot_of[b] = best;
+    offset[id] = at;
+    size[id] = bytes;
+    live.push_back(id);
+    arena = std::max(arena, at + bytes);
   };
-  auto release = [&](int b) { slots[slot_of[b]].free = true; };
+  auto release = [&](size_t id) { live.erase(std::find(live.begin(), live.end(), id)); };
 
-  for (int b : inputs_) acquire(b);
+  for (int b : inputs_) place(b, blobs_[b].desc.get_size());
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    for (int b : nodes_[i].outputs) acquire(b);
+    for (int b : nodes_[i].outputs) place(b, blobs_[b].desc.get_size());
+    const size_t ws = nodes_[i].layer->workspace_bytes();
+    if (ws > 0) {
+      place(nblobs + i, ws);
+      release(nblobs + i);
+    }
     for (int b : nodes_[i].inputs)
       if (last_read[b] == int(i)) release(b);
     for (int b : nodes_[i].outputs)
       if (last_read[b] < 0) release(b);  // produced but never read
   }
-  buffers_.clear();
-  for (Slot& s : slots) {
-    size_t bytes = (s.bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, bytes);
-    if (!p) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
-    buffers_.emplace_back(p, std::free);
-  }
-  for (size_t b = 0; b < blobs_.size(); ++b)
-    if (slot_of[b] >= 0) blobs_[b].data = memory(blobs_[b].desc, cpu_engine(), buffers_[slot_of[b]].get());
+  void* p = std::aligned_alloc(64, std::max<size_t>(arena, 64));
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, std::max<size_t>(arena, 64));
+  arena_.reset(p, std::free);
+  planned_bytes_ = arena;
+  char* base = static_cast<char*>(arena_.get());
+  for (size_t b = 0; b < nblobs; ++b)
+    if (offset[b] != SIZE_MAX) blobs_[b].data = memory(blobs_[b].desc, cpu_engine(), base + offset[b]);
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    nodes_[i].layer->set_workspace(offset[nblobs + i] != SIZE_MAX ? base + offset[nblobs + i] : nullptr);
 }
 
 void Net::forward(const std::vector<Tensor>& inputs) {
@@ -239,6 +240,8 @@ double Net::flops() const {
   for (auto& n : nodes_) total += n.layer->flops();
   return total;
 }
+
+size_t Net::planned_bytes() const { return phase_ == Phase::test ? planned_bytes_ : 0; }
 
 double Net::train_flops() const {
   double total = 0;

@@ -44,6 +44,8 @@ class Net {
   // Available after the first forward (or reshape).
   void reshape(const std::vector<Shape>& input_shapes);
   double flops() const;
+  // Bytes the test phase's planned activation and workspace buffers take (0 in the train phase).
+  size_t planned_bytes() const;
   // Forward, plus the weight and input gradients that backward computes (train phase).
   double train_flops() const;
   Shape blob_shape(int blob) const { return desc_shape(blobs_.at(blob).desc); }
@@ -67,7 +69,8 @@ class Net {
   std::vector<Node> nodes_;
   std::vector<int> inputs_, outputs_;
   std::vector<Shape> input_shapes_;
-  std::vector<std::shared_ptr<void>> buffers_;  // test-phase activation pool
+  std::shared_ptr<void> arena_;  // test phase: every activation and workspace, planned
+  size_t planned_bytes_ = 0;
 };
 
 }  // namespace deeplab::nn

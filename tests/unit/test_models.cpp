@@ -86,6 +86,18 @@ TEST(Models, TestPhaseEqualsTrainPhaseWithoutDropout) {
   }
 }
 
+TEST(Models, InferenceKeepsOnlyLiveActivations) {
+  // At 321 x 321 the largest activations are conv1_1's and conv1_2's outputs, 64 x 321 x 321
+  // floats (26.4 MB) each; everything else fits in the slots they free.
+  const double conv1 = 64.0 * 321 * 321 * 4;
+  ModelSpec spec{ModelKind::largefov, 21, 1.0};
+  spec.conv_policy = ConvPolicy::direct;
+  Model m(spec, nn::Phase::test);
+  m.net().reshape({{1, 3, 321, 321}});
+  EXPECT_LE(double(m.net().planned_bytes()), 2.2 * conv1);
+  EXPECT_GE(double(m.net().planned_bytes()), 2.0 * conv1);
+}
+
 TEST(Models, ConvPoliciesAgree) {
   ModelSpec spec{ModelKind::largefov, 3, 0.125};
   spec.conv_policy = ConvPolicy::direct;
