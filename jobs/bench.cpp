@@ -29,7 +29,7 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s) {
 int bench_forward(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench forward";
-  cl.usage = "bench forward --model largefov --size 321 [--batch B] [--threads N] [--backward] [--json]";
+  cl.usage = "bench forward --model largefov --size 321 [--batch B] [--threads N] [--backward] [--json] [--config C.ini]";
   cl.about =
       "Times the network on random input: forward in the test phase, or with --backward a training\n"
       "step (forward, softmax loss, backward). Prints median ms, GFLOP, GFLOP/s and peak RSS.";
@@ -45,6 +45,7 @@ int bench_forward(int argc, char** argv) {
       ("warmup", po::value<int>()->default_value(2), "untimed runs first")
       ("repeats", po::value<int>()->default_value(10), "timed runs")
       ("json", po::bool_switch(), "print one JSON object");
+  add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   auto [h, w] = parse_size(v["size"].as<std::string>());

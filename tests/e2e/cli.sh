@@ -67,6 +67,18 @@ else
   echo "skip h5py check: python3-h5py not installed"
 fi
 
+# A config file under the command line (the command line wins), and an unknown key in it.
+cat >"$dir/bench.ini" <<INI
+model = deeplab
+size = 9999
+width = 0.0625
+repeats = 1
+warmup = 0
+INI
+expect "config file, command line wins" 0 "forward deeplab 33x33" -- "$deeplab" bench forward --config "$dir/bench.ini" --size 33
+echo "speed = ludicrous" >>"$dir/bench.ini"
+expect "unknown config key" 1 "bench.ini: .*speed" -- "$deeplab" bench forward --config "$dir/bench.ini"
+
 expect "bad size" 1 "--size 'abc'" -- "$deeplab" bench forward --size abc
 expect "bad model" 1 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model vgg
 expect "unknown benchmark" 1 "unknown benchmark 'crf'" -- "$deeplab" bench crf
