@@ -11,6 +11,13 @@ namespace deeplab::nn {
 using dnnl::algorithm;
 using dnnl::prop_kind;
 
+namespace {
+// False for oneDNN's reference kernels ("ref:any"): correct, but orders of magnitude slower.
+bool optimised(const dnnl::primitive_desc_base& pd) {
+  return std::string(pd.impl_info_str()).rfind("ref", 0) != 0;
+}
+}  // namespace
+
 int conv_out_size(int in, int kernel, int stride, int pad, int dilation) {
   return (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1;
 }
@@ -80,26 +87,19 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
     candidates.push_back({algorithm::convolution_winograd, tag::nChw16c, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, blocked_src, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, tag::any, tag::any});
-  bool found = false;
   for (const Candidate& c : candidates) {
+    const bool last = &c == &candidates.back();  // takes oneDNN's reference kernel if need be
     try {
       dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, f32, c.src), w_any, bias_d,
                                          Desc(dst_dims, f32, c.dst), strides, dilates, pad, pad);
       auto pd = dnnl::convolution_forward::primitive_desc(fd, attr, cpu_engine());
-      if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) continue;
+      if (!last && !optimised(pd)) continue;
       fwd_pd_ = pd;
       algorithm_used_ = c.alg;
-      found = true;
       break;
     } catch (const dnnl::error&) {
-      continue;  // this combination is not implemented here: try the next
+      if (last) throw;  // this combination is not implemented here: try the next
     }
-  }
-  if (!found) {  // oneDNN's reference kernel: slow, but correct
-    dnnl::convolution_forward::desc fd(kind, algorithm::convolution_direct, Desc(src_dims, f32, tag::any), w_any,
-                                       bias_d, Desc(dst_dims, f32, tag::any), strides, dilates, pad, pad);
-    fwd_pd_ = dnnl::convolution_forward::primitive_desc(fd, attr, cpu_engine());
-    algorithm_used_ = algorithm::convolution_direct;
   }
   fwd_ = dnnl::convolution_forward(fwd_pd_);
   fwd_weights_version_ = UINT64_MAX;
@@ -130,12 +130,12 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
         if (!have_data) {
           dnnl::convolution_backward_data::desc bd(alg, s, w_any, d, strides, dilates, pad, pad);
           auto pd = dnnl::convolution_backward_data::primitive_desc(bd, cpu_engine(), fwd_pd_);
-          if (last || std::string(pd.impl_info_str()).rfind("ref", 0) != 0) bwd_data_pd_ = pd, have_data = true;
+          if (last || optimised(pd)) bwd_data_pd_ = pd, have_data = true;
         }
         if (!have_weights) {
           dnnl::convolution_backward_weights::desc wd(alg, s, w_any, bias_d, d, strides, dilates, pad, pad);
           auto pd = dnnl::convolution_backward_weights::primitive_desc(wd, cpu_engine(), fwd_pd_);
-          if (last || std::string(pd.impl_info_str()).rfind("ref", 0) != 0) bwd_weights_pd_ = pd, have_weights = true;
+          if (last || optimised(pd)) bwd_weights_pd_ = pd, have_weights = true;
         }
       } catch (const dnnl::error&) {
         if (last) throw;
