@@ -223,20 +223,23 @@ std::optional<std::string> File::attr_string(const std::string& object, const st
   return out;
 }
 
-std::optional<int64_t> File::attr_int(const std::string& object, const std::string& key) const {
-  Handle a = open_attr(object, key);
-  if (a.get() < 0) return std::nullopt;
-  int64_t v = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) fail(path_, ": attribute '", key, "' on '", object, "' is not an integer");
+namespace {
+template <typename T>
+std::optional<T> read_scalar_attr(hid_t attr, hid_t mem_type, const std::string& path, const std::string& object,
+                                  const std::string& key, const char* expected) {
+  if (attr < 0) return std::nullopt;
+  T v{};
+  if (H5Aread(attr, mem_type, &v) < 0) fail(path, ": attribute '", key, "' on '", object, "' is not ", expected);
   return v;
+}
+}  // namespace
+
+std::optional<int64_t> File::attr_int(const std::string& object, const std::string& key) const {
+  return read_scalar_attr<int64_t>(open_attr(object, key).get(), H5T_NATIVE_INT64, path_, object, key, "an integer");
 }
 
 std::optional<double> File::attr_double(const std::string& object, const std::string& key) const {
-  Handle a = open_attr(object, key);
-  if (a.get() < 0) return std::nullopt;
-  double v = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v) < 0) fail(path_, ": attribute '", key, "' on '", object, "' is not a number");
-  return v;
+  return read_scalar_attr<double>(open_attr(object, key).get(), H5T_NATIVE_DOUBLE, path_, object, key, "a number");
 }
 
 AtomicPath::AtomicPath(std::string final_path)

@@ -25,6 +25,24 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
   return t;
 }
 
+// Calls visit(out, a, b, c, d, wa, wb, wc, wd) for each output pixel of one plane: its flat
+// index, the flat indices of its four source pixels and their bilinear weights. Forward
+// gathers along these taps and backward scatters along the same ones, so they stay adjoint.
+template <typename Visit>
+void for_each_output(const std::vector<Tap>& ty, const std::vector<Tap>& tx, int64_t in_w, Visit visit) {
+  const int64_t out_w = int64_t(tx.size());
+  for (int64_t i = 0; i < int64_t(ty.size()); ++i) {
+    const int64_t r0 = ty[i].lo * in_w, r1 = r0 + ty[i].step * in_w;
+    const float fy = ty[i].frac;
+    for (int64_t j = 0; j < out_w; ++j) {
+      const int64_t c0 = tx[j].lo, c1 = c0 + tx[j].step;
+      const float fx = tx[j].frac;
+      visit(i * out_w + j, r0 + c0, r0 + c1, r1 + c0, r1 + c1, (1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx),
+            fy * fx);
+    }
+  }
+}
+
 }  // namespace
 
 Tensor interp_forward(const Tensor& x, int64_t out_h, int64_t out_w) {
@@ -36,16 +54,8 @@ Tensor interp_forward(const Tensor& x, int64_t out_h, int64_t out_w) {
   for (int64_t p = 0; p < planes; ++p) {
     const float* src = x.data() + p * h * w;
     float* dst = y.data() + p * out_h * out_w;
-    for (int64_t i = 0; i < out_h; ++i) {
-      const float* r0 = src + ty[i].lo * w;
-      const float* r1 = r0 + ty[i].step * w;
-      const float fy = ty[i].frac;
-      for (int64_t j = 0; j < out_w; ++j) {
-        const int64_t c0 = tx[j].lo, c1 = c0 + tx[j].step;
-        const float fx = tx[j].frac;
-        dst[i * out_w + j] = (1 - fy) * ((1 - fx) * r0[c0] + fx * r0[c1]) + fy * ((1 - fx) * r1[c0] + fx * r1[c1]);
-      }
-    }
+    for_each_output(ty, tx, w, [&](int64_t o, int64_t a, int64_t b, int64_t c, int64_t d, float wa, float wb,
+                                   float wc, float wd) { dst[o] = wa * src[a] + wb * src[b] + wc * src[c] + wd * src[d]; });
   }
   return y;
 }
@@ -59,19 +69,13 @@ Tensor interp_backward(const Tensor& dy, int64_t in_h, int64_t in_w) {
   for (int64_t p = 0; p < planes; ++p) {
     const float* g = dy.data() + p * out_h * out_w;
     float* d = dx.data() + p * in_h * in_w;
-    for (int64_t i = 0; i < out_h; ++i) {
-      float* r0 = d + ty[i].lo * in_w;
-      float* r1 = r0 + ty[i].step * in_w;
-      const float fy = ty[i].frac;
-      for (int64_t j = 0; j < out_w; ++j) {
-        const int64_t c0 = tx[j].lo, c1 = c0 + tx[j].step;
-        const float fx = tx[j].frac, v = g[i * out_w + j];
-        r0[c0] += (1 - fy) * (1 - fx) * v;
-        r0[c1] += (1 - fy) * fx * v;
-        r1[c0] += fy * (1 - fx) * v;
-        r1[c1] += fy * fx * v;
-      }
-    }
+    for_each_output(ty, tx, in_w, [&](int64_t o, int64_t a, int64_t b, int64_t c, int64_t e, float wa, float wb,
+                                      float wc, float we) {
+      d[a] += wa * g[o];
+      d[b] += wb * g[o];
+      d[c] += wc * g[o];
+      d[e] += we * g[o];
+    });
   }
   return dx;
 }
