@@ -1,5 +1,6 @@
 // deeplab bench forward: the network's speed on this machine (median of repeated runs),
 // inference or a training step (--backward), with GFLOP/s and peak memory.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -7,6 +8,7 @@
 #include "core/label_map.h"
 #include "core/rng.h"
 #include "core/timing.h"
+#include "crf/dense_crf.h"
 #include "jobs.h"
 #include "models/deeplab.h"
 #include "nn/softmax.h"
@@ -97,17 +99,91 @@ int bench_forward(int argc, char** argv) {
   return 0;
 }
 
+// A synthetic photograph-like scene: smooth colour gradients, a few solid shapes, sensor noise;
+// and a noisy unary that roughly follows the shapes, as a network's coarse output would.
+void synthetic_scene(int64_t h, int64_t w, int64_t labels, std::vector<uint8_t>& rgb, Tensor& unary) {
+  Rng rng(11);
+  rgb.assign(h * w * 3, 0);
+  unary = Tensor({labels, h, w});
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const int64_t i = y * w + x;
+      int64_t shape = (x * 3 / w) + 3 * (y * 2 / h);  // six blocks
+      if ((x - w / 2) * (x - w / 2) + (y - h / 2) * (y - h / 2) < h * h / 16) shape = 6;  // a disc
+      const int64_t label = shape % labels;
+      for (int c = 0; c < 3; ++c) {
+        float v = float((shape * 37 + c * 91) % 200) + 0.1f * float(x + y) + rng.uniform(-8, 8);
+        rgb[i * 3 + c] = uint8_t(std::clamp(v, 0.0f, 255.0f));
+      }
+      for (int64_t l = 0; l < labels; ++l)
+        unary.data()[l * h * w + i] = (l == label ? 0.7f : 2.5f) + rng.uniform(0, 1.5f);
+    }
+}
+
+int bench_crf(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "bench crf";
+  cl.usage = "bench crf --size 500x375 --labels 21 --iterations 10 [--threads N] [--json]";
+  cl.about =
+      "Times the fully connected CRF (DeepLab-LargeFOV's parameters) on a synthetic scene: setup (lattice\n"
+      "construction) and inference, median ms, and ms per megapixel x label x iteration.";
+  cl.options.add_options()
+      ("size", po::value<std::string>()->default_value("500x375"), "image size, WxH")
+      ("labels", po::value<int>()->default_value(21), "number of labels")
+      ("iterations", po::value<int>()->default_value(10), "mean-field iterations")
+      ("threads", po::value<int>()->default_value(0), "CPU threads (0: all cores)")
+      ("symmetric", po::bool_switch(), "symmetric normalisation instead of the 2011 code's")
+      ("warmup", po::value<int>()->default_value(1), "untimed runs first")
+      ("repeats", po::value<int>()->default_value(10), "timed runs")
+      ("json", po::bool_switch(), "print one JSON object");
+  add_config_option(cl);
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  auto [w, h] = parse_size(v["size"].as<std::string>());  // WxH, as image sizes are usually given
+  const int labels = v["labels"].as<int>(), repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
+  if (w < 1 || h < 1 || labels < 1 || repeats < 1) fail("bench crf: size, labels and repeats must be positive");
+  set_cpu_threads(v["threads"].as<int>());
+  crf::CrfParams params;
+  params.iterations = v["iterations"].as<int>();
+  if (v["symmetric"].as<bool>()) params.normalization = crf::Normalization::symmetric;
+  std::vector<uint8_t> rgb;
+  Tensor unary;
+  synthetic_scene(h, w, labels, rgb, unary);
+
+  Timing setup = measure([&] { crf::DenseCrf c(rgb.data(), h, w, params); }, warmup, repeats);
+  crf::DenseCrf crf(rgb.data(), h, w, params);
+  Timing infer = measure([&] { crf.infer(unary); }, warmup, repeats);
+  Timing total = measure([&] { crf::DenseCrf c(rgb.data(), h, w, params); c.infer(unary); }, warmup, repeats);
+  const double units = double(h * w) / 1e6 * labels * std::max(1, params.iterations);
+  const double per_unit = infer.median_ms() / units;
+  if (v["json"].as<bool>()) {
+    std::printf(
+        "{\"benchmark\": \"crf\", \"width\": %lld, \"height\": %lld, \"labels\": %d, \"iterations\": %d, "
+        "\"threads\": %d, \"median_ms\": %.3f, \"setup_ms\": %.3f, \"inference_ms\": %.3f, "
+        "\"ms_per_mpixel_label_iteration\": %.3f, \"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
+        (long long)w, (long long)h, labels, params.iterations, cpu_threads(), total.median_ms(), setup.median_ms(),
+        infer.median_ms(), per_unit, peak_rss_mb(), repeats);
+  } else {
+    std::printf("crf %lldx%lld, %d labels, %d iterations, %d threads: median %.1f ms (setup %.1f + inference %.1f), "
+                "%.2f ms per megapixel x label x iteration, peak RSS %.0f MB\n",
+                (long long)w, (long long)h, labels, params.iterations, cpu_threads(), total.median_ms(),
+                setup.median_ms(), infer.median_ms(), per_unit, peak_rss_mb());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
-    std::cout << "usage: deeplab bench forward [options]   (deeplab bench forward --help)\n"
-                 "benchmarks: forward (network inference, or a training step with --backward)\n";
+    std::cout << "usage: deeplab bench forward|crf [options]   (deeplab bench forward --help)\n"
+                 "benchmarks: forward (network inference, or a training step with --backward), crf\n";
     return argc < 2 ? 2 : 0;
   }
   const std::string which = argv[1];
   if (which == "forward") return bench_forward(argc - 1, argv + 1);
-  fail("unknown benchmark '", which, "' (available: forward)");
+  if (which == "crf") return bench_crf(argc - 1, argv + 1);
+  fail("unknown benchmark '", which, "' (available: forward, crf)");
 }
 
 }  // namespace deeplab::jobs

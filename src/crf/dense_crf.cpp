@@ -1,0 +1,219 @@
+#include "crf/dense_crf.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "crf/fast_exp.h"
+
+namespace deeplab::crf {
+
+void validate(const CrfParams& p) {
+  auto positive = [](float v, const char* name) {
+    if (!(v > 0.0f) || !std::isfinite(v)) fail("crf: ", name, " must be a positive number, got ", v);
+  };
+  auto non_negative = [](float v, const char* name) {
+    if (!(v >= 0.0f) || !std::isfinite(v)) fail("crf: ", name, " must be zero or positive, got ", v);
+  };
+  positive(p.bi_xy_std, "bi_xy_std");
+  positive(p.bi_rgb_std, "bi_rgb_std");
+  positive(p.pos_xy_std, "pos_xy_std");
+  non_negative(p.bi_w, "bi_w");
+  non_negative(p.pos_w, "pos_w");
+  if (p.iterations < 0) fail("crf: iterations must be zero or positive, got ", p.iterations);
+}
+
+namespace {
+
+void check_planar(const Tensor& t, const char* what) {
+  if (t.ndim() != 3) fail("crf: ", what, " must be L x H x W, got ", shape_str(t.shape()));
+  if (t.dim(0) < 1) fail("crf: ", what, " has no labels");
+  if (t.dim(0) > 255) fail("crf: ", what, " has ", t.dim(0), " labels; at most 255 are supported");
+  const int64_t plane = t.dim(1) * t.dim(2);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(t.data()[i]))
+      fail("crf: ", what, " value at label ", i / plane, ", y ", i % plane / t.dim(2), ", x ", i % t.dim(2),
+           " is not finite (", t.data()[i], ")");
+}
+
+// Softmax over one pixel's padded label vector; S as in Permutohedral (0: runtime stride).
+template <int S>
+inline void softmax(const float* acc, float* q, int runtime_stride) {
+  const int stride = S > 0 ? S : runtime_stride;
+  float m = acc[0];
+  for (int c = 1; c < stride; ++c) m = std::max(m, acc[c]);
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int c = 0; c < stride; ++c) {
+    q[c] = fast_exp(acc[c] - m);
+    sum += q[c];
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int c = 0; c < stride; ++c) q[c] *= inv;
+}
+
+}  // namespace
+
+Tensor unary_from_probabilities(const Tensor& probs) {
+  check_planar(probs, "probabilities");
+  Tensor u(probs.shape());
+  for (int64_t i = 0; i < probs.numel(); ++i) {
+    const float p = probs.data()[i];
+    if (p < 0.0f) fail("crf: probability ", p, " at element ", i, " is negative");
+    u.data()[i] = -std::log(std::max(p, 1e-30f));
+  }
+  return u;
+}
+
+Tensor unary_from_scores(const Tensor& scores) {
+  check_planar(scores, "scores");
+  const int64_t labels = scores.dim(0), plane = scores.dim(1) * scores.dim(2);
+  Tensor u(scores.shape());
+  for (int64_t p = 0; p < plane; ++p) {
+    float m = scores.data()[p];
+    for (int64_t l = 1; l < labels; ++l) m = std::max(m, scores.data()[l * plane + p]);
+    for (int64_t l = 0; l < labels; ++l) u.data()[l * plane + p] = m - scores.data()[l * plane + p];
+  }
+  return u;
+}
+
+DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfParams& params)
+    : h_(height), w_(width), params_(params) {
+  validate(params);
+  if (height < 1 || width < 1) fail("crf: empty image (", height, " x ", width, ")");
+  const int64_t n = h_ * w_;
+  // Features in units of their standard deviations: the lattice blurs with unit std.
+  if (params.bi_w > 0) {
+    std::vector<float> f(n * 5);
+    for (int64_t y = 0; y < h_; ++y)
+      for (int64_t x = 0; x < w_; ++x) {
+        const int64_t i = y * w_ + x;
+        f[i * 5 + 0] = float(x) / params.bi_xy_std;
+        f[i * 5 + 1] = float(y) / params.bi_xy_std;
+        for (int c = 0; c < 3; ++c) f[i * 5 + 2 + c] = float(rgb[i * 3 + c]) / params.bi_rgb_std;
+      }
+    kernels_.emplace_back();
+    setup_kernel(kernels_.back(), f, 5, params.bi_w);
+  }
+  if (params.pos_w > 0) {
+    std::vector<float> f(n * 2);
+    for (int64_t y = 0; y < h_; ++y)
+      for (int64_t x = 0; x < w_; ++x) {
+        f[(y * w_ + x) * 2 + 0] = float(x) / params.pos_xy_std;
+        f[(y * w_ + x) * 2 + 1] = float(y) / params.pos_xy_std;
+      }
+    kernels_.emplace_back();
+    setup_kernel(kernels_.back(), f, 2, params.pos_w);
+  }
+}
+
+void DenseCrf::setup_kernel(Kernel& k, const std::vector<float>& features, int dim, float weight) {
+  const int64_t n = h_ * w_;
+  k.weight = weight;
+  k.lattice.build(features.data(), n, dim);
+  // The filter's response to a constant image, the pixel itself included.
+  std::vector<float> ones(n, 1.0f);
+  k.norm.assign(n, 0.0f);
+  k.lattice.filter(ones.data(), k.norm.data(), 1);
+  const bool symmetric = params_.normalization == Normalization::symmetric;
+  for (float& v : k.norm) v = symmetric ? 1.0f / std::sqrt(v + 1e-20f) : 1.0f / (v + 1e-20f);
+}
+
+CrfResult DenseCrf::infer(const Tensor& unary) {
+  check_planar(unary, "unary");
+  if (unary.dim(1) != h_ || unary.dim(2) != w_)
+    fail("crf: unary is ", unary.dim(1), " x ", unary.dim(2), " but the image is ", h_, " x ", w_);
+  const int64_t labels = unary.dim(0), n = h_ * w_;
+  const int stride = padded_labels(labels);
+  // Pixel-major, padded: padding lanes get a huge energy, so their probability is exactly 0.
+  std::vector<float> u(n * stride, 1e30f);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t l = 0; l < labels; ++l) u[i * stride + l] = unary.data()[l * n + i];
+  CrfResult r;
+  r.marginals = Tensor({labels, h_, w_});
+  r.labels = LabelMap(1, h_, w_);
+  switch (stride) {  // the label counts of VOC (21), COCO-stuff-like sets and tests unroll fully
+    case 8: mean_field<8>(u, labels, stride, r); break;
+    case 16: mean_field<16>(u, labels, stride, r); break;
+    case 24: mean_field<24>(u, labels, stride, r); break;
+    case 32: mean_field<32>(u, labels, stride, r); break;
+    default: mean_field<0>(u, labels, stride, r); break;
+  }
+  return r;
+}
+
+template <int S>
+void DenseCrf::mean_field(const std::vector<float>& u, int64_t labels, int stride, CrfResult& r) {
+  const int64_t n = h_ * w_;
+  const bool symmetric = params_.normalization == Normalization::symmetric;
+  for (Kernel& k : kernels_) k.lattice.set_stride(stride);
+  history_.clear();
+  // Iteration t is one pass over the pixels: slice the messages of Q_(t-1) (blurred at the end of
+  // the previous pass), add the unary, normalise into Q_t, and splat Q_t straight away for the
+  // next pass, while the pixel's simplex rows are in cache. Q itself is written out only at the
+  // end (and after every pass when a test records the history).
+  for (int it = 0; it <= params_.iterations; ++it) {
+    const bool last = it == params_.iterations;
+    const bool write_q = last || record_;
+    if (!last)
+      for (Kernel& k : kernels_) k.lattice.clear_splat();
+#pragma omp parallel
+    {
+      const int thread = omp_get_thread_num();
+      alignas(64) float acc[256], qi[256];
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) {
+        const float* ui = &u[i * stride];
+        for (int c = 0; c < (S > 0 ? S : stride); ++c) acc[c] = -ui[c];
+        if (it > 0)
+          for (const Kernel& k : kernels_) k.lattice.template slice_add<S>(i, k.weight * k.norm[i], acc);
+        softmax<S>(acc, qi, stride);
+        if (!last)
+          for (Kernel& k : kernels_) k.lattice.template splat_add<S>(thread, i, qi, symmetric ? k.norm[i] : 1.0f);
+        if (write_q) {
+          int best = 0;
+          for (int64_t l = 0; l < labels; ++l) {
+            r.marginals.data()[l * n + i] = qi[l];
+            if (qi[l] > qi[best]) best = int(l);
+          }
+          r.labels.data[i] = uint8_t(best);
+        }
+      }
+    }
+    if (!last)
+      for (Kernel& k : kernels_) k.lattice.blur();
+    if (record_) history_.push_back(r.marginals.clone());
+  }
+}
+
+double DenseCrf::energy(const Tensor& unary, const Tensor& marginals) {
+  const int64_t labels = unary.dim(0), n = h_ * w_;
+  const int stride = padded_labels(labels);
+  std::vector<float> q(n * stride, 0.0f), msg(n * stride, 0.0f);
+  for (int64_t l = 0; l < labels; ++l)
+    for (int64_t i = 0; i < n; ++i) q[i * stride + l] = marginals.data()[l * n + i];
+  double e = 0;
+  for (int64_t l = 0; l < labels; ++l)
+    for (int64_t i = 0; i < n; ++i) {
+      const double p = q[i * stride + l];
+      e += p * unary.data()[l * n + i] + (p > 0 ? p * std::log(p) : 0.0);
+    }
+  const bool symmetric = params_.normalization == Normalization::symmetric;
+  for (Kernel& k : kernels_) {
+    k.lattice.splat_blur(q.data(), stride, symmetric ? k.norm.data() : nullptr);
+    double pair = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      std::fill(msg.begin(), msg.begin() + stride, 0.0f);
+      k.lattice.slice_add(i, k.norm[i], msg.data());  // runtime stride: energy is for tests
+      for (int64_t l = 0; l < labels; ++l) pair += double(q[i * stride + l]) * msg[l];
+    }
+    e -= 0.5 * k.weight * pair;
+  }
+  return e;
+}
+
+}  // namespace deeplab::crf

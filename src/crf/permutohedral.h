@@ -1,0 +1,83 @@
+// The permutohedral lattice (Adams, Baek and Davis, "Fast High-Dimensional Filtering Using the
+// Permutohedral Lattice", Eurographics 2010): Gaussian filtering of N points in d dimensions in
+// O(N d^2 + N d L) time. Each point's feature vector (already divided by its standard deviations)
+// is embedded in the lattice; values are splatted onto the d+1 vertices of the enclosing simplex
+// with barycentric weights, blurred with [1/2 1 1/2] along each of the d+1 lattice directions,
+// and sliced back. The result approximates sum_j exp(-|f_i - f_j|^2 / 2) v_j, the point itself
+// included, up to a constant factor (callers normalise by filtering a constant).
+//
+// Built once per image; filtering reuses its buffers, so repeated filtering allocates nothing.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace deeplab::crf {
+
+class Permutohedral {
+ public:
+  // features: n points x d dimensions, row-major. d is at most kMaxDim.
+  void build(const float* features, int64_t n, int d);
+
+  // Filtering in steps, so callers can fuse them with their own per-point work:
+  //   set_stride(s); clear_splat(); splat_add(thread, i, v, scale) for every point (each from
+  //   its OpenMP thread); blur(); then slice_add(i, ...) reads the filtered value at point i.
+  void set_stride(int stride);
+  void clear_splat();
+  // S: the stride as a compile-time constant, so the per-row loops unroll (0: use the runtime one).
+  template <int S = 0>
+  inline void splat_add(int thread, int64_t i, const float* v, float scale);
+  void blur();
+  template <int S = 0>
+  inline void slice_add(int64_t i, float scale, float* out) const;
+
+  // The same in one call: splats values (n x stride; each point's vector scaled by
+  // point_scale[i] when given) and blurs.
+  void splat_blur(const float* values, int stride, const float* point_scale = nullptr);
+  // One-off filtering: out = filter(in), both n x stride.
+  void filter(const float* in, float* out, int stride);
+  int64_t num_points() const { return n_; }
+  int64_t lattice_size() const { return m_; }
+  int dim() const { return d_; }
+
+  static constexpr int kMaxDim = 8;
+
+ private:
+  int64_t n_ = 0, m_ = 0;  // points, lattice vertices
+  int d_ = 0, stride_ = 0;
+  std::vector<int32_t> vertex_;      // n x (d+1): lattice vertex of each simplex corner (1-based; 0 = none)
+  std::vector<float> weight_;        // n x (d+1): barycentric weights
+  std::vector<int32_t> neighbours_;  // (d+1) x m x 2: vertex indices one step down / up each direction
+  std::vector<float> values_, blurred_;  // (m + 1) x stride; row 0 stays zero (missing neighbours)
+  std::vector<std::vector<float>> partial_;  // per-thread splat buffers, summed by blur()
+};
+
+template <int S>
+inline void Permutohedral::splat_add(int thread, int64_t i, const float* v, float scale) {
+  const int corners = d_ + 1;
+  const int32_t* vert = &vertex_[i * corners];
+  const float* w = &weight_[i * corners];
+  float* acc = partial_[thread].data();
+  const int stride = S > 0 ? S : stride_;
+  for (int k = 0; k < corners; ++k) {
+    float* dst = acc + int64_t(vert[k]) * stride;
+    const float s = scale * w[k];
+#pragma omp simd
+    for (int c = 0; c < stride; ++c) dst[c] += s * v[c];
+  }
+}
+
+template <int S>
+inline void Permutohedral::slice_add(int64_t i, float scale, float* out) const {
+  const int corners = d_ + 1;
+  const int32_t* v = &vertex_[i * corners];
+  const float* w = &weight_[i * corners];
+  const int stride = S > 0 ? S : stride_;
+  for (int k = 0; k < corners; ++k) {
+    const float* src = &blurred_[int64_t(v[k]) * stride];
+    const float s = scale * w[k];
+#pragma omp simd
+    for (int c = 0; c < stride; ++c) out[c] += s * src[c];
+  }
+}
+
+}  // namespace deeplab::crf
