@@ -81,7 +81,9 @@ expect "unknown config key" 1 "bench.ini: .*speed" -- "$deeplab" bench forward -
 
 expect "bad size" 1 "--size 'abc'" -- "$deeplab" bench forward --size abc
 expect "bad model" 1 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model vgg
-expect "unknown benchmark" 1 "unknown benchmark 'crf'" -- "$deeplab" bench crf
+expect "unknown benchmark" 1 "unknown benchmark 'warp'" -- "$deeplab" bench warp
+expect "bench crf" 0 "crf 50x40, 5 labels, 3 iterations.*setup.*per megapixel" -- \
+  "$deeplab" bench crf --size 50x40 --labels 5 --iterations 3 --repeats 1 --warmup 0
 
 echo "failures: $failures"
 [ "$failures" -eq 0 ]
