@@ -1,9 +1,16 @@
 // One entry point per subcommand; argv starts after the subcommand's name.
 #pragma once
+#include "crf/dense_crf.h"
+#include "options.h"
 
 namespace deeplab::jobs {
 
 int run_info(int argc, char** argv);
 int run_bench(int argc, char** argv);
+int run_crf(int argc, char** argv);
+
+// The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
+void add_crf_options(po::options_description& options);
+crf::CrfParams crf_params_from(const po::variables_map& values);
 
 }  // namespace deeplab::jobs

@@ -18,7 +18,8 @@ struct Command {
 
 const Command kCommands[] = {
     {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model or checkpoint)"},
-    {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network forward, or a training step)"},
+    {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out"},
+    {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network, or a training step), bench crf"},
 };
 
 void print_usage(FILE* out) {

@@ -1,0 +1,77 @@
+#include "core/image_io.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/error.h"
+
+namespace deeplab {
+namespace {
+
+// cv::imwrite picks the format from the extension, so the temporary name keeps ".png".
+void write_png_atomically(const std::string& path, const cv::Mat& mat) {
+  const std::string temp = path + ".tmp." + std::to_string(getpid()) + ".png";
+  bool ok = false;
+  try {
+    ok = cv::imwrite(temp, mat);
+  } catch (const cv::Exception& e) {
+    std::remove(temp.c_str());
+    fail(path, ": cannot write PNG: ", e.what());
+  }
+  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    fail(path, ": cannot write PNG");
+  }
+}
+
+}  // namespace
+
+RgbImage read_rgb_image(const std::string& path) {
+  if (!std::filesystem::exists(path)) fail(path, ": no such file");
+  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  if (bgr.empty()) fail(path, ": not an image OpenCV can read (or damaged)");
+  RgbImage img;
+  img.height = bgr.rows;
+  img.width = bgr.cols;
+  img.rgb.resize(img.height * img.width * 3);
+  cv::Mat rgb(bgr.rows, bgr.cols, CV_8UC3, img.rgb.data());
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return img;
+}
+
+std::array<uint8_t, 3> voc_colour(int label) {
+  if (label == kIgnoreLabel) return {255, 255, 255};
+  std::array<uint8_t, 3> c{0, 0, 0};
+  for (int bit = 7, k = label; k > 0; --bit, k >>= 3)
+    for (int ch = 0; ch < 3; ++ch) c[ch] |= uint8_t(((k >> ch) & 1) << bit);
+  return c;
+}
+
+void write_label_png(const std::string& path, const LabelMap& labels, LabelPalette palette, int image) {
+  const uint8_t* src = &labels.data[size_t(image) * labels.h * labels.w];
+  if (palette == LabelPalette::index) {
+    cv::Mat grey(int(labels.h), int(labels.w), CV_8UC1, const_cast<uint8_t*>(src));
+    write_png_atomically(path, grey);
+    return;
+  }
+  cv::Mat bgr(int(labels.h), int(labels.w), CV_8UC3);
+  for (int64_t i = 0; i < labels.h * labels.w; ++i) {
+    auto c = voc_colour(src[i]);
+    uint8_t* px = bgr.data + i * 3;
+    px[0] = c[2], px[1] = c[1], px[2] = c[0];
+  }
+  write_png_atomically(path, bgr);
+}
+
+void write_rgb_png(const std::string& path, const RgbImage& image) {
+  cv::Mat rgb(int(image.height), int(image.width), CV_8UC3, const_cast<uint8_t*>(image.rgb.data()));
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  write_png_atomically(path, bgr);
+}
+
+}  // namespace deeplab

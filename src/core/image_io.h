@@ -1,0 +1,26 @@
+// Images in and out through OpenCV: photographs as RGB bytes, label maps as PNG (the label
+// index as grey, or the PASCAL VOC colour palette). Writes are atomic; errors name the file.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/label_map.h"
+
+namespace deeplab {
+
+struct RgbImage {
+  int64_t height = 0, width = 0;
+  std::vector<uint8_t> rgb;  // H x W x 3
+};
+
+RgbImage read_rgb_image(const std::string& path);
+// The VOC palette: label k's colour from the bits of k (the devkit's colour map); 255 is white.
+std::array<uint8_t, 3> voc_colour(int label);
+enum class LabelPalette { index, voc };
+void write_label_png(const std::string& path, const LabelMap& labels, LabelPalette palette, int image = 0);
+// An RGB image (H x W x 3) as PNG.
+void write_rgb_png(const std::string& path, const RgbImage& image);
+
+}  // namespace deeplab

@@ -1,0 +1,130 @@
+#include "core/npy.h"
+
+#include <unistd.h>
+
+#include <bit>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <vector>
+
+#include "core/error.h"
+
+namespace deeplab {
+namespace {
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: renormalise
+      int e = -1;
+      uint32_t m = mant;
+      do {
+        ++e;
+        m <<= 1;
+      } while (!(m & 0x400));
+      bits = sign | uint32_t(127 - 15 - e) << 23 | (m & 0x3ff) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | mant << 13;
+  } else {
+    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+  }
+  return std::bit_cast<float>(bits);
+}
+
+}  // namespace
+
+Tensor read_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open");
+  char magic[8];
+  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) fail(path, ": not a NumPy .npy file");
+  const int major = uint8_t(magic[6]);
+  uint32_t header_len = 0;
+  if (major == 1) {
+    uint8_t b[2];
+    in.read(reinterpret_cast<char*>(b), 2);
+    header_len = b[0] | b[1] << 8;
+  } else if (major == 2 || major == 3) {
+    uint8_t b[4];
+    in.read(reinterpret_cast<char*>(b), 4);
+    header_len = b[0] | b[1] << 8 | b[2] << 16 | uint32_t(b[3]) << 24;
+  } else {
+    fail(path, ": .npy format version ", major, " is not supported");
+  }
+  if (!in || header_len > (1u << 20)) fail(path, ": damaged .npy header");
+  std::string header(header_len, '\0');
+  if (!in.read(header.data(), header_len)) fail(path, ": truncated .npy header");
+
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'"))) fail(path, ": .npy header has no 'descr'");
+  const std::string descr = m[1];
+  if (std::regex_search(header, std::regex("'fortran_order'\\s*:\\s*True")))
+    fail(path, ": Fortran-ordered arrays are not supported (save with numpy.ascontiguousarray)");
+  if (!std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)"))) fail(path, ": .npy header has no 'shape'");
+  Shape shape;
+  const std::string dims = m[1];
+  const std::regex number("[0-9]+");
+  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it)
+    shape.push_back(std::stoll(it->str()));
+  if (shape.empty()) fail(path, ": a scalar, not an array");
+  int bytes;
+  if (descr == "<f4" || descr == "=f4" || descr == "f4")
+    bytes = 4;
+  else if (descr == "<f2" || descr == "=f2" || descr == "f2")
+    bytes = 2;
+  else
+    fail(path, ": dtype '", descr, "' is not supported (float32 or float16, little-endian)");
+
+  Tensor t(shape);
+  const int64_t n = t.numel();
+  std::vector<char> raw(size_t(n) * bytes);
+  if (!in.read(raw.data(), std::streamsize(raw.size())))
+    fail(path, ": truncated: expected ", n, " values of ", bytes, " bytes for shape ", shape_str(shape));
+  if (bytes == 4) {
+    std::memcpy(t.data(), raw.data(), raw.size());
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, &raw[size_t(i) * 2], 2);
+      t.data()[i] = half_to_float(h);
+    }
+  }
+  return t;
+}
+
+void write_npy(const std::string& path, const Tensor& t) {
+  std::string shape = "(";
+  for (int64_t d : t.shape()) shape += std::to_string(d) + ", ";
+  if (t.ndim() > 1) shape.resize(shape.size() - 2);
+  shape += ")";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Pad so the data starts on a 64-byte boundary; the header ends with a newline.
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  const std::string temp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(temp, std::ios::binary);
+    if (!out) fail(path, ": cannot write");
+    const uint16_t len = uint16_t(header.size());
+    out.write("\x93NUMPY\x01\x00", 8);
+    out.put(char(len & 0xff)).put(char(len >> 8));
+    out.write(header.data(), std::streamsize(header.size()));
+    out.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.numel() * sizeof(float)));
+    if (!out) {
+      std::remove(temp.c_str());
+      fail(path, ": write failed");
+    }
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    fail(path, ": cannot rename ", temp, " into place");
+  }
+}
+
+}  // namespace deeplab
