@@ -67,21 +67,33 @@ run_tests() {
 }
 
 demo() {
-  local deeplab=$BUILD_DIR/bin/deeplab
-  log "demo: DeepLab-LargeFOV (20.5M parameters, VOC's 21 classes) on this machine."
-  log "Training, segmentation with the CRF and evaluation join this demo as they land (issues 3-6);"
-  log "today it builds the network, describes it and times it: forward at 321x321, and a training step."
-  local out=$BUILD_DIR/demo
+  local deeplab=$BUILD_DIR/bin/deeplab out=$BUILD_DIR/demo
+  local examples=../shared/data/crf-examples
   mkdir -p "$out"
+  log "demo: DeepLab-LargeFOV (20.5M parameters, VOC's 21 classes) and the fully connected CRF."
+  log "Training, segmentation and evaluation join this demo as they land (issues 4-6). Today: the"
+  log "network built, described and timed; the CRF on a photograph; the CRF timed."
   "$BUILD_DIR/bin/make_test_files" model "$out/largefov-random.h5" largefov 21 1
   "$deeplab" info "$out/largefov-random.h5" | head -9
   "$deeplab" bench forward --model largefov --size 321 --repeats 5
   "$deeplab" bench forward --model largefov --size 321 --repeats 3 --backward
+  if [ -f "$examples/im1.png" ]; then
+    # A coarse, blocky class map (as a stride-8 network gives) sharpened along the image's edges.
+    "$deeplab" crf --config configs/crf-largefov.ini --image "$examples/im1.png" --palette voc \
+      --probs "$examples/im1_coarse_prob_240x320x21.npy" --layout hwc --out "$out/im1-crf.png"
+    "$deeplab" crf --config configs/crf-largefov.ini --crf.iterations 0 --image "$examples/im1.png" --palette voc \
+      --probs "$examples/im1_coarse_prob_240x320x21.npy" --layout hwc --out "$out/im1-coarse.png" >/dev/null
+    log "pictures: $out/im1-coarse.png (the class map's argmax) and $out/im1-crf.png (after the CRF)"
+  fi
+  "$deeplab" bench crf --size 500x375 --labels 21 --iterations 10 --repeats 5
 }
 
 bench() {
   install_packages "${BENCH_PACKAGES[@]}"
   bash tests/bench/side_by_side.sh "$BUILD_DIR/bin/deeplab"
+  log "fully connected CRF, 500x375, 21 labels, 10 iterations, on 1 and on all cores:"
+  "$BUILD_DIR/bin/deeplab" bench crf --threads 1
+  "$BUILD_DIR/bin/deeplab" bench crf
   log "operator micro-benchmarks (Google Benchmark):"
   "$BUILD_DIR/bin/bench_ops"
 }

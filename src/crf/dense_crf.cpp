@@ -1,12 +1,15 @@
 #include "crf/dense_crf.h"
+#include "crf/permutohedral_inl.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "core/error.h"
 #include "crf/fast_exp.h"
+#include "crf/simd.h"
 
 namespace deeplab::crf {
 
@@ -31,28 +34,44 @@ void check_planar(const Tensor& t, const char* what) {
   if (t.ndim() != 3) fail("crf: ", what, " must be L x H x W, got ", shape_str(t.shape()));
   if (t.dim(0) < 1) fail("crf: ", what, " has no labels");
   if (t.dim(0) > 255) fail("crf: ", what, " has ", t.dim(0), " labels; at most 255 are supported");
-  const int64_t plane = t.dim(1) * t.dim(2);
-  for (int64_t i = 0; i < t.numel(); ++i)
+  const int64_t plane = t.dim(1) * t.dim(2), total = t.numel();
+  for (int64_t i = 0; i < total; ++i)
     if (!std::isfinite(t.data()[i]))
       fail("crf: ", what, " value at label ", i / plane, ", y ", i % plane / t.dim(2), ", x ", i % t.dim(2),
            " is not finite (", t.data()[i], ")");
 }
 
 // Softmax over one pixel's padded label vector; S as in Permutohedral (0: runtime stride).
+// With shifted = true the caller guarantees max(acc) is within [0, 80] (unaries shifted so the
+// best label's is 0, messages bounded by the total weight), so exp needs no max subtracted.
 template <int S>
-inline void softmax(const float* acc, float* q, int runtime_stride) {
-  const int stride = S > 0 ? S : runtime_stride;
-  float m = acc[0];
-  for (int c = 1; c < stride; ++c) m = std::max(m, acc[c]);
-  float sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int c = 0; c < stride; ++c) {
-    q[c] = fast_exp(acc[c] - m);
-    sum += q[c];
+inline void softmax(const float* acc, float* q, int runtime_stride, bool shifted) {
+  if constexpr (S > 0 && S % 8 == 0) {
+    constexpr int V = S / 8;
+    simd::f8 x[V];
+    for (int j = 0; j < V; ++j) x[j] = simd::load(acc + 8 * j);
+    if (!shifted) {
+      simd::f8 m = x[0];
+      for (int j = 1; j < V; ++j) m = simd::max(m, x[j]);
+      const float top = simd::hmax(m);
+      for (int j = 0; j < V; ++j) x[j] -= top;
+    }
+    simd::f8 total{};
+    for (int j = 0; j < V; ++j) total += (x[j] = simd::exp(x[j]));
+    const float inv = 1.0f / simd::hsum(total);
+    for (int j = 0; j < V; ++j) simd::store(q + 8 * j, x[j] * inv);
+  } else {
+    const int stride = runtime_stride;
+    float m = 0;
+    if (!shifted) {
+      m = acc[0];
+      for (int c = 1; c < stride; ++c) m = std::max(m, acc[c]);
+    }
+    float sum = 0;
+    for (int c = 0; c < stride; ++c) sum += (q[c] = fast_exp(acc[c] - m));
+    const float inv = 1.0f / sum;
+    for (int c = 0; c < stride; ++c) q[c] *= inv;
   }
-  const float inv = 1.0f / sum;
-#pragma omp simd
-  for (int c = 0; c < stride; ++c) q[c] *= inv;
 }
 
 }  // namespace
@@ -88,6 +107,7 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
   // Features in units of their standard deviations: the lattice blurs with unit std.
   if (params.bi_w > 0) {
     std::vector<float> f(n * 5);
+#pragma omp parallel for schedule(static)
     for (int64_t y = 0; y < h_; ++y)
       for (int64_t x = 0; x < w_; ++x) {
         const int64_t i = y * w_ + x;
@@ -100,6 +120,7 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
   }
   if (params.pos_w > 0) {
     std::vector<float> f(n * 2);
+#pragma omp parallel for schedule(static)
     for (int64_t y = 0; y < h_; ++y)
       for (int64_t x = 0; x < w_; ++x) {
         f[(y * w_ + x) * 2 + 0] = float(x) / params.pos_xy_std;
@@ -129,27 +150,37 @@ CrfResult DenseCrf::infer(const Tensor& unary) {
   const int64_t labels = unary.dim(0), n = h_ * w_;
   const int stride = padded_labels(labels);
   // Pixel-major, padded: padding lanes get a huge energy, so their probability is exactly 0.
-  std::vector<float> u(n * stride, 1e30f);
+  // Each pixel's energies are shifted so its best label's is 0 (the marginals do not change).
+  std::unique_ptr<float[]> u(new float[n * stride]);
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t l = 0; l < labels; ++l) u[i * stride + l] = unary.data()[l * n + i];
+  for (int64_t i = 0; i < n; ++i) {
+    float* ui = &u[i * stride];
+    float lowest = unary.data()[i];
+    for (int64_t l = 0; l < labels; ++l) lowest = std::min(lowest, ui[l] = unary.data()[l * n + i]);
+    for (int64_t l = 0; l < labels; ++l) ui[l] -= lowest;
+    for (int64_t l = labels; l < stride; ++l) ui[l] = 1e30f;
+  }
   CrfResult r;
   r.marginals = Tensor({labels, h_, w_});
   r.labels = LabelMap(1, h_, w_);
   switch (stride) {  // the label counts of VOC (21), COCO-stuff-like sets and tests unroll fully
-    case 8: mean_field<8>(u, labels, stride, r); break;
-    case 16: mean_field<16>(u, labels, stride, r); break;
-    case 24: mean_field<24>(u, labels, stride, r); break;
-    case 32: mean_field<32>(u, labels, stride, r); break;
-    default: mean_field<0>(u, labels, stride, r); break;
+    case 8: mean_field<8>(u.get(), labels, stride, r); break;
+    case 16: mean_field<16>(u.get(), labels, stride, r); break;
+    case 24: mean_field<24>(u.get(), labels, stride, r); break;
+    case 32: mean_field<32>(u.get(), labels, stride, r); break;
+    default: mean_field<0>(u.get(), labels, stride, r); break;
   }
   return r;
 }
 
 template <int S>
-void DenseCrf::mean_field(const std::vector<float>& u, int64_t labels, int stride, CrfResult& r) {
+void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult& r) {
   const int64_t n = h_ * w_;
   const bool symmetric = params_.normalization == Normalization::symmetric;
+  // Normalised messages lie in [0, weight], so the accumulated energies stay below the sum.
+  float total_weight = 0;
+  for (const Kernel& k : kernels_) total_weight += k.weight;
+  const bool shifted = total_weight <= 80.0f;
   for (Kernel& k : kernels_) k.lattice.set_stride(stride);
   history_.clear();
   // Iteration t is one pass over the pixels: slice the messages of Q_(t-1) (blurred at the end of
@@ -171,7 +202,7 @@ void DenseCrf::mean_field(const std::vector<float>& u, int64_t labels, int strid
         for (int c = 0; c < (S > 0 ? S : stride); ++c) acc[c] = -ui[c];
         if (it > 0)
           for (const Kernel& k : kernels_) k.lattice.template slice_add<S>(i, k.weight * k.norm[i], acc);
-        softmax<S>(acc, qi, stride);
+        softmax<S>(acc, qi, stride, shifted);
         if (!last)
           for (Kernel& k : kernels_) k.lattice.template splat_add<S>(thread, i, qi, symmetric ? k.norm[i] : 1.0f);
         if (write_q) {

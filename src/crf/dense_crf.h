@@ -66,7 +66,7 @@ class DenseCrf {
   };
   void setup_kernel(Kernel& k, const std::vector<float>& features, int dim, float weight);
   template <int S>
-  void mean_field(const std::vector<float>& u, int64_t labels, int stride, CrfResult& result);
+  void mean_field(const float* u, int64_t labels, int stride, CrfResult& result);
 
   int64_t h_, w_;
   CrfParams params_;

@@ -1,4 +1,4 @@
-#include "crf/permutohedral.h"
+#include "crf/permutohedral_inl.h"
 
 #include <omp.h>
 
@@ -15,7 +15,9 @@ namespace {
 using Key = std::array<int32_t, Permutohedral::kMaxDim>;  // the first d coordinates of a vertex
 
 // Open addressing with linear probing; grows at half load. Keys are lattice coordinates.
-class VertexTable {
+// Cache-line aligned: each thread fills its own table, and tables side by side in a vector
+// would otherwise share a line that every insert writes.
+class alignas(64) VertexTable {
  public:
   explicit VertexTable(int d, size_t expected) : d_(d) {
     size_t cap = 1024;
@@ -35,17 +37,27 @@ class VertexTable {
         if (keys_.size() * 2 > slots_.size()) grow();
         return id;
       }
-      if (std::equal(key.begin(), key.begin() + d_, keys_[id].begin())) return id;
+      if (same(key, keys_[id])) return id;
     }
   }
   int32_t find(const Key& key) const { return const_cast<VertexTable*>(this)->find(key, false); }
   const std::vector<Key>& keys() const { return keys_; }
 
  private:
+  bool same(const Key& a, const Key& b) const {
+    for (int i = 0; i < d_; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  // Lattice coordinates are small integers that differ in low bits: mix them thoroughly
+  // (multiply-add, then a 64-bit finaliser) so linear probing sees no clusters.
   size_t hash(const Key& key) const {
-    uint64_t h = 0x9E3779B97F4A7C15ull;
-    for (int i = 0; i < d_; ++i) h = (h ^ uint32_t(key[i])) * 0x100000001B3ull;
-    return size_t(h ^ (h >> 29));
+    uint64_t h = 0;
+    for (int i = 0; i < d_; ++i) h = (h + uint32_t(key[i])) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 32;
+    h *= 0xD6E8FEB86659FD93ull;
+    h ^= h >> 32;
+    return size_t(h);
   }
   void grow() {
     std::vector<int32_t> old;
@@ -91,33 +103,24 @@ void embed(const float* f, int d, const float* scale, Embedding& e) {
     sum += e.rem0[i] / (d + 1);
     e.rank[i] = 0;
   }
-  // Rank the differentials, then fix the point back onto the hyperplane.
-  for (int i = 0; i < d; ++i) {
-    const float di = elevated[i] - float(e.rem0[i]);
+  // Rank the differentials, then fix the point back onto the hyperplane. Branch-free: the
+  // comparisons are data-dependent and would mispredict about half the time.
+  float diff[Permutohedral::kMaxDim + 1];
+  for (int i = 0; i <= d; ++i) diff[i] = elevated[i] - float(e.rem0[i]);
+  for (int i = 0; i < d; ++i)
     for (int j = i + 1; j <= d; ++j) {
-      if (di < elevated[j] - float(e.rem0[j]))
-        ++e.rank[i];
-      else
-        ++e.rank[j];
+      const int less = diff[i] < diff[j];
+      e.rank[i] += less;
+      e.rank[j] += 1 - less;
     }
-  }
-  if (sum > 0) {
+  if (sum != 0) {
     for (int i = 0; i <= d; ++i) {
-      if (e.rank[i] >= d + 1 - sum) {
-        e.rem0[i] -= d + 1;
-        e.rank[i] += sum - (d + 1);
-      } else {
-        e.rank[i] += sum;
-      }
-    }
-  } else if (sum < 0) {
-    for (int i = 0; i <= d; ++i) {
-      if (e.rank[i] < -sum) {
-        e.rem0[i] += d + 1;
-        e.rank[i] += sum + (d + 1);
-      } else {
-        e.rank[i] += sum;
-      }
+      // sum > 0: the sum largest-ranked coordinates step down by d+1; sum < 0: the -sum
+      // smallest step up. Every rank shifts by sum, wrapping around those that moved.
+      const int moves = sum > 0 ? e.rank[i] >= d + 1 - sum : e.rank[i] < -sum;
+      const int step = sum > 0 ? -(d + 1) : d + 1;
+      e.rem0[i] += moves * step;
+      e.rank[i] += sum + moves * step;
     }
   }
   // Barycentric coordinates from the sorted differentials.

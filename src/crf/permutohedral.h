@@ -24,6 +24,7 @@ class Permutohedral {
   void set_stride(int stride);
   void clear_splat();
   // S: the stride as a compile-time constant, so the per-row loops unroll (0: use the runtime one).
+  // Defined in permutohedral_inl.h, for the CRF's own sources (compiled for this CPU).
   template <int S = 0>
   inline void splat_add(int thread, int64_t i, const float* v, float scale);
   void blur();
@@ -50,34 +51,5 @@ class Permutohedral {
   std::vector<float> values_, blurred_;  // (m + 1) x stride; row 0 stays zero (missing neighbours)
   std::vector<std::vector<float>> partial_;  // per-thread splat buffers, summed by blur()
 };
-
-template <int S>
-inline void Permutohedral::splat_add(int thread, int64_t i, const float* v, float scale) {
-  const int corners = d_ + 1;
-  const int32_t* vert = &vertex_[i * corners];
-  const float* w = &weight_[i * corners];
-  float* acc = partial_[thread].data();
-  const int stride = S > 0 ? S : stride_;
-  for (int k = 0; k < corners; ++k) {
-    float* dst = acc + int64_t(vert[k]) * stride;
-    const float s = scale * w[k];
-#pragma omp simd
-    for (int c = 0; c < stride; ++c) dst[c] += s * v[c];
-  }
-}
-
-template <int S>
-inline void Permutohedral::slice_add(int64_t i, float scale, float* out) const {
-  const int corners = d_ + 1;
-  const int32_t* v = &vertex_[i * corners];
-  const float* w = &weight_[i * corners];
-  const int stride = S > 0 ? S : stride_;
-  for (int k = 0; k < corners; ++k) {
-    const float* src = &blurred_[int64_t(v[k]) * stride];
-    const float s = scale * w[k];
-#pragma omp simd
-    for (int c = 0; c < stride; ++c) out[c] += s * src[c];
-  }
-}
 
 }  // namespace deeplab::crf
