@@ -217,16 +217,18 @@ void Permutohedral::set_stride(int stride) {
   const int threads = omp_get_max_threads();
   if (stride == stride_ && int(partial_.size()) == threads) return;
   stride_ = stride;
-  values_.assign(rows * stride, 0.0f);
-  blurred_.assign(rows * stride, 0.0f);
-  partial_.assign(threads, std::vector<float>(rows * stride, 0.0f));
+  values_.reset(new float[rows * stride]);
+  blurred_.reset(new float[rows * stride]);
+  std::fill_n(values_.get(), stride, 0.0f);
+  std::fill_n(blurred_.get(), stride, 0.0f);
+  partial_.clear();
+  for (int t = 0; t < threads; ++t) partial_.emplace_back(new float[rows * stride]);
 }
 
 void Permutohedral::clear_splat() {
 #pragma omp parallel
   {
-    std::vector<float>& acc = partial_[omp_get_thread_num()];
-    std::fill(acc.begin(), acc.end(), 0.0f);
+    std::fill_n(partial_[omp_get_thread_num()].get(), (m_ + 1) * stride_, 0.0f);
   }
 }
 
@@ -240,10 +242,10 @@ void Permutohedral::blur() {
     // Sum the threads' splats.
 #pragma omp for schedule(static)
     for (int64_t r = 1; r < rows; ++r) {
-      float* dst = &values_[r * stride];
-      std::copy_n(&partial_[0][r * stride], stride, dst);
+      float* dst = values_.get() + r * stride;
+      std::copy_n(partial_[0].get() + r * stride, stride, dst);
       for (int t = 1; t < threads; ++t) {
-        const float* src = &partial_[t][r * stride];
+        const float* src = partial_[t].get() + r * stride;
 #pragma omp simd
         for (int c = 0; c < stride; ++c) dst[c] += src[c];
       }
@@ -252,8 +254,8 @@ void Permutohedral::blur() {
     // Row 0 is the zero stand-in for neighbours outside the lattice.
     for (int j = 0; j < corners; ++j) {
       const int32_t* nb = &neighbours_[size_t(j) * m_ * 2];
-      const float* src = j % 2 == 0 ? values_.data() : blurred_.data();
-      float* dst = j % 2 == 0 ? blurred_.data() : values_.data();
+      const float* src = j % 2 == 0 ? values_.get() : blurred_.get();
+      float* dst = j % 2 == 0 ? blurred_.get() : values_.get();
 #pragma omp for schedule(static)
       for (int64_t v = 0; v < m_; ++v) {
         const float* c0 = src + (v + 1) * stride;

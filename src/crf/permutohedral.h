@@ -9,6 +9,7 @@
 // Built once per image; filtering reuses its buffers, so repeated filtering allocates nothing.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace deeplab::crf {
@@ -48,8 +49,10 @@ class Permutohedral {
   std::vector<int32_t> vertex_;      // n x (d+1): lattice vertex of each simplex corner (1-based; 0 = none)
   std::vector<float> weight_;        // n x (d+1): barycentric weights
   std::vector<int32_t> neighbours_;  // (d+1) x m x 2: vertex indices one step down / up each direction
-  std::vector<float> values_, blurred_;  // (m + 1) x stride; row 0 stays zero (missing neighbours)
-  std::vector<std::vector<float>> partial_;  // per-thread splat buffers, summed by blur()
+  // (m + 1) x stride each, left uninitialised: every row but row 0 (the zero stand-in for
+  // missing neighbours) is written before it is read, and touching fresh memory costs page faults.
+  std::unique_ptr<float[]> values_, blurred_;
+  std::vector<std::unique_ptr<float[]>> partial_;  // per-thread splat buffers, summed by blur()
 };
 
 }  // namespace deeplab::crf

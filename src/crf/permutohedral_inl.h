@@ -11,7 +11,7 @@ inline void Permutohedral::splat_add(int thread, int64_t i, const float* v, floa
   const int corners = d_ + 1;
   const int32_t* vert = &vertex_[i * corners];
   const float* w = &weight_[i * corners];
-  float* acc = partial_[thread].data();
+  float* acc = partial_[thread].get();
   if constexpr (S > 0 && S % 8 == 0) {
     simd::f8 value[S / 8];
     for (int j = 0; j < S / 8; ++j) value[j] = simd::load(v + 8 * j);
@@ -39,7 +39,7 @@ inline void Permutohedral::slice_add(int64_t i, float scale, float* out) const {
     simd::f8 sum[S / 8];
     for (int j = 0; j < S / 8; ++j) sum[j] = simd::load(out + 8 * j);
     for (int k = 0; k < corners; ++k) {
-      const float* src = &blurred_[int64_t(v[k]) * S];
+      const float* src = blurred_.get() + int64_t(v[k]) * S;
       const float s = scale * w[k];
       for (int j = 0; j < S / 8; ++j) sum[j] += s * simd::load(src + 8 * j);
     }
@@ -47,7 +47,7 @@ inline void Permutohedral::slice_add(int64_t i, float scale, float* out) const {
   } else {
     const int stride = stride_;
     for (int k = 0; k < corners; ++k) {
-      const float* src = &blurred_[int64_t(v[k]) * stride];
+      const float* src = blurred_.get() + int64_t(v[k]) * stride;
       const float s = scale * w[k];
       for (int c = 0; c < stride; ++c) out[c] += s * src[c];
     }

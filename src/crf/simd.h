@@ -19,15 +19,18 @@ inline void store(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
 inline f8 splat(float x) { return f8{} + x; }
 inline f8 max(f8 a, f8 b) { return a > b ? a : b; }
 inline f8 min(f8 a, f8 b) { return a < b ? a : b; }
+// Horizontal sum and max by halving (shuffles stay in registers; v[i] would go through memory).
 inline float hsum(f8 v) {
-  float s = 0;
-  for (int i = 0; i < 8; ++i) s += v[i];
-  return s;
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+  return v[0];
 }
 inline float hmax(f8 v) {
-  float m = v[0];
-  for (int i = 1; i < 8; ++i) m = m > v[i] ? m : v[i];
-  return m;
+  v = max(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+  v = max(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+  v = max(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+  return v[0];
 }
 
 // fast_exp (see fast_exp.h) on eight lanes.
