@@ -97,10 +97,11 @@ void embed(const float* f, int d, const float* scale, Embedding& e) {
   const float down_factor = 1.0f / float(d + 1);
   int sum = 0;
   for (int i = 0; i <= d; ++i) {
-    const float v = elevated[i] * down_factor;
-    const float up = std::ceil(v) * float(d + 1), dn = std::floor(v) * float(d + 1);
-    e.rem0[i] = int32_t(up - elevated[i] < elevated[i] - dn ? up : dn);
-    sum += e.rem0[i] / (d + 1);
+    // The nearest multiple of d+1 (ties round down), as its quotient q: no division to sum,
+    // and ceil(v - 1/2) rather than comparing both candidates, a branch that mispredicts.
+    const int q = int(std::ceil(elevated[i] * down_factor - 0.5f));
+    e.rem0[i] = q * (d + 1);
+    sum += q;
     e.rank[i] = 0;
   }
   // Rank the differentials, then fix the point back onto the hyperplane. Branch-free: the
@@ -136,7 +137,7 @@ void embed(const float* f, int d, const float* scale, Embedding& e) {
 // Vertex k of the simplex: rem0 plus the k-th canonical offset, taken in rank order.
 Key vertex_key(const Embedding& e, int d, int k) {
   Key key{};
-  for (int i = 0; i < d; ++i) key[i] = e.rem0[i] + (e.rank[i] <= d - k ? k : k - (d + 1));
+  for (int i = 0; i < d; ++i) key[i] = e.rem0[i] + k - (d + 1) * (e.rank[i] > d - k);
   return key;
 }
 
