@@ -6,6 +6,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "core/host_memory.h"
 
 #ifdef DEEPLAB_WITH_CUDA
 #include <cuda_runtime.h>
@@ -58,13 +59,7 @@ std::string cuda_unavailable_reason() {
 }
 
 float* device_alloc(Device device, size_t count) {
-  if (device == Device::cpu) {
-    // 64-byte alignment suits AVX-512 loads and oneDNN's preferences.
-    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, bytes);
-    if (!p) throw std::bad_alloc();
-    return static_cast<float*>(p);
-  }
+  if (device == Device::cpu) return static_cast<float*>(host_alloc(count * sizeof(float)));
 #ifdef DEEPLAB_WITH_CUDA
   void* p = nullptr;
   cuda_check(cudaMalloc(&p, count * sizeof(float)), "cudaMalloc");
@@ -76,7 +71,7 @@ float* device_alloc(Device device, size_t count) {
 
 void device_free(Device device, float* ptr) {
   if (device == Device::cpu) {
-    std::free(ptr);
+    host_free(ptr);
     return;
   }
 #ifdef DEEPLAB_WITH_CUDA

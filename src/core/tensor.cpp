@@ -1,9 +1,11 @@
 #include "core/tensor.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 
 namespace deeplab {
 
@@ -28,6 +30,14 @@ Tensor::Tensor(Shape shape, Device device) : shape_(std::move(shape)), device_(d
   float* p = device_alloc(device, n == 0 ? 1 : n);
   storage_ = std::shared_ptr<float>(p, [device](float* q) { device_free(device, q); });
   device_fill(p, device, n, 0.0f);
+}
+
+Tensor Tensor::uninitialized_large(Shape shape) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  const size_t n = size_t(std::max<int64_t>(t.numel(), 1));
+  t.storage_ = std::shared_ptr<float>(static_cast<float*>(host_alloc(n * sizeof(float), true)), host_free);
+  return t;
 }
 
 Tensor Tensor::clone() const { return to(device_); }

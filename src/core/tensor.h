@@ -20,6 +20,8 @@ class Tensor {
   Tensor() = default;
   // Zero-filled tensor of this shape on this device.
   explicit Tensor(Shape shape, Device device = Device::cpu);
+  // A CPU tensor, not zero-filled, in huge pages: for large outputs made afresh per image.
+  static Tensor uninitialized_large(Shape shape);
 
   const Shape& shape() const { return shape_; }
   int ndim() const { return static_cast<int>(shape_.size()); }

@@ -8,7 +8,6 @@
 #include <memory>
 
 #include "core/error.h"
-#include "crf/fast_exp.h"
 #include "crf/simd.h"
 
 namespace deeplab::crf {
@@ -34,6 +33,7 @@ void check_planar(const Tensor& t, const char* what) {
   if (t.ndim() != 3) fail("crf: ", what, " must be L x H x W, got ", shape_str(t.shape()));
   if (t.dim(0) < 1) fail("crf: ", what, " has no labels");
   if (t.dim(0) > 255) fail("crf: ", what, " has ", t.dim(0), " labels; at most 255 are supported");
+  static_assert(Permutohedral::kMaxStride >= 256, "255 labels pad to 256");
   const int64_t plane = t.dim(1) * t.dim(2), total = t.numel();
   for (int64_t i = 0; i < total; ++i)
     if (!std::isfinite(t.data()[i]))
@@ -44,34 +44,25 @@ void check_planar(const Tensor& t, const char* what) {
 // Softmax over one pixel's padded label vector; S as in Permutohedral (0: runtime stride).
 // With shifted = true the caller guarantees max(acc) is within [0, 80] (unaries shifted so the
 // best label's is 0, messages bounded by the total weight), so exp needs no max subtracted.
+// Softmax over one pixel's padded label vector (a whole number of 8-float vectors); S as in
+// Permutohedral (0: the runtime stride). With shifted = true the caller guarantees max(acc) is
+// within [0, 80] (unaries shifted so the best label's is 0, messages bounded by the total
+// weight), so exp needs no max subtracted.
 template <int S>
 inline void softmax(const float* acc, float* q, int runtime_stride, bool shifted) {
-  if constexpr (S > 0 && S % 8 == 0) {
-    constexpr int V = S / 8;
-    simd::f8 x[V];
-    for (int j = 0; j < V; ++j) x[j] = simd::load(acc + 8 * j);
-    if (!shifted) {
-      simd::f8 m = x[0];
-      for (int j = 1; j < V; ++j) m = simd::max(m, x[j]);
-      const float top = simd::hmax(m);
-      for (int j = 0; j < V; ++j) x[j] -= top;
-    }
-    simd::f8 total{};
-    for (int j = 0; j < V; ++j) total += (x[j] = simd::exp(x[j]));
-    const float inv = 1.0f / simd::hsum(total);
-    for (int j = 0; j < V; ++j) simd::store(q + 8 * j, x[j] * inv);
-  } else {
-    const int stride = runtime_stride;
-    float m = 0;
-    if (!shifted) {
-      m = acc[0];
-      for (int c = 1; c < stride; ++c) m = std::max(m, acc[c]);
-    }
-    float sum = 0;
-    for (int c = 0; c < stride; ++c) sum += (q[c] = fast_exp(acc[c] - m));
-    const float inv = 1.0f / sum;
-    for (int c = 0; c < stride; ++c) q[c] *= inv;
+  const int vectors = (S > 0 ? S : runtime_stride) / 8;
+  simd::f8 x[Permutohedral::kMaxStride / 8];
+  for (int j = 0; j < vectors; ++j) x[j] = simd::load(acc + 8 * j);
+  if (!shifted) {
+    simd::f8 m = x[0];
+    for (int j = 1; j < vectors; ++j) m = simd::max(m, x[j]);
+    const float top = simd::hmax(m);
+    for (int j = 0; j < vectors; ++j) x[j] -= top;
   }
+  simd::f8 total{};
+  for (int j = 0; j < vectors; ++j) total += (x[j] = simd::exp(x[j]));
+  const float inv = 1.0f / simd::hsum(total);
+  for (int j = 0; j < vectors; ++j) simd::store(q + 8 * j, x[j] * inv);
 }
 
 }  // namespace
@@ -132,15 +123,24 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
 }
 
 void DenseCrf::setup_kernel(Kernel& k, const std::vector<float>& features, int dim, float weight) {
-  const int64_t n = h_ * w_;
   k.weight = weight;
-  k.lattice.build(features.data(), n, dim);
-  // The filter's response to a constant image, the pixel itself included.
-  std::vector<float> ones(n, 1.0f);
-  k.norm.assign(n, 0.0f);
-  k.lattice.filter(ones.data(), k.norm.data(), 1);
+  k.lattice.build(features.data(), h_ * w_, dim);
+}
+
+void DenseCrf::ensure_norm(Kernel& k) {
+  if (!k.norm.empty()) return;
+  const int64_t n = h_ * w_;
+  // The filter's response to a constant image, the pixel itself included (one vector of ones
+  // per pixel: the lattice works in whole 8-float vectors; lane 0 is the answer).
+  std::vector<float> ones(n * 8, 1.0f), response(n * 8);
+  k.lattice.filter(ones.data(), response.data(), 8);
   const bool symmetric = params_.normalization == Normalization::symmetric;
-  for (float& v : k.norm) v = symmetric ? 1.0f / std::sqrt(v + 1e-20f) : 1.0f / (v + 1e-20f);
+  k.norm.resize(n);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = response[i * 8];
+    k.norm[i] = symmetric ? 1.0f / std::sqrt(v + 1e-20f) : 1.0f / (v + 1e-20f);
+  }
 }
 
 CrfResult DenseCrf::infer(const Tensor& unary) {
@@ -151,7 +151,7 @@ CrfResult DenseCrf::infer(const Tensor& unary) {
   const int stride = padded_labels(labels);
   // Pixel-major, padded: padding lanes get a huge energy, so their probability is exactly 0.
   // Each pixel's energies are shifted so its best label's is 0 (the marginals do not change).
-  std::unique_ptr<float[]> u(new float[n * stride]);
+  HostArray<float> u = host_array<float>(n * stride, true);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     float* ui = &u[i * stride];
@@ -161,7 +161,7 @@ CrfResult DenseCrf::infer(const Tensor& unary) {
     for (int64_t l = labels; l < stride; ++l) ui[l] = 1e30f;
   }
   CrfResult r;
-  r.marginals = Tensor({labels, h_, w_});
+  r.marginals = Tensor::uninitialized_large({labels, h_, w_});  // every element written below
   r.labels = LabelMap(1, h_, w_);
   switch (stride) {  // the label counts of VOC (21), COCO-stuff-like sets and tests unroll fully
     case 8: mean_field<8>(u.get(), labels, stride, r); break;
@@ -181,6 +181,19 @@ void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult&
   float total_weight = 0;
   for (const Kernel& k : kernels_) total_weight += k.weight;
   const bool shifted = total_weight <= 80.0f;
+  // Per-pixel normalisation divides each message by filter(1). With a padding lane free, every
+  // splat carries 1 there, and the slice returns filter(1) beside the messages at no extra cost;
+  // otherwise (symmetric normalisation needs it before the first splat) it is filtered once.
+  // The first slicing pass stores it per pixel; later passes slice with it directly.
+  bool lane_norm = !symmetric && labels < stride;
+  for (Kernel& k : kernels_) {
+    if (lane_norm && k.norm.empty()) continue;
+    lane_norm = false;  // all kernels have it already (an earlier infer), or it is filtered now
+    ensure_norm(k);
+  }
+  if (lane_norm)
+    for (Kernel& k : kernels_) k.norm.resize(n);
+  const int width = S > 0 ? S : stride;
   for (Kernel& k : kernels_) k.lattice.set_stride(stride);
   history_.clear();
   // Iteration t is one pass over the pixels: slice the messages of Q_(t-1) (blurred at the end of
@@ -195,14 +208,24 @@ void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult&
 #pragma omp parallel
     {
       const int thread = omp_get_thread_num();
-      alignas(64) float acc[256], qi[256];
+      alignas(64) float acc[256], qi[256], filtered[256];
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < n; ++i) {
         const float* ui = &u[i * stride];
-        for (int c = 0; c < (S > 0 ? S : stride); ++c) acc[c] = -ui[c];
-        if (it > 0)
+        for (int c = 0; c < width; ++c) acc[c] = -ui[c];
+        if (it == 1 && lane_norm) {
+          for (Kernel& k : kernels_) {
+            std::fill_n(filtered, width, 0.0f);
+            k.lattice.template slice_add<S>(i, 1.0f, filtered);
+            k.norm[i] = 1.0f / (filtered[labels] + 1e-20f);
+            const float scale = k.weight * k.norm[i];
+            for (int c = 0; c < width; ++c) acc[c] += scale * filtered[c];
+          }
+        } else if (it > 0) {
           for (const Kernel& k : kernels_) k.lattice.template slice_add<S>(i, k.weight * k.norm[i], acc);
+        }
         softmax<S>(acc, qi, stride, shifted);
+        if (lane_norm && it == 0) qi[labels] = 1.0f;  // the constant to filter; output reads lanes < labels
         if (!last)
           for (Kernel& k : kernels_) k.lattice.template splat_add<S>(thread, i, qi, symmetric ? k.norm[i] : 1.0f);
         if (write_q) {
@@ -235,6 +258,7 @@ double DenseCrf::energy(const Tensor& unary, const Tensor& marginals) {
     }
   const bool symmetric = params_.normalization == Normalization::symmetric;
   for (Kernel& k : kernels_) {
+    ensure_norm(k);
     k.lattice.splat_blur(q.data(), stride, symmetric ? k.norm.data() : nullptr);
     double pair = 0;
     for (int64_t i = 0; i < n; ++i) {

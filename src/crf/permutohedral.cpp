@@ -214,16 +214,17 @@ void Permutohedral::build(const float* features, int64_t n, int d) {
 }
 
 void Permutohedral::set_stride(int stride) {
+  DEEPLAB_CHECK(stride > 0 && stride % 8 == 0 && stride <= kMaxStride, "lattice stride ", stride);
   const int64_t rows = m_ + 1;
   const int threads = omp_get_max_threads();
   if (stride == stride_ && int(partial_.size()) == threads) return;
   stride_ = stride;
-  values_.reset(new float[rows * stride]);
-  blurred_.reset(new float[rows * stride]);
+  values_ = host_array<float>(rows * stride, true);
+  blurred_ = host_array<float>(rows * stride, true);
   std::fill_n(values_.get(), stride, 0.0f);
   std::fill_n(blurred_.get(), stride, 0.0f);
   partial_.clear();
-  for (int t = 0; t < threads; ++t) partial_.emplace_back(new float[rows * stride]);
+  for (int t = 0; t < threads; ++t) partial_.push_back(host_array<float>(rows * stride, true));
 }
 
 void Permutohedral::clear_splat() {

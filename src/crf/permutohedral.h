@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/host_memory.h"
+
 namespace deeplab::crf {
 
 class Permutohedral {
@@ -35,13 +37,14 @@ class Permutohedral {
   // The same in one call: splats values (n x stride; each point's vector scaled by
   // point_scale[i] when given) and blurs.
   void splat_blur(const float* values, int stride, const float* point_scale = nullptr);
-  // One-off filtering: out = filter(in), both n x stride.
+  // One-off filtering: out = filter(in), both n x stride (stride a multiple of 8).
   void filter(const float* in, float* out, int stride);
   int64_t num_points() const { return n_; }
   int64_t lattice_size() const { return m_; }
   int dim() const { return d_; }
 
   static constexpr int kMaxDim = 8;
+  static constexpr int kMaxStride = 256;  // values per point: a multiple of 8, at most this
 
  private:
   int64_t n_ = 0, m_ = 0;  // points, lattice vertices
@@ -51,8 +54,8 @@ class Permutohedral {
   std::vector<int32_t> neighbours_;  // (d+1) x m x 2: vertex indices one step down / up each direction
   // (m + 1) x stride each, left uninitialised: every row but row 0 (the zero stand-in for
   // missing neighbours) is written before it is read, and touching fresh memory costs page faults.
-  std::unique_ptr<float[]> values_, blurred_;
-  std::vector<std::unique_ptr<float[]>> partial_;  // per-thread splat buffers, summed by blur()
+  HostArray<float> values_, blurred_;
+  std::vector<HostArray<float>> partial_;  // per-thread splat buffers, summed by blur()
 };
 
 }  // namespace deeplab::crf

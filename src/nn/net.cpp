@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "nn/split.h"
 
 namespace deeplab::nn {
@@ -156,10 +157,9 @@ void Net::plan_test_memory() {
     for (int b : nodes_[i].outputs)
       if (last_read[b] < 0) release(b);  // produced but never read
   }
-  void* p = std::aligned_alloc(64, std::max<size_t>(arena, 64));
-  if (!p) throw std::bad_alloc();
+  void* p = host_alloc(std::max<size_t>(arena, 64));
   std::memset(p, 0, std::max<size_t>(arena, 64));
-  arena_.reset(p, std::free);
+  arena_.reset(p, host_free);
   planned_bytes_ = arena;
   char* base = static_cast<char*>(arena_.get());
   for (size_t b = 0; b < nblobs; ++b)

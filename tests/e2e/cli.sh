@@ -6,25 +6,7 @@ deeplab=$1
 make_files=$2
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
-
-# expect NAME STATUS PATTERN -- COMMAND...: exit status and a pattern in stdout+stderr.
-expect() {
-  local name=$1 want_status=$2 pattern=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want_status" ]; then
-    fail "$name: exit $status, expected $want_status"; echo "$out" | tail -5; return
-  fi
-  if ! grep -qE -- "$pattern" <<<"$out"; then
-    fail "$name: output lacks /$pattern/"; echo "$out" | tail -5; return
-  fi
-  pass "$name"
-}
+. "$(dirname "$0")/lib.sh"
 
 expect "no command prints usage" 2 "usage: deeplab COMMAND" -- "$deeplab"
 expect "help lists commands" 0 "info .*bench" -- bash -c "\"$deeplab\" --help | tr '\n' ' '"
@@ -85,5 +67,4 @@ expect "unknown benchmark" 1 "unknown benchmark 'warp'" -- "$deeplab" bench warp
 expect "bench crf" 0 "crf 50x40, 5 labels, 3 iterations.*setup.*per megapixel" -- \
   "$deeplab" bench crf --size 50x40 --labels 5 --iterations 3 --repeats 1 --warmup 0
 
-echo "failures: $failures"
-[ "$failures" -eq 0 ]
+finish

@@ -10,9 +10,7 @@ data=$3
 if [ ! -f "$data/im1.png" ]; then echo "skipped: no crf-examples data at $data"; exit 77; fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+. "$(dirname "$0")/lib.sh"
 
 # check NAME LABELS.png ANNO.png MIN_AGREEMENT
 check() {
@@ -60,19 +58,12 @@ else
   echo "skip HDF5 input check: python3-h5py not installed"
 fi
 
-# expect NAME PATTERN -- COMMAND: exit status 1, the pattern in the message, and no output file.
+# expect_error NAME PATTERN -- COMMAND: exit status 1, the pattern in the message, no output file.
 expect_error() {
   local name=$1 pattern=$2
   shift 3
   rm -f "$dir/bad.png"
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -eq 1 ] && grep -qE -- "$pattern" <<<"$out" && [ ! -e "$dir/bad.png" ]; then
-    pass "$name"
-  else
-    fail "$name: exit $status, output: $out"
-  fi
+  expect "$name" 1 "$pattern" -- "$@" && [ -e "$dir/bad.png" ] && fail "$name: left $dir/bad.png behind"
 }
 expect_error "image and probabilities of different sizes" "240 x 320 .*im2.png is 213 x 320" -- \
   "$deeplab" crf --image "$data/im2.png" --probs "$dir/p1.npy" --out "$dir/bad.png"
@@ -98,5 +89,4 @@ printf '[crf]\nbi_w = 0\npos_w = 0\n' >"$dir/off.ini"
 "$deeplab" crf --config "$dir/off.ini" --image "$data/im1.png" --probs "$dir/p1.npy" --out "$dir/off.png" >/dev/null &&
   check "[crf] config with the CRF switched off keeps the annotation" "$dir/off.png" "$data/anno1.png" 0.999
 
-echo "failures: $failures"
-[ "$failures" -eq 0 ]
+finish

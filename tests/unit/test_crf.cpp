@@ -86,13 +86,17 @@ TEST(Permutohedral, ApproximatesTheNormalisedGaussian) {
   for (int d : {2, 5}) {
     const int64_t n = 400;
     Rng rng(d);
-    std::vector<float> f(n * d), v(n), out(n), ones(n, 1.0f), norm(n);
+    // Values in lane 0 of 8 (the lattice filters whole 8-float vectors); lane 1 holds ones.
+    std::vector<float> f(n * d), v(n), in(n * 8, 0.0f), filtered(n * 8), out(n), norm(n);
     for (auto& x : f) x = rng.uniform(0, 4);
-    for (auto& x : v) x = rng.uniform(0, 1);
+    for (int64_t i = 0; i < n; ++i) {
+      in[i * 8] = v[i] = rng.uniform(0, 1);
+      in[i * 8 + 1] = 1.0f;
+    }
     Permutohedral lattice;
     lattice.build(f.data(), n, d);
-    lattice.filter(v.data(), out.data(), 1);
-    lattice.filter(ones.data(), norm.data(), 1);
+    lattice.filter(in.data(), filtered.data(), 8);
+    for (int64_t i = 0; i < n; ++i) out[i] = filtered[i * 8], norm[i] = filtered[i * 8 + 1];
     double err = 0, spread = 0;
     for (int64_t i = 0; i < n; ++i) {
       double num = 0, den = 0;

@@ -1,0 +1,26 @@
+# Helpers for the end-to-end scripts: results counted, one line per check.
+# Source it, run checks, end with `finish`.
+failures=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+# expect NAME STATUS PATTERN -- COMMAND...: the exit status, and the pattern in stdout+stderr.
+expect() {
+  local name=$1 want_status=$2 pattern=$3
+  shift 4
+  local out status
+  out=$("$@" 2>&1)
+  status=$?
+  if [ "$status" -ne "$want_status" ]; then
+    fail "$name: exit $status, expected $want_status"; echo "$out" | tail -5; return 1
+  fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then
+    fail "$name: output lacks /$pattern/"; echo "$out" | tail -5; return 1
+  fi
+  pass "$name"
+}
+
+finish() {
+  echo "failures: $failures"
+  [ "$failures" -eq 0 ]
+}
