@@ -201,7 +201,12 @@ Handle File::open_attr(const std::string& object, const std::string& key) const 
   if (!exists(object) && object != "/") return Handle();
   Handle o = open_object(object);
   if (H5Aexists(o.get(), key.c_str()) <= 0) return Handle();
-  return Handle(H5Aopen(o.get(), key.c_str(), H5P_DEFAULT), H5Aclose);
+  Handle a(H5Aopen(o.get(), key.c_str(), H5P_DEFAULT), H5Aclose);
+  // Every attribute we read is a single value; reading an array into one would overrun it.
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1)
+    fail(path_, ": attribute '", key, "' on '", object, "' must be a single value, not an array");
+  return a;
 }
 
 std::optional<std::string> File::attr_string(const std::string& object, const std::string& key) const {

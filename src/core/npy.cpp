@@ -116,6 +116,7 @@ void write_npy(const std::string& path, const Tensor& t) {
     out.put(char(len & 0xff)).put(char(len >> 8));
     out.write(header.data(), std::streamsize(header.size()));
     out.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.numel() * sizeof(float)));
+    out.close();  // the last buffered bytes reach the file here: check after closing
     if (!out) {
       std::remove(temp.c_str());
       fail(path, ": write failed");

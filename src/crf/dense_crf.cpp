@@ -22,6 +22,13 @@ void validate(const CrfParams& p) {
   positive(p.bi_xy_std, "bi_xy_std");
   positive(p.bi_rgb_std, "bi_rgb_std");
   positive(p.pos_xy_std, "pos_xy_std");
+  // Below this the kernels are a pixel's own value only, and lattice coordinates lose precision.
+  auto not_tiny = [](float v, const char* name) {
+    if (v < 0.01f) fail("crf: ", name, " = ", v, " is below 0.01 (pixels or colour levels): too small to mean anything");
+  };
+  not_tiny(p.bi_xy_std, "bi_xy_std");
+  not_tiny(p.bi_rgb_std, "bi_rgb_std");
+  not_tiny(p.pos_xy_std, "pos_xy_std");
   non_negative(p.bi_w, "bi_w");
   non_negative(p.pos_w, "pos_w");
   if (p.iterations < 0) fail("crf: iterations must be zero or positive, got ", p.iterations);
@@ -177,22 +184,24 @@ template <int S>
 void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult& r) {
   const int64_t n = h_ * w_;
   const bool symmetric = params_.normalization == Normalization::symmetric;
-  // Normalised messages lie in [0, weight], so the accumulated energies stay below the sum.
+  // Per-pixel normalised messages lie in [0, weight], so the accumulated energies stay below the
+  // sum of the weights. (Symmetric ones have no such bound: those keep the max subtraction.)
   float total_weight = 0;
   for (const Kernel& k : kernels_) total_weight += k.weight;
-  const bool shifted = total_weight <= 80.0f;
-  // Per-pixel normalisation divides each message by filter(1). With a padding lane free, every
-  // splat carries 1 there, and the slice returns filter(1) beside the messages at no extra cost;
-  // otherwise (symmetric normalisation needs it before the first splat) it is filtered once.
-  // The first slicing pass stores it per pixel; later passes slice with it directly.
-  bool lane_norm = !symmetric && labels < stride;
+  const bool shifted = !symmetric && total_weight <= 80.0f;
+  // Per-pixel normalisation divides each message by filter(1). With a padding lane free, the first
+  // splat carries 1 there and the first slice returns filter(1) beside the messages, stored per
+  // pixel for the later passes. Otherwise (symmetric normalisation needs it before the first
+  // splat; or an earlier infer has it already) it is filtered once, as it is needed.
+  bool have_norm = true;
+  for (const Kernel& k : kernels_) have_norm = have_norm && !k.norm.empty();
+  const bool lane_norm = !symmetric && labels < stride && params_.iterations > 0 && !have_norm;
   for (Kernel& k : kernels_) {
-    if (lane_norm && k.norm.empty()) continue;
-    lane_norm = false;  // all kernels have it already (an earlier infer), or it is filtered now
-    ensure_norm(k);
+    if (lane_norm)
+      k.norm.assign(n, 0.0f);  // filled by the first slicing pass
+    else if (params_.iterations > 0)
+      ensure_norm(k);
   }
-  if (lane_norm)
-    for (Kernel& k : kernels_) k.norm.resize(n);
   const int width = S > 0 ? S : stride;
   for (Kernel& k : kernels_) k.lattice.set_stride(stride);
   history_.clear();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 
@@ -81,6 +82,7 @@ class alignas(64) VertexTable {
 struct Embedding {
   std::array<int32_t, Permutohedral::kMaxDim + 1> rem0, rank;
   std::array<float, Permutohedral::kMaxDim + 2> bary;
+  bool overflow = false;  // a coordinate too large for the lattice (std far too small)
 };
 
 void embed(const float* f, int d, const float* scale, Embedding& e) {
@@ -96,10 +98,13 @@ void embed(const float* f, int d, const float* scale, Embedding& e) {
   // Nearest remainder-0 point: round each coordinate to a multiple of d+1.
   const float down_factor = 1.0f / float(d + 1);
   int sum = 0;
+  e.overflow = false;
   for (int i = 0; i <= d; ++i) {
     // The nearest multiple of d+1 (ties round down), as its quotient q: no division to sum,
     // and ceil(v - 1/2) rather than comparing both candidates, a branch that mispredicts.
-    const int q = int(std::ceil(elevated[i] * down_factor - 0.5f));
+    const float v = std::ceil(elevated[i] * down_factor - 0.5f);
+    e.overflow |= !(std::abs(v) < 1e6f);  // beyond this, float features lose their fractions
+    const int q = int(std::clamp(v, -1e6f, 1e6f));
     e.rem0[i] = q * (d + 1);
     sum += q;
     e.rank[i] = 0;
@@ -163,7 +168,8 @@ void Permutohedral::build(const float* features, int64_t n, int d) {
   std::vector<VertexTable> local;
   for (int t = 0; t < threads; ++t) local.emplace_back(d, size_t(n) / (4 * threads) + 16);
   // Chunks are handed out by number, so the result does not depend on how many threads run.
-#pragma omp parallel
+  bool overflow = false;
+#pragma omp parallel reduction(|| : overflow)
   for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
     const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
     Embedding e, previous;
@@ -177,8 +183,10 @@ void Permutohedral::build(const float* features, int64_t n, int d) {
       }
       for (int k = 0; k < corners; ++k) vertex_[i * corners + k] = local[t].find(vertex_key(e, d, k), true);
       previous = e;
+      overflow = overflow || e.overflow;
     }
   }
+  if (overflow) fail("lattice: feature values too large to place (a standard deviation far too small?)");
   VertexTable table(d, local[0].keys().size() * 2 + 16);
   std::vector<std::vector<int32_t>> global_id(threads);
   for (int t = 0; t < threads; ++t)
@@ -228,10 +236,11 @@ void Permutohedral::set_stride(int stride) {
 }
 
 void Permutohedral::clear_splat() {
+  // Every buffer, whatever size the team is: blur() sums them all.
+  const int buffers = int(partial_.size());
 #pragma omp parallel
-  {
-    std::fill_n(partial_[omp_get_thread_num()].get(), (m_ + 1) * stride_, 0.0f);
-  }
+  for (int t = omp_get_thread_num(); t < buffers; t += omp_get_num_threads())
+    std::fill_n(partial_[t].get(), (m_ + 1) * stride_, 0.0f);
 }
 
 void Permutohedral::blur() {

@@ -19,7 +19,8 @@ bool optimised(const dnnl::primitive_desc_base& pd) {
 }  // namespace
 
 int conv_out_size(int in, int kernel, int stride, int pad, int dilation) {
-  return (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1;
+  const int span = in + 2 * pad - (dilation * (kernel - 1) + 1);
+  return span < 0 ? 0 : span / stride + 1;  // no window fits: 0, which setup reports
 }
 
 Convolution::Convolution(std::string name, ConvSpec spec, ConvAlgorithm algorithm)

@@ -142,7 +142,10 @@ void Net::plan_test_memory() {
     live.push_back(id);
     arena = std::max(arena, at + bytes);
   };
-  auto release = [&](size_t id) { live.erase(std::find(live.begin(), live.end(), id)); };
+  auto release = [&](size_t id) {  // a node may read one blob twice: release it once
+    auto it = std::find(live.begin(), live.end(), id);
+    if (it != live.end()) live.erase(it);
+  };
 
   for (int b : inputs_) place(b, blobs_[b].desc.get_size());
   for (size_t i = 0; i < nodes_.size(); ++i) {

@@ -2,6 +2,8 @@
 // CRF against the exact O(N^2) one, the mean-field energy, expected behaviour, and bad input.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -230,6 +232,32 @@ TEST(DenseCrf, ScoresAndProbabilitiesGiveTheSameAnswer) {
   for (int64_t i = 0; i < a.marginals.numel(); ++i) ASSERT_NEAR(a.marginals.data()[i], b.marginals.data()[i], 1e-4);
 }
 
+TEST(DenseCrf, SameAnswerWhenCalledWithFewerThreadsThanTheMaximum) {
+  // From inside a parallel region the CRF's own regions get one thread while the maximum is
+  // still larger: every per-thread buffer must still be cleared and summed correctly.
+  Scene s = make_scene(30, 40, 5, 21);
+  Tensor u = coarse_unary(s, 5, 22, 0.2f);
+  omp_set_num_threads(2);
+  CrfResult alone = DenseCrf(s.rgb.data(), s.h, s.w, CrfParams{}).infer(u);
+  CrfResult nested;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+  nested = DenseCrf(s.rgb.data(), s.h, s.w, CrfParams{}).infer(u);
+  ASSERT_EQ(alone.marginals.numel(), nested.marginals.numel());
+  for (int64_t i = 0; i < alone.marginals.numel(); ++i)
+    ASSERT_NEAR(alone.marginals.data()[i], nested.marginals.data()[i], 1e-5) << i;
+}
+
+TEST(DenseCrf, EnergyIsRightAfterAnInferenceWithoutIterations) {
+  Scene s = make_scene(16, 20, 5, 23);
+  Tensor u = coarse_unary(s, 5, 24, 0.2f);
+  CrfParams p;
+  p.iterations = 0;
+  DenseCrf used(s.rgb.data(), s.h, s.w, p), fresh(s.rgb.data(), s.h, s.w, p);
+  CrfResult r = used.infer(u);
+  EXPECT_NEAR(used.energy(u, r.marginals), fresh.energy(u, r.marginals), 1e-3);
+}
+
 template <typename F>
 void expect_error(F f, const std::string& fragment) {
   try {
@@ -260,6 +288,9 @@ TEST(DenseCrf, BadInputIsAClearError) {
     r.pos_xy_std = bad;
     expect_error([&] { DenseCrf(img.data(), 10, 12, r); }, "pos_xy_std");
   }
+  CrfParams tiny;
+  tiny.pos_xy_std = 1e-9f;
+  expect_error([&] { DenseCrf(img.data(), 10, 12, tiny); }, "below 0.01");
   CrfParams neg;
   neg.bi_w = -1;
   expect_error([&] { DenseCrf(img.data(), 10, 12, neg); }, "bi_w");

@@ -120,6 +120,9 @@ TEST(Conv, OutputSizeIsCaffes) {
   EXPECT_EQ(conv_out_size(41, 4, 1, 6, 4), 41);
   EXPECT_EQ(conv_out_size(321, 3, 8, 1, 1), 41);
   EXPECT_EQ(conv_out_size(10, 3, 2, 1, 1), 5);
+  EXPECT_EQ(conv_out_size(2, 3, 2, 0, 1), 0);  // no window fits
+  auto net = one_layer(std::make_unique<Convolution>("tiny", ConvSpec{1, 1, 3, 2, 0, 1, true, false}), 1, Phase::test);
+  EXPECT_THROW(net->forward({Tensor({1, 1, 2, 2})}), Error);
 }
 
 TEST(Pool, OutputSizeRoundsUpAsCaffe) {

@@ -110,6 +110,21 @@ TEST_F(ModelFileTest, UnknownKindOrNewerVersionIsNamed) {
   expect_error([&] { load_model(path("version.h5"), nn::Phase::test); }, {"version.h5", "99"});
 }
 
+TEST_F(ModelFileTest, AnAttributeThatIsAnArrayIsAClearError) {
+  Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
+  {
+    h5::File f = h5::File::create(path("array.h5"));
+    write_model(f, a);
+    H5Adelete(f.id(), "version");
+    hsize_t three = 3;
+    h5::Handle space(H5Screate_simple(1, &three, nullptr), H5Sclose);
+    h5::Handle attr(H5Acreate2(f.id(), "version", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    const int64_t values[3] = {1, 2, 3};
+    H5Awrite(attr.get(), H5T_NATIVE_INT64, values);
+  }
+  expect_error([&] { load_model(path("array.h5"), nn::Phase::test); }, {"array.h5", "'version'", "single value"});
+}
+
 TEST_F(ModelFileTest, FailedSaveLeavesNothing) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   EXPECT_THROW(save_model(path("no/such/dir/m.h5"), a), Error);
