@@ -15,7 +15,8 @@ JOBS=${JOBS:-$(nproc)}
 PACKAGES=(
   cmake g++ make pkg-config
   libopenmpi-dev openmpi-bin
-  libhdf5-dev
+  libhdf5-dev hdf5-tools zlib1g-dev
+  dataset-fashion-mnist                           # the built-in scenes are made from it
   libopencv-dev
   libboost-program-options-dev
   libgtest-dev libbenchmark-dev
@@ -86,6 +87,9 @@ demo() {
     log "pictures: $out/im1-coarse.png (the class map's argmax) and $out/im1-crf.png (after the CRF)"
   fi
   "$deeplab" bench crf --size 500x375 --labels 21 --iterations 10 --repeats 5
+  # The built-in data set that training will use.
+  "$deeplab" make-scenes --out "$out/scenes" --train 400 --val 100
+  "$deeplab" info "$out/scenes/val.h5"
 }
 
 bench() {

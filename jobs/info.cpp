@@ -1,14 +1,53 @@
 // deeplab info FILE.h5: what a file holds, without loading more than its headers and shapes.
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <iostream>
 
 #include "core/error.h"
 #include "core/h5.h"
+#include "core/log.h"
 #include "jobs.h"
+#include "data/dataset.h"
 #include "models/model_file.h"
 #include "options.h"
 
 namespace deeplab::jobs {
+
+namespace {
+
+int describe_dataset(const std::string& path) {
+  data::DatasetReader reader(path);
+  const int classes = reader.num_classes();
+  std::vector<int64_t> histogram(256, 0);
+  int64_t min_h = INT64_MAX, max_h = 0, min_w = INT64_MAX, max_w = 0;
+  Progress progress("reading " + path, reader.size());
+  for (int64_t i = 0; i < reader.size(); ++i) {
+    data::Sample s = reader.read(i);
+    min_h = std::min(min_h, s.height), max_h = std::max(max_h, s.height);
+    min_w = std::min(min_w, s.width), max_w = std::max(max_w, s.width);
+    for (uint8_t l : s.labels) ++histogram[l];
+    if (reader.size() > 200) progress.update(i + 1);
+  }
+  if (reader.size() > 200) progress.finish();
+  int64_t pixels = 0;
+  for (int64_t c : histogram) pixels += c;
+  std::printf("%s: deeplab dataset\n", path.c_str());
+  std::printf("  images           %lld\n", (long long)reader.size());
+  if (reader.size() > 0)
+    std::printf("  size             %lld..%lld x %lld..%lld (H x W)\n", (long long)min_h, (long long)max_h,
+                (long long)min_w, (long long)max_w);
+  std::printf("  classes          %d\n", classes);
+  std::printf("  %-4s %-20s %12s %8s\n", "id", "class", "pixels", "share");
+  for (int c = 0; c < classes; ++c)
+    std::printf("  %-4d %-20s %12lld %7.2f%%\n", c, reader.class_names()[c].c_str(), (long long)histogram[c],
+                pixels ? 100.0 * histogram[c] / pixels : 0.0);
+  std::printf("  %-4d %-20s %12lld %7.2f%%\n", 255, "(ignore)", (long long)histogram[255],
+              pixels ? 100.0 * histogram[255] / pixels : 0.0);
+  return 0;
+}
+
+}  // namespace
 
 int run_info(int argc, char** argv) {
   CommandLine cl;
@@ -23,6 +62,7 @@ int run_info(int argc, char** argv) {
   h5::File file = h5::File::open_read(path);
   auto format = file.attr_string("/", "format");
   if (!format) fail(path, ": an HDF5 file, but not one deeplab wrote (no 'format' attribute)");
+  if (*format == data::kDatasetFormat) return describe_dataset(path);
   if (*format != kModelFormat) fail(path, ": format '", *format, "' is not one this version describes");
 
   ModelSpec spec = read_model_spec(file);

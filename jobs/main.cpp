@@ -17,7 +17,8 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model or checkpoint)"},
+    {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint or dataset)"},
+    {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
     {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out"},
     {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network, or a training step), bench crf"},
 };

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -103,6 +104,45 @@ Handle make_space(const Shape& shape) {
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   return Handle(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
 }
+// HDF5 trusts a dataset's layout message; a damaged one (chunks larger than the data) makes
+// its reader copy out of bounds. Check it before reading.
+void check_layout(hid_t ds, const Shape& shape, const std::string& path, const std::string& name) {
+  Handle plist(H5Dget_create_plist(ds), H5Pclose);
+  if (plist.get() < 0) fail(path, ": entry '", name, "': unreadable storage properties");
+  const H5D_layout_t layout = H5Pget_layout(plist.get());
+  if (layout == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(32);
+    const int rank = H5Pget_chunk(plist.get(), int(chunk.size()), chunk.data());
+    bool ok = rank == int(shape.size());
+    for (int i = 0; ok && i < rank; ++i) ok = chunk[i] >= 1 && int64_t(chunk[i]) <= std::max<int64_t>(shape[i], 1);
+    if (!ok) fail(path, ": entry '", name, "': chunk layout does not fit its shape (damaged file?)");
+    // Each chunk records which of its filters were skipped; ours skip none. A damaged record
+    // would have HDF5 hand back the stored bytes unchecked (checksum and decompression skipped).
+    // Every chunk must be there (we write all of them) at a proper place: a damaged index
+    // entry would otherwise read as the fill value, silently.
+    Handle space(H5Dget_space(ds), H5Sclose);
+    hsize_t chunks = 0, expected = 1;
+    for (int i = 0; i < rank; ++i) expected *= (hsize_t(std::max<int64_t>(shape[i], 1)) + chunk[i] - 1) / chunk[i];
+    if (H5Dget_num_chunks(ds, space.get(), &chunks) < 0 || (shape_numel(shape) > 0 && chunks != expected))
+      fail(path, ": entry '", name, "': ", chunks, " chunks stored of ", expected, " (damaged file?)");
+    for (hsize_t c = 0; c < chunks; ++c) {
+      std::vector<hsize_t> origin(rank);
+      unsigned mask = 0;
+      haddr_t addr = 0;
+      hsize_t size = 0;
+      bool bad = H5Dget_chunk_info(ds, space.get(), c, origin.data(), &mask, &addr, &size) < 0 || mask != 0 || size == 0;
+      for (int i = 0; !bad && i < rank; ++i) bad = origin[i] % chunk[i] != 0 || int64_t(origin[i]) >= shape[i];
+      if (bad) fail(path, ": entry '", name, "': chunk ", c, " is damaged");
+    }
+  } else if (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) {
+    fail(path, ": entry '", name, "': unsupported storage layout");
+  }
+  // Every array we write is stored in full. With its chunk index damaged, HDF5 would read a
+  // never-written chunk as the fill value, without a word: refuse instead.
+  if (shape_numel(shape) > 0 && H5Dget_storage_size(ds) == 0)
+    fail(path, ": entry '", name, "' has no data stored (damaged file?)");
+}
+
 }  // namespace
 
 void File::write_tensor(const std::string& name, const Tensor& t) {
@@ -125,14 +165,23 @@ Shape File::shape_of(const std::string& name) const {
   if (rank < 0) fail(path_, ": entry '", name, "': unreadable shape");
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  // A damaged header can claim anything; refuse sizes no file of ours has (2^34 elements).
+  double total = 1;
+  for (hsize_t d : dims) total *= double(d);
+  if (total > double(int64_t(1) << 34)) fail(path_, ": entry '", name, "' claims an implausible size (damaged file?)");
   return Shape(dims.begin(), dims.end());
 }
 
 Tensor File::read_tensor(const std::string& name) const {
   Tensor t(shape_of(name));
   Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  check_layout(ds.get(), t.shape(), path_, name);
   Handle type(H5Dget_type(ds.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_FLOAT) fail(path_, ": entry '", name, "' is not floating point");
+  // IEEE float32 or float64 exactly, or a plain 16-bit float (as h5py writes numpy.float16).
+  const bool plain16 = H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2 &&
+                       H5Tget_precision(type.get()) == 16 && H5Tget_offset(type.get()) == 0;
+  if (H5Tequal(type.get(), H5T_IEEE_F32LE) <= 0 && H5Tequal(type.get(), H5T_IEEE_F64LE) <= 0 && !plain16)
+    fail(path_, ": entry '", name, "' is not floating point (float16, float32 or float64)");
   if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data()) < 0)
     fail(path_, ": entry '", name, "': read failed (truncated or damaged file?)");
   return t;
@@ -147,10 +196,29 @@ void File::write_bytes(const std::string& name, const std::vector<uint8_t>& byte
     fail(path_, ": cannot write dataset '", name, "'");
 }
 
+void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
+  make_parents(name);
+  Handle space = make_space(shape);
+  std::vector<hsize_t> chunk(shape.begin(), shape.end());
+  for (hsize_t& c : chunk) c = std::max<hsize_t>(c, 1);
+  Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(plist.get(), int(chunk.size()), chunk.data());
+  H5Pset_fletcher32(plist.get());
+  H5Pset_deflate(plist.get(), 4);
+  Handle ds(H5Dcreate2(id(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
+            H5Dclose);
+  if (ds.get() < 0 || H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0)
+    fail(path_, ": cannot write dataset '", name, "'");
+}
+
 std::vector<uint8_t> File::read_bytes(const std::string& name, Shape* shape) const {
   Shape s = shape_of(name);
   std::vector<uint8_t> bytes(shape_numel(s));
   Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  check_layout(ds.get(), s, path_, name);
+  Handle type(H5Dget_type(ds.get()), H5Tclose);
+  // Exactly the type we write: a damaged type (say, padding bits set) would be "converted".
+  if (H5Tequal(type.get(), H5T_STD_U8LE) <= 0) fail(path_, ": entry '", name, "' is not an array of bytes");
   if (H5Dread(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) < 0)
     fail(path_, ": entry '", name, "': read failed (truncated or damaged file?)");
   if (shape) *shape = s;
@@ -165,15 +233,19 @@ Handle File::open_object(const std::string& object) const {
 
 void File::set_attr(const std::string& object, const std::string& key, const std::string& value) {
   Handle o = open_object(object);
-  // Variable-length UTF-8, as h5py writes strings: h5py then reads them back as str.
+  // Fixed-length UTF-8, stored inside the attribute itself. (Variable-length strings live in
+  // HDF5's global heap, and a damaged heap crashes the library's reader. h5py reads these as
+  // bytes: .decode().)
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_size(type.get(), std::max<size_t>(value.size(), 1));
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   if (H5Aexists(o.get(), key.c_str()) > 0) H5Adelete(o.get(), key.c_str());
   Handle a(H5Acreate2(o.get(), key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  const char* text = value.c_str();
-  if (a.get() < 0 || H5Awrite(a.get(), type.get(), &text) < 0)
+  std::string padded = value;
+  padded.resize(std::max<size_t>(value.size(), 1), '\0');
+  if (a.get() < 0 || H5Awrite(a.get(), type.get(), padded.data()) < 0)
     fail(path_, ": cannot write attribute '", key, "' on '", object, "'");
 }
 
@@ -222,6 +294,7 @@ std::optional<std::string> File::attr_string(const std::string& object, const st
     return out;
   }
   size_t size = H5Tget_size(type.get());
+  if (size == 0 || size > (1u << 20)) fail(path_, ": attribute '", key, "' on '", object, "' has an implausible size");
   std::string out(size, '\0');
   if (H5Aread(a.get(), type.get(), out.data()) < 0) fail(path_, ": attribute '", key, "' unreadable");
   out.resize(out.find('\0') == std::string::npos ? size : out.find('\0'));
@@ -245,6 +318,47 @@ std::optional<int64_t> File::attr_int(const std::string& object, const std::stri
 
 std::optional<double> File::attr_double(const std::string& object, const std::string& key) const {
   return read_scalar_attr<double>(open_attr(object, key).get(), H5T_NATIVE_DOUBLE, path_, object, key, "a number");
+}
+
+void File::set_attr(const std::string& object, const std::string& key, const std::vector<std::string>& values) {
+  // Fixed-length, like single strings (see above): padded to the longest.
+  Handle o = open_object(object);
+  size_t longest = 1;
+  for (const std::string& v : values) longest = std::max(longest, v.size());
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), longest);
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  if (H5Aexists(o.get(), key.c_str()) > 0) H5Adelete(o.get(), key.c_str());
+  Handle a(H5Acreate2(o.get(), key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  std::string packed(values.size() * longest, '\0');
+  for (size_t i = 0; i < values.size(); ++i) packed.replace(i * longest, values[i].size(), values[i]);
+  if (a.get() < 0 || H5Awrite(a.get(), type.get(), packed.data()) < 0)
+    fail(path_, ": cannot write attribute '", key, "' on '", object, "'");
+}
+
+std::optional<std::vector<std::string>> File::attr_strings(const std::string& object, const std::string& key) const {
+  if (!exists(object) && object != "/") return std::nullopt;
+  Handle o = open_object(object);
+  if (H5Aexists(o.get(), key.c_str()) <= 0) return std::nullopt;
+  Handle a(H5Aopen(o.get(), key.c_str(), H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  const size_t width = H5Tget_size(type.get());
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0 || n < 0 || n > 100000 ||
+      width == 0 || width > 4096)
+    fail(path_, ": attribute '", key, "' on '", object, "' is not a list of strings");
+  std::string packed(size_t(n) * width, '\0');
+  if (n > 0 && H5Aread(a.get(), type.get(), packed.data()) < 0) fail(path_, ": attribute '", key, "' unreadable");
+  std::vector<std::string> out;
+  for (hssize_t i = 0; i < n; ++i) {
+    std::string v = packed.substr(size_t(i) * width, width);
+    out.push_back(v.substr(0, v.find('\0')));
+  }
+  return out;
 }
 
 AtomicPath::AtomicPath(std::string final_path)

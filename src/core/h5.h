@@ -46,6 +46,9 @@ class File {
   Tensor read_tensor(const std::string& name) const;
   Shape shape_of(const std::string& name) const;
   void write_bytes(const std::string& name, const std::vector<uint8_t>& bytes, const Shape& shape);
+  // The same, chunked (one chunk per dataset: images are read whole), deflate-compressed and
+  // fletcher32-checksummed, so a damaged file is detected on read.
+  void write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape);
   std::vector<uint8_t> read_bytes(const std::string& name, Shape* shape = nullptr) const;
 
   // Attributes on an object ("/" for the file itself).
@@ -55,6 +58,9 @@ class File {
   std::optional<std::string> attr_string(const std::string& object, const std::string& key) const;
   std::optional<int64_t> attr_int(const std::string& object, const std::string& key) const;
   std::optional<double> attr_double(const std::string& object, const std::string& key) const;
+  // A list of strings as a 1-D attribute of variable-length UTF-8 strings (h5py reads a list).
+  void set_attr(const std::string& object, const std::string& key, const std::vector<std::string>& values);
+  std::optional<std::vector<std::string>> attr_strings(const std::string& object, const std::string& key) const;
 
  private:
   File(std::string path, Handle file) : path_(std::move(path)), file_(std::move(file)) {}

@@ -1,8 +1,17 @@
 #include "models/model_file.h"
 
+#include <zlib.h>
+
 #include "core/error.h"
 
 namespace deeplab {
+
+namespace {
+// CRC-32 of a parameter's float bytes, stored beside it and checked on load.
+int64_t tensor_crc(const Tensor& t) {
+  return int64_t(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(t.data()), uInt(t.numel() * sizeof(float))));
+}
+}  // namespace
 
 void write_model(h5::File& file, Model& model) {
   const ModelSpec& s = model.spec();
@@ -11,7 +20,10 @@ void write_model(h5::File& file, Model& model) {
   file.set_attr("/", "kind", std::string(model_kind_name(s.kind)));
   file.set_attr("/", "num_classes", int64_t(s.num_classes));
   file.set_attr("/", "width", s.width);
-  for (nn::Param* p : model.params()) file.write_tensor(p->name, p->value);
+  for (nn::Param* p : model.params()) {
+    file.write_tensor(p->name, p->value);
+    file.set_attr(p->name, "crc32", tensor_crc(p->value));
+  }
 }
 
 void save_model(const std::string& path, Model& model) {
@@ -56,7 +68,10 @@ void read_params(const h5::File& file, Model& model) {
     if (shape != p->value.shape())
       fail(file.path(), ": entry '", p->name, "' has shape ", shape_str(shape), ", expected ",
            shape_str(p->value.shape()));
-    p->value.copy_from(file.read_tensor(p->name));
+    Tensor value = file.read_tensor(p->name);
+    auto crc = file.attr_int(p->name, "crc32");
+    if (crc && *crc != tensor_crc(value)) fail(file.path(), ": entry '", p->name, "' fails its checksum: damaged file");
+    p->value.copy_from(value);
     ++p->version;
   }
 }

@@ -1,6 +1,8 @@
 // The model / checkpoint file (HDF5): one dataset per parameter under its Caffe-style name
 // ("fc6/weight", OIHW float32; "fc6/bias"), and file attributes naming the format and the
-// network (format = "deeplab-model", version, kind, num_classes, width). Written atomically.
+// network (format = "deeplab-model", version, kind, num_classes, width). Each parameter carries a
+// crc32 attribute (CRC-32 of its float32 bytes), checked on load when present (files converted by
+// other tools may omit it). Written atomically.
 // Training adds its solver state under "/solver" in the same file.
 #pragma once
 #include <memory>

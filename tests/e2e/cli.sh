@@ -42,8 +42,8 @@ if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
   expect "h5py reads the model file" 0 "^largefov 5 \(8, 3, 3, 3\) \(5,\)$" -- /usr/bin/python3 -c '
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
-    assert f.attrs["format"] == "deeplab-model"
-    print(f.attrs["kind"], f.attrs["num_classes"], f["conv1_1/weight"].shape, f["fc8/bias"].shape)
+    assert f.attrs["format"].decode() == "deeplab-model"
+    print(f.attrs["kind"].decode(), f.attrs["num_classes"], f["conv1_1/weight"].shape, f["fc8/bias"].shape)
 ' "$dir/tiny-lf.h5"
 else
   echo "skip h5py check: python3-h5py not installed"
@@ -60,6 +60,34 @@ INI
 expect "config file, command line wins" 0 "forward deeplab 33x33" -- "$deeplab" bench forward --config "$dir/bench.ini" --size 33
 echo "speed = ludicrous" >>"$dir/bench.ini"
 expect "unknown config key" 1 "bench.ini: .*speed" -- "$deeplab" bench forward --config "$dir/bench.ini"
+
+# The built-in data set: made, described, read the way README's h5py snippet does.
+if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+  expect "make-scenes" 0 "val.h5: 3 scenes of 64x64, 11 classes" -- \
+    "$deeplab" make-scenes --out "$dir/scenes" --train 5 --val 3 --size 64 --seed 7
+  expect "info on a dataset" 0 "images +5" -- "$deeplab" info "$dir/scenes/train.h5"
+  expect "info lists class names" 0 "10 +ankle boot" -- "$deeplab" info "$dir/scenes/train.h5"
+  cp "$dir/scenes/val.h5" "$dir/val-first.h5"
+  "$deeplab" make-scenes --out "$dir/scenes" --train 5 --val 3 --size 64 --seed 7 >/dev/null 2>&1
+  cmp -s <(h5dump -d /images/000002/rgb "$dir/scenes/val.h5" 2>/dev/null | tail -n +3) \
+         <(h5dump -d /images/000002/rgb "$dir/val-first.h5" 2>/dev/null | tail -n +3) &&
+    pass "make-scenes is deterministic for a seed" || fail "make-scenes is not deterministic"
+  if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+    expect "h5py reads image 0 of a dataset" 0 "^val_0 \(64, 64, 3\) uint8 \(64, 64\) 11$" -- /usr/bin/python3 -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    entry = f["images/000000"]
+    rgb, label = entry["rgb"][...], entry["label"][...]
+    print(entry.attrs["name"].decode(), rgb.shape, rgb.dtype, label.shape, len(f.attrs["class_names"]))
+' "$dir/scenes/val.h5"
+  fi
+  expect "make-scenes without Fashion-MNIST" 1 "nowhere/train-images-idx3-ubyte.gz: cannot open" -- \
+    "$deeplab" make-scenes --out "$dir/none" --train 2 --val 1 --fashion-mnist "$dir/nowhere"
+  [ ! -e "$dir/none/train.h5" ] && pass "nothing written when the source is missing" || fail "left $dir/none/train.h5"
+  expect "make-scenes tiny canvas" 1 "outside 32..4096" -- "$deeplab" make-scenes --out "$dir/x" --size 10
+else
+  echo "skip make-scenes checks: dataset-fashion-mnist not installed"
+fi
 
 expect "bad size" 1 "--size 'abc'" -- "$deeplab" bench forward --size abc
 expect "bad model" 1 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model vgg

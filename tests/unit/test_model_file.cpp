@@ -125,6 +125,20 @@ TEST_F(ModelFileTest, AnAttributeThatIsAnArrayIsAClearError) {
   expect_error([&] { load_model(path("array.h5"), nn::Phase::test); }, {"array.h5", "'version'", "single value"});
 }
 
+TEST_F(ModelFileTest, ChangedWeightsFailTheirChecksum) {
+  Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
+  {
+    h5::File f = h5::File::create(path("tampered.h5"));
+    write_model(f, a);
+    Tensor w = f.read_tensor("fc7/weight");
+    w.data()[3] += 1.0f;  // a changed value under the old checksum
+    H5Ldelete(f.id(), "/fc7/weight", H5P_DEFAULT);
+    f.write_tensor("fc7/weight", w);
+    f.set_attr("fc7/weight", "crc32", int64_t(12345));
+  }
+  expect_error([&] { load_model(path("tampered.h5"), nn::Phase::test); }, {"tampered.h5", "fc7/weight", "checksum"});
+}
+
 TEST_F(ModelFileTest, FailedSaveLeavesNothing) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   EXPECT_THROW(save_model(path("no/such/dir/m.h5"), a), Error);
