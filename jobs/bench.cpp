@@ -1,6 +1,7 @@
 // deeplab bench forward: the network's speed on this machine (median of repeated runs),
 // inference or a training step (--backward), with GFLOP/s and peak memory.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -9,6 +10,7 @@
 #include "core/rng.h"
 #include "core/timing.h"
 #include "crf/dense_crf.h"
+#include "data/loader.h"
 #include "jobs.h"
 #include "models/deeplab.h"
 #include "nn/softmax.h"
@@ -172,6 +174,46 @@ int bench_crf(int argc, char** argv) {
   return 0;
 }
 
+int bench_loader(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "bench loader";
+  cl.usage = "bench loader --data D.h5 [--crop 321] [--batch 10] [--threads 2] [--batches 30] [--json]";
+  cl.about = "Times the training loader: images per second delivered, read, augmented and batched.";
+  cl.options.add_options()
+      ("data", po::value<std::string>()->required(), "dataset file")
+      ("crop", po::value<int>()->default_value(321), "crop size")
+      ("batch", po::value<int>()->default_value(10), "images per batch")
+      ("threads", po::value<int>()->default_value(2), "loader worker threads")
+      ("scale-min", po::value<float>()->default_value(0.5f), "random scale, lower bound")
+      ("scale-max", po::value<float>()->default_value(1.5f), "random scale, upper bound")
+      ("batches", po::value<int>()->default_value(30), "batches to time")
+      ("json", po::bool_switch(), "print one JSON object");
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  data::LoaderOptions o;
+  o.batch = v["batch"].as<int>();
+  o.threads = v["threads"].as<int>();
+  o.augment.crop_size = v["crop"].as<int>();
+  o.augment.scale_min = v["scale-min"].as<float>();
+  o.augment.scale_max = v["scale-max"].as<float>();
+  const int batches = v["batches"].as<int>();
+  if (batches < 1) fail("bench loader: --batches must be positive");
+  data::Loader loader(v["data"].as<std::string>(), o);
+  loader.next();  // threads started, first batch made
+  auto start = std::chrono::steady_clock::now();
+  for (int k = 0; k < batches; ++k) loader.next();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rate = batches * o.batch / seconds;
+  if (v["json"].as<bool>())
+    std::printf("{\"benchmark\": \"loader\", \"crop\": %d, \"batch\": %d, \"threads\": %d, \"images_per_s\": %.1f, "
+                "\"peak_rss_mb\": %.1f}\n", o.augment.crop_size, o.batch, o.threads, rate, peak_rss_mb());
+  else
+    std::printf("loader %s: %dx%d crops, batch %d, %d threads: %.1f images/s (scale %.2f..%.2f), peak RSS %.0f MB\n",
+                v["data"].as<std::string>().c_str(), o.augment.crop_size, o.augment.crop_size, o.batch, o.threads, rate,
+                o.augment.scale_min, o.augment.scale_max, peak_rss_mb());
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(int argc, char** argv) {
@@ -183,7 +225,8 @@ int run_bench(int argc, char** argv) {
   const std::string which = argv[1];
   if (which == "forward") return bench_forward(argc - 1, argv + 1);
   if (which == "crf") return bench_crf(argc - 1, argv + 1);
-  fail("unknown benchmark '", which, "' (available: forward, crf)");
+  if (which == "loader") return bench_loader(argc - 1, argv + 1);
+  fail("unknown benchmark '", which, "' (available: forward, crf, loader)");
 }
 
 }  // namespace deeplab::jobs

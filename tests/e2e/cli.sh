@@ -81,6 +81,8 @@ with h5py.File(sys.argv[1], "r") as f:
     print(entry.attrs["name"].decode(), rgb.shape, rgb.dtype, label.shape, len(f.attrs["class_names"]))
 ' "$dir/scenes/val.h5"
   fi
+  expect "bench loader" 0 "loader .*48x48 crops, batch 2, 2 threads: [0-9.]+ images/s" -- \
+    "$deeplab" bench loader --data "$dir/scenes/train.h5" --crop 48 --batch 2 --batches 3
   expect "make-scenes without Fashion-MNIST" 1 "nowhere/train-images-idx3-ubyte.gz: cannot open" -- \
     "$deeplab" make-scenes --out "$dir/none" --train 2 --val 1 --fashion-mnist "$dir/nowhere"
   [ ! -e "$dir/none/train.h5" ] && pass "nothing written when the source is missing" || fail "left $dir/none/train.h5"

@@ -1,0 +1,143 @@
+#include "data/loader.h"
+
+#include <algorithm>
+#include <opencv2/imgproc.hpp>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "models/deeplab.h"
+
+namespace deeplab::data {
+
+std::vector<int64_t> epoch_shard(int64_t size, uint64_t seed, int64_t epoch, int rank, int ranks) {
+  if (ranks < 1 || rank < 0 || rank >= ranks) fail("loader: rank ", rank, " of ", ranks);
+  std::vector<int64_t> order(size);
+  for (int64_t i = 0; i < size; ++i) order[i] = i;
+  Rng rng(seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch) * 0xBF58476D1CE4E5B9ull + 17);
+  for (int64_t i = size - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i + 1))]);
+  const int64_t share = size / ranks;
+  return std::vector<int64_t>(order.begin() + rank * share, order.begin() + (rank + 1) * share);
+}
+
+void augment(const Sample& s, const AugmentOptions& o, uint64_t seed, float* image, uint8_t* labels) {
+  Rng rng(seed);
+  const float scale = o.scale_min == o.scale_max ? o.scale_min : rng.uniform(o.scale_min, o.scale_max);
+  cv::Mat rgb(int(s.height), int(s.width), CV_8UC3, const_cast<uint8_t*>(s.rgb.data()));
+  cv::Mat lab(int(s.height), int(s.width), CV_8UC1, const_cast<uint8_t*>(s.labels.data()));
+  cv::Mat rgb_s = rgb, lab_s = lab;
+  if (scale != 1.0f) {
+    const cv::Size size(std::max(1, int(std::lround(s.width * scale))), std::max(1, int(std::lround(s.height * scale))));
+    cv::resize(rgb, rgb_s, size, 0, 0, cv::INTER_LINEAR);
+    cv::resize(lab, lab_s, size, 0, 0, cv::INTER_NEAREST);  // labels are never blended
+  }
+  const int c = o.crop_size, h = rgb_s.rows, w = rgb_s.cols;
+  // Crop origin in the (conceptually) padded image: padding goes right and bottom, as Caffe's
+  // DeepLab data layer pads, and the crop is drawn uniformly over what fits.
+  const int oy = h > c ? int(rng.below(uint64_t(h - c + 1))) : 0;
+  const int ox = w > c ? int(rng.below(uint64_t(w - c + 1))) : 0;
+  const bool flip = o.mirror && rng.below(2) == 1;
+  const int64_t plane = int64_t(c) * c;
+  for (int y = 0; y < c; ++y)
+    for (int x = 0; x < c; ++x) {
+      const int sy = oy + y, sx = ox + (flip ? c - 1 - x : x);
+      const int64_t at = int64_t(y) * c + x;
+      if (sy < h && sx < w) {
+        const uint8_t* p = rgb_s.ptr<uint8_t>(sy) + sx * 3;
+        for (int k = 0; k < 3; ++k) image[k * plane + at] = float(p[2 - k]) - kVggMeanBgr[k];  // RGB -> BGR
+        labels[at] = lab_s.ptr<uint8_t>(sy)[sx];
+      } else {
+        for (int k = 0; k < 3; ++k) image[k * plane + at] = 0.0f;  // the mean, after subtraction
+        labels[at] = kIgnoreLabel;
+      }
+    }
+}
+
+Tensor to_network_input(const Sample& s) {
+  Tensor t({1, 3, s.height, s.width});
+  const int64_t plane = s.height * s.width;
+  for (int64_t i = 0; i < plane; ++i)
+    for (int k = 0; k < 3; ++k) t.data()[k * plane + i] = float(s.rgb[i * 3 + 2 - k]) - kVggMeanBgr[k];
+  return t;
+}
+
+Loader::Loader(const std::string& path, const LoaderOptions& o, LoaderPosition start)
+    : reader_(path), options_(o), start_(start), position_(start) {
+  if (o.batch < 1 || o.threads < 1 || o.queue_depth < 1) fail("loader: batch, threads and queue depth must be positive");
+  if (o.augment.crop_size < 1) fail("loader: crop size ", o.augment.crop_size);
+  if (!(o.augment.scale_min > 0) || o.augment.scale_max < o.augment.scale_min)
+    fail("loader: scale range ", o.augment.scale_min, "..", o.augment.scale_max);
+  steps_per_epoch_ = reader_.size() / o.ranks / o.batch;
+  if (steps_per_epoch_ < 1)
+    fail(path, ": ", reader_.size(), " images cannot make one batch of ", o.batch, " on each of ", o.ranks, " ranks");
+  for (int w = 0; w < o.threads; ++w) workers_.emplace_back([this, w] { work(w); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  room_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+Batch Loader::make(int64_t sequence) {
+  // Batch `sequence` after the start position: its epoch and step follow from the counts.
+  const int64_t absolute = start_.epoch * steps_per_epoch_ + start_.step + sequence;
+  const int64_t epoch = absolute / steps_per_epoch_, step = absolute % steps_per_epoch_;
+  const std::vector<int64_t> shard = epoch_shard(reader_.size(), options_.seed, epoch, options_.rank, options_.ranks);
+  const int c = options_.augment.crop_size, n = options_.batch;
+  Batch b;
+  b.epoch = epoch;
+  b.images = Tensor({n, 3, c, c});
+  b.labels = LabelMap(n, c, c);
+  for (int i = 0; i < n; ++i) {
+    const int64_t index = shard[step * n + i];
+    Sample s;
+    {
+      std::lock_guard<std::mutex> lock(read_mutex_);  // Debian's HDF5 is not built thread-safe
+      s = reader_.read(index);
+    }
+    const uint64_t seed = options_.seed ^ (uint64_t(epoch) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(index) * 0xD6E8FEB86659FD93ull);
+    augment(s, options_.augment, seed, b.images.data() + int64_t(i) * 3 * c * c, &b.labels.data[size_t(i) * c * c]);
+    b.indices.push_back(index);
+  }
+  return b;
+}
+
+void Loader::work(int worker) {
+  for (int64_t sequence = worker;; sequence += options_.threads) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      room_.wait(lock, [&] { return stop_ || sequence < taken_ + options_.queue_depth; });
+      if (stop_) return;
+    }
+    Batch b;
+    try {
+      b = make(sequence);
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error_ = e.what();
+      ready_.notify_all();
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_[sequence] = std::move(b);
+    ready_.notify_all();
+  }
+}
+
+Batch Loader::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ready_.wait(lock, [&] { return done_.count(taken_) > 0 || !error_.empty(); });
+  if (done_.count(taken_) == 0) fail(error_);
+  Batch b = std::move(done_[taken_]);
+  done_.erase(taken_);
+  ++taken_;
+  position_.step = (start_.step + taken_) % steps_per_epoch_;
+  position_.epoch = (start_.epoch * steps_per_epoch_ + start_.step + taken_) / steps_per_epoch_;
+  room_.notify_all();
+  return b;
+}
+
+}  // namespace deeplab::data

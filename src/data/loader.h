@@ -1,0 +1,89 @@
+// The training loader: which images a rank reads each epoch, how each is augmented, and worker
+// threads that prepare batches ahead of the network.
+//
+// Every epoch is a permutation of the data set drawn from (seed, epoch), cut into equal, disjoint
+// shares, one per rank (the few images left over are skipped that epoch, so every rank takes the
+// same number of steps). Each image's augmentation draws from (seed, epoch, image index): the
+// batches do not depend on how many worker threads made them, only on the seed and the ranks.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/label_map.h"
+#include "core/tensor.h"
+#include "data/dataset.h"
+
+namespace deeplab::data {
+
+// The image indices a rank reads in an epoch, in order.
+std::vector<int64_t> epoch_shard(int64_t dataset_size, uint64_t seed, int64_t epoch, int rank, int ranks);
+
+struct AugmentOptions {
+  int crop_size = 321;
+  float scale_min = 1.0f, scale_max = 1.0f;  // random rescaling before the crop
+  bool mirror = true;
+};
+
+// One training example: mean-subtracted BGR planes (3 x crop x crop) and labels (crop x crop),
+// scaled, cropped (padding: the mean for pixels, 255 for labels) and mirrored at random.
+void augment(const Sample& sample, const AugmentOptions& options, uint64_t seed, float* image_chw, uint8_t* labels);
+// Test time: the whole image, mean-subtracted BGR, no augmentation.
+Tensor to_network_input(const Sample& sample);
+
+struct LoaderOptions {
+  int batch = 1;
+  AugmentOptions augment;
+  uint64_t seed = 1;
+  int rank = 0, ranks = 1;
+  int threads = 2;       // worker threads preparing batches
+  int queue_depth = 4;   // batches prepared ahead at most
+};
+
+struct Batch {
+  Tensor images;                 // batch x 3 x crop x crop
+  LabelMap labels;               // batch x crop x crop
+  std::vector<int64_t> indices;  // data set entries, in order
+  int64_t epoch = 0;
+};
+
+// Where a loader stands, for checkpoints: resuming there gives the same batches again.
+struct LoaderPosition {
+  int64_t epoch = 0;
+  int64_t step = 0;  // batches already taken this epoch
+};
+
+class Loader {
+ public:
+  Loader(const std::string& path, const LoaderOptions& options, LoaderPosition start = {});
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  Batch next();  // blocks until the next batch is ready; epochs roll over
+  LoaderPosition position() const { return position_; }
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  const DatasetReader& reader() const { return reader_; }
+
+ private:
+  void work(int worker);
+  Batch make(int64_t sequence);
+
+  DatasetReader reader_;
+  LoaderOptions options_;
+  int64_t steps_per_epoch_ = 0;
+  LoaderPosition start_, position_;
+  int64_t taken_ = 0;  // batches handed out since start_
+  std::mutex mutex_, read_mutex_;
+  std::condition_variable ready_, room_;
+  std::map<int64_t, Batch> done_;
+  std::string error_;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace deeplab::data

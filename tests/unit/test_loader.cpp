@@ -1,0 +1,200 @@
+// The loader: epoch shards, augmentation that keeps image and label aligned and never labels
+// padding, batches independent of the number of worker threads, resuming from a position.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/loader.h"
+#include "models/deeplab.h"
+
+namespace deeplab::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Blocks of 8 x 8 pixels, each of a random class whose colour is a function of the class: the
+// label of any pixel can be told from its colour.
+std::array<uint8_t, 3> colour_of(int label) { return {uint8_t(30 + 40 * label), uint8_t(220 - 35 * label), uint8_t(60 + 20 * label)}; }
+
+Sample block_sample(int64_t h, int64_t w, uint64_t seed) {
+  Sample s{"blocks", h, w, std::vector<uint8_t>(h * w * 3), std::vector<uint8_t>(h * w)};
+  Rng rng(seed);
+  std::vector<int> block((h / 8 + 1) * (w / 8 + 1));
+  for (int& b : block) b = int(rng.below(5));
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const int l = block[(y / 8) * (w / 8 + 1) + x / 8];
+      s.labels[y * w + x] = uint8_t(l);
+      auto c = colour_of(l);
+      for (int k = 0; k < 3; ++k) s.rgb[(y * w + x) * 3 + k] = c[k];
+    }
+  return s;
+}
+
+TEST(Loader, EpochShardsAreDisjointEqualAndDeterministic) {
+  for (int ranks : {1, 2, 3, 4}) {
+    std::set<int64_t> seen;
+    for (int r = 0; r < ranks; ++r) {
+      auto shard = epoch_shard(103, 5, 2, r, ranks);
+      EXPECT_EQ(shard.size(), size_t(103 / ranks));
+      EXPECT_EQ(shard, epoch_shard(103, 5, 2, r, ranks));
+      for (int64_t i : shard) {
+        EXPECT_TRUE(i >= 0 && i < 103);
+        EXPECT_TRUE(seen.insert(i).second) << "image " << i << " in two shards";
+      }
+    }
+    EXPECT_EQ(seen.size(), size_t(103 / ranks * ranks));
+  }
+  EXPECT_NE(epoch_shard(103, 5, 0, 0, 1), epoch_shard(103, 5, 1, 0, 1));  // reshuffled each epoch
+  EXPECT_THROW(epoch_shard(10, 1, 0, 3, 3), Error);
+}
+
+// Undo the mean subtraction and BGR order of one pixel of an augmented image.
+std::array<int, 3> pixel_rgb(const float* image, int64_t plane, int64_t at) {
+  std::array<int, 3> rgb;
+  for (int k = 0; k < 3; ++k) rgb[2 - k] = int(std::lround(image[k * plane + at] + kVggMeanBgr[k]));
+  return rgb;
+}
+
+TEST(Loader, AugmentationKeepsImageAndLabelAlignedAndNeverLabelsPadding) {
+  Sample s = block_sample(60, 44, 1);
+  for (float scale : {1.0f, 1.5f, 0.7f}) {
+    AugmentOptions o;
+    o.crop_size = 56;
+    o.scale_min = o.scale_max = scale;
+    for (uint64_t seed = 0; seed < 12; ++seed) {  // crops at different places, mirrored or not
+      std::vector<float> image(3 * 56 * 56);
+      std::vector<uint8_t> labels(56 * 56);
+      augment(s, o, seed, image.data(), labels.data());
+      // Wherever a pixel has exactly a class's colour (block interiors; resampling blends only
+      // at block edges), its label must be that class. A crop, flip or scale applied differently
+      // to image and labels would break this along every edge.
+      int64_t pure = 0, agreeing = 0, labelled = 0;
+      for (int64_t at = 0; at < 56 * 56; ++at) {
+        auto rgb = pixel_rgb(image.data(), 56 * 56, at);
+        labelled += labels[at] != kIgnoreLabel;
+        for (int c = 0; c < 5; ++c) {
+          auto want = colour_of(c);
+          if (std::abs(rgb[0] - want[0]) <= 1 && std::abs(rgb[1] - want[1]) <= 1 && std::abs(rgb[2] - want[2]) <= 1) {
+            ++pure;
+            agreeing += labels[at] == c;
+          }
+        }
+      }
+      EXPECT_GT(labelled, 0);
+      EXPECT_GT(pure, labelled / 2) << "scale " << scale << " seed " << seed;
+      if (scale == 1.0f)
+        EXPECT_EQ(agreeing, pure) << "seed " << seed;
+      else  // nearest-neighbour labels and bilinear pixels may pick neighbours at a block edge
+        EXPECT_GT(double(agreeing) / pure, 0.98) << "scale " << scale << " seed " << seed;
+      // Padding: the image at 0.7x is smaller than the crop on both sides.
+      if (scale == 0.7f) {
+        const int h = int(std::lround(60 * 0.7)), w = int(std::lround(44 * 0.7));
+        for (int y = 0; y < 56; ++y)
+          for (int x = 0; x < 56; ++x)
+            if (y >= h || (x >= w && x < 56 - w)) {  // outside the image, whichever way it was mirrored
+              const bool left_aligned = x >= w, right_aligned = x < 56 - w;
+              if (y >= h || (left_aligned && right_aligned)) {
+                EXPECT_EQ(labels[y * 56 + x], kIgnoreLabel);
+                EXPECT_EQ(image[y * 56 + x], 0.0f);
+              }
+            }
+      }
+    }
+  }
+}
+
+class LoaderFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (fs::temp_directory_path() / ("deeplab_loader_" + std::to_string(::getpid()) + ".h5")).string();
+    DatasetWriter w(path_, 5, {});
+    for (int i = 0; i < 23; ++i) {
+      Sample s = block_sample(40 + i % 3 * 8, 36 + i % 2 * 12, i);
+      s.name = "img" + std::to_string(i);
+      w.add(s);
+    }
+    w.commit();
+  }
+  void TearDown() override { fs::remove(path_); }
+  std::string path_;
+};
+
+TEST_F(LoaderFileTest, BatchesDoNotDependOnTheThreadCount) {
+  LoaderOptions o;
+  o.batch = 3;
+  o.augment.crop_size = 32;
+  o.augment.scale_min = 0.8f;
+  o.augment.scale_max = 1.2f;
+  o.threads = 1;
+  Loader one(path_, o);
+  o.threads = 3;
+  o.queue_depth = 2;
+  Loader three(path_, o);
+  EXPECT_EQ(one.steps_per_epoch(), 23 / 3);
+  for (int k = 0; k < 17; ++k) {  // more than two epochs
+    Batch a = one.next(), b = three.next();
+    ASSERT_EQ(a.indices, b.indices);
+    EXPECT_EQ(a.epoch, k / 7);
+    EXPECT_EQ(a.labels.data, b.labels.data);
+    for (int64_t i = 0; i < a.images.numel(); ++i) ASSERT_EQ(a.images.data()[i], b.images.data()[i]);
+  }
+}
+
+TEST_F(LoaderFileTest, ResumingFromAPositionGivesTheSameBatches) {
+  LoaderOptions o;
+  o.batch = 2;
+  o.augment.crop_size = 24;
+  Loader fresh(path_, o);
+  std::vector<Batch> all;
+  for (int k = 0; k < 15; ++k) all.push_back(fresh.next());
+  Loader again(path_, o, LoaderPosition{1, 3});  // 11 steps an epoch: batch 14 of the fresh run
+  for (int k = 14; k < 15; ++k) {
+    Batch b = again.next();
+    EXPECT_EQ(b.indices, all[k].indices);
+    EXPECT_EQ(b.labels.data, all[k].labels.data);
+  }
+  EXPECT_EQ(fresh.position().epoch, 1);
+  EXPECT_EQ(fresh.position().step, 4);
+}
+
+TEST_F(LoaderFileTest, RanksReadDisjointSharesOfAnEpoch) {
+  std::set<int64_t> seen;
+  for (int r = 0; r < 3; ++r) {
+    LoaderOptions o;
+    o.batch = 2;
+    o.augment.crop_size = 16;
+    o.rank = r;
+    o.ranks = 3;
+    Loader l(path_, o);
+    for (int64_t k = 0; k < l.steps_per_epoch(); ++k)
+      for (int64_t i : l.next().indices) EXPECT_TRUE(seen.insert(i).second);
+  }
+  EXPECT_EQ(seen.size(), size_t(23 / 3 / 2 * 2 * 3));
+}
+
+TEST_F(LoaderFileTest, TooSmallOrBadSettingsAreClearErrors) {
+  LoaderOptions o;
+  o.batch = 12;
+  o.ranks = 2;
+  EXPECT_THROW(Loader(path_, o), Error);
+  LoaderOptions bad;
+  bad.augment.scale_min = 2;
+  bad.augment.scale_max = 1;
+  EXPECT_THROW(Loader(path_, bad), Error);
+}
+
+TEST(Loader, TestTimeInputIsTheWholeImageMeanSubtractedInBgr) {
+  Sample s = block_sample(10, 12, 3);
+  Tensor t = to_network_input(s);
+  ASSERT_EQ(t.shape(), (Shape{1, 3, 10, 12}));
+  for (int64_t i = 0; i < 120; ++i)
+    for (int k = 0; k < 3; ++k) EXPECT_FLOAT_EQ(t.data()[k * 120 + i], float(s.rgb[i * 3 + 2 - k]) - kVggMeanBgr[k]);
+}
+
+}  // namespace
+}  // namespace deeplab::data
