@@ -9,6 +9,7 @@ int run_info(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_crf(int argc, char** argv);
 int run_make_scenes(int argc, char** argv);
+int run_convert_voc(int argc, char** argv);
 
 // The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
 void add_crf_options(po::options_description& options);

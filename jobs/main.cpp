@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "dist/mpi.h"
 #include "jobs.h"
 
 namespace {
@@ -18,6 +19,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint or dataset)"},
+    {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)"},
     {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
     {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out"},
     {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network, or a training step), bench crf"},
@@ -31,6 +33,7 @@ void print_usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  deeplab::dist::Mpi& mpi = deeplab::dist::Mpi::start(&argc, &argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
@@ -41,10 +44,13 @@ int main(int argc, char** argv) {
     try {
       return c.run(argc - 1, argv + 1);
     } catch (const deeplab::Error& e) {
-      std::fprintf(stderr, "deeplab %s: error: %s\n", c.name, e.what());
+      if (mpi.size() > 1) std::fprintf(stderr, "deeplab %s: rank %d: error: %s\n", c.name, mpi.rank(), e.what());
+      else std::fprintf(stderr, "deeplab %s: error: %s\n", c.name, e.what());
+      if (mpi.size() > 1) mpi.abort(1);  // the other ranks must not wait for this one
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "deeplab %s: internal error: %s\n", c.name, e.what());
+      std::fprintf(stderr, "deeplab %s: rank %d: internal error: %s\n", c.name, mpi.rank(), e.what());
+      if (mpi.size() > 1) mpi.abort(3);
       return 3;
     }
   }

@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/scenes.h"
+#include "data/voc.h"
+#include <fstream>
 #include "jobs.h"
 #include "options.h"
 
@@ -14,7 +16,7 @@ namespace deeplab::jobs {
 int run_make_scenes(int argc, char** argv) {
   CommandLine cl;
   cl.command = "make-scenes";
-  cl.usage = "make-scenes --out DIR [--train N --val N --size S --seed K]";
+  cl.usage = "make-scenes --out DIR [--train N --val N --size S --seed K] [--voc-layout]";
   cl.about =
       "Makes the built-in segmentation data set from Debian's Fashion-MNIST: each scene is a textured,\n"
       "coloured canvas with 1 to 4 garments scaled 2-4x and tinted; 11 classes (background + 10 garments);\n"
@@ -26,7 +28,8 @@ int run_make_scenes(int argc, char** argv) {
       ("val", po::value<int64_t>()->default_value(100), "validation scenes")
       ("size", po::value<int>()->default_value(160), "canvas size in pixels (square)")
       ("seed", po::value<uint64_t>()->default_value(1), "random seed")
-      ("fashion-mnist", po::value<std::string>()->default_value(data::kFashionMnistDir), "Fashion-MNIST folder");
+      ("fashion-mnist", po::value<std::string>()->default_value(data::kFashionMnistDir), "Fashion-MNIST folder")
+      ("voc-layout", po::bool_switch(), "also write DIR/voc: JPEGImages, SegmentationClass (VOC palette), ImageSets lists");
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
@@ -58,6 +61,19 @@ int run_make_scenes(int argc, char** argv) {
     }
     progress.finish();
     writer.commit();
+    if (v["voc-layout"].as<bool>()) {
+      // The same scenes as a VOC folder, so convert-voc can be tried on them.
+      const std::string root = out + "/voc";
+      std::filesystem::create_directories(root + "/ImageSets/Segmentation");
+      data::DatasetReader written(path);
+      std::ofstream list(root + "/ImageSets/Segmentation/" + splits[k] + ".txt");
+      for (int64_t i = 0; i < written.size(); ++i) {
+        data::Sample sample = written.read(i);
+        data::write_voc_sample(root, sample);
+        list << sample.name << "\n";
+      }
+      if (!list) fail(root, ": cannot write the ", splits[k], " list");
+    }
     std::printf("%s: %lld scenes of %dx%d, %d classes\n", path.c_str(), (long long)counts[k], options.size,
                 options.size, data::kSceneClasses);
   }

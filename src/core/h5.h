@@ -84,6 +84,7 @@ class AtomicPath {
  private:
   std::string final_, temp_;
   bool committed_ = false;
+  int slot_ = -1;  // in the list of temporaries removed on SIGTERM / SIGINT
 };
 
 }  // namespace deeplab::h5

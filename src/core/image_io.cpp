@@ -44,8 +44,7 @@ RgbImage read_rgb_image(const std::string& path) {
 }
 
 std::array<uint8_t, 3> voc_colour(int label) {
-  if (label == kIgnoreLabel) return {255, 255, 255};
-  std::array<uint8_t, 3> c{0, 0, 0};
+  std::array<uint8_t, 3> c{0, 0, 0};  // 255 (ignore) comes out (224, 224, 192), as in VOC's PNGs
   for (int bit = 7, k = label; k > 0; --bit, k >>= 3)
     for (int ch = 0; ch < 3; ++ch) c[ch] |= uint8_t(((k >> ch) & 1) << bit);
   return c;

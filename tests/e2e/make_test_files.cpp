@@ -18,6 +18,9 @@
 #include "core/h5.h"
 #include "core/image_io.h"
 #include "core/npy.h"
+#include "data/dataset.h"
+#include "data/voc.h"
+#include <filesystem>
 #include "models/model_file.h"
 
 int main(int argc, char** argv) {
@@ -53,6 +56,45 @@ int main(int argc, char** argv) {
       Tensor t = read_npy(argv[2]);
       t.data()[t.numel() / 2] = std::nanf("");
       write_npy(argv[3], t);
+      return 0;
+    }
+    if (what == "voc-matches" && argc == 6) {  // ROOT LABEL_DIR LIST F.h5: decoded once, identical?
+      data::DatasetReader r(argv[5]);
+      auto names = data::read_name_list(argv[4]);
+      if (int64_t(names.size()) != r.size()) fail(argv[5], ": ", r.size(), " images for ", names.size(), " names");
+      for (int64_t i = 0; i < r.size(); ++i) {
+        data::Sample a = data::read_voc_sample(argv[2], argv[3], names[i], r.num_classes()), b = r.read(i);
+        if (a.name != b.name || a.rgb != b.rgb || a.labels != b.labels) fail(argv[5], ": entry ", i, " differs from ", names[i]);
+      }
+      std::printf("identical: %lld images\n", (long long)r.size());
+      return 0;
+    }
+    if (what == "same-dataset" && argc == 4) {  // A.h5 B.h5: same entries, same order?
+      data::DatasetReader a(argv[2]), b(argv[3]);
+      if (a.size() != b.size()) fail("sizes differ: ", a.size(), " and ", b.size());
+      for (int64_t i = 0; i < a.size(); ++i) {
+        data::Sample x = a.read(i), y = b.read(i);
+        if (x.name != y.name || x.rgb != y.rgb || x.labels != y.labels) fail("entry ", i, " differs");
+      }
+      std::printf("same: %lld images\n", (long long)a.size());
+      return 0;
+    }
+    if (what == "voc-defect" && argc == 5) {  // ROOT NAME KIND: damage one entry of a VOC folder
+      const std::string root = argv[2], name = argv[3], kind = argv[4];
+      const std::string jpeg = root + "/JPEGImages/" + name + ".jpg", png = root + "/SegmentationClass/" + name + ".png";
+      if (kind == "truncate-jpeg") {
+        std::filesystem::resize_file(jpeg, std::filesystem::file_size(jpeg) * 2 / 3);
+      } else if (kind == "label-size" || kind == "label-37") {
+        int64_t h = 0, w = 0;
+        auto labels = data::read_label_png(png, h, w);
+        LabelMap m(1, kind == "label-size" ? h + 1 : h, w);
+        for (int64_t y = 0; y < std::min(h, m.h); ++y)
+          for (int64_t x = 0; x < w; ++x) m.at(0, y, x) = labels[y * w + x];
+        if (kind == "label-37") m.at(0, h / 2, w / 2) = 37;
+        write_label_png(png, m, LabelPalette::voc);
+      } else {
+        fail("unknown defect ", kind);
+      }
       return 0;
     }
     if (what == "agreement" && argc == 4) {

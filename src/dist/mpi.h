@@ -1,0 +1,38 @@
+// The process's place in an MPI job. MPI is started only when the process was launched by
+// mpirun or srun (their environment says so); alone, the program is rank 0 of 1 without MPI.
+// A rank that fails calls abort(), which ends every rank: nobody waits forever.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace deeplab::dist {
+
+class Mpi {
+ public:
+  // Initialises MPI if launched under it; call once, first thing in main.
+  static Mpi& start(int* argc, char*** argv);
+  static Mpi& get();  // after start
+  ~Mpi();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool active() const { return active_; }
+  int local_rank() const { return local_rank_; }
+  void barrier();
+  [[noreturn]] void abort(int code);
+  // Sum of an integer over ranks (alone: itself).
+  int64_t sum(int64_t value);
+  // Point-to-point byte messages (for handing decoded images to the rank that writes).
+  void send(int destination, const std::vector<uint8_t>& bytes);
+  std::vector<uint8_t> receive(int source);
+
+ private:
+  Mpi() = default;
+  bool active_ = false;
+  int rank_ = 0, size_ = 1, local_rank_ = 0;
+};
+
+// True when the environment shows an MPI launcher (Open MPI's mpirun, PMIx or PMI under srun).
+bool launched_by_mpi();
+
+}  // namespace deeplab::dist
