@@ -5,6 +5,7 @@
 #   test   setup + build + the whole test suite (ctest)
 #   demo   setup + build + the demo (see README.md)
 #   bench  setup + build + benchmarks side by side with PyTorch (installs python3-torch)
+#   fuzz   libFuzzer on the dataset and label PNG readers (a clang build; installs clang)
 # Environment: BUILD_DIR (default build), DEEPLAB_CUDA=ON|OFF (default: ON when nvcc is found),
 # JOBS (parallel build jobs, default: all cores).
 set -euo pipefail
@@ -24,6 +25,7 @@ PACKAGES=(
   python3-h5py python3-numpy                      # tests read our files the way users do
 )
 BENCH_PACKAGES=(python3-torch)
+FUZZ_PACKAGES=(clang libclang-rt-14-dev libomp-dev)
 
 log() { printf '\033[1m[run.sh]\033[0m %s\n' "$*" >&2; }
 
@@ -102,11 +104,43 @@ bench() {
   "$BUILD_DIR/bin/bench_ops"
 }
 
+# Fuzzing: a separate clang build with AddressSanitizer and libFuzzer; each target runs for
+# SECONDS (default 300), both side by side, from seeds made here. Fork mode goes on after a crash
+# and keeps each crashing input (build-fuzz/findings/crash-*), so one run reports all it finds;
+# the stack trace in build-fuzz/TARGET.log says whose code each is in.
+fuzz() {
+  install_packages "${FUZZ_PACKAGES[@]}"
+  local seconds=${1:-300} dir=build-fuzz target seeds
+  CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPLAB_CUDA=OFF -DDEEPLAB_FUZZ=ON \
+    -DDEEPLAB_NATIVE=OFF -DCMAKE_CXX_FLAGS="-fsanitize=address,fuzzer-no-link" -DCMAKE_C_FLAGS="-fsanitize=address" >/dev/null
+  cmake --build "$dir" -j "$JOBS" --target fuzz_dataset_reader fuzz_label_png deeplab_cli
+  rm -rf "$dir/seeds" "$dir/findings"
+  mkdir -p "$dir/seeds/dataset" "$dir/seeds/label" "$dir/findings"
+  ASAN_OPTIONS=detect_leaks=0 "$dir/bin/deeplab" make-scenes --out "$dir/seeds/scenes" --train 2 --val 1 --size 32 \
+    --voc-layout >/dev/null 2>&1
+  cp "$dir/seeds/scenes/val.h5" "$dir/seeds/dataset/"
+  cp "$dir"/seeds/scenes/voc/SegmentationClass/*.png "$dir/seeds/label/"
+  log "fuzzing the dataset reader and the label PNG reader, $seconds s each, side by side"
+  for target in fuzz_dataset_reader fuzz_label_png; do
+    seeds=$PWD/$dir/seeds/dataset
+    [ "$target" = fuzz_label_png ] && seeds=$PWD/$dir/seeds/label
+    (cd "$dir/findings" && ASAN_OPTIONS=detect_leaks=0 "../bin/$target" -fork=1 -ignore_crashes=1 -ignore_ooms=1 \
+       -ignore_timeouts=1 -max_total_time="$seconds" -max_len=65536 "$seeds" >"../$target.log" 2>&1) &
+  done
+  wait
+  for target in fuzz_dataset_reader fuzz_label_png; do
+    log "$target: $(grep -c 'ERROR: AddressSanitizer\|deadly signal' "$dir/$target.log") crashes; last status:"
+    grep -E '^#[0-9]+' "$dir/$target.log" | tail -n 1
+  done
+  log "crashing inputs kept in $dir/findings: $(find "$dir/findings" -name 'crash-*' | wc -l)"
+}
+
 case "${1:-}" in
   setup) setup ;;
   build) setup; build ;;
   test) setup; build; run_tests ;;
   demo) setup; build; demo ;;
   bench) setup; build; bench ;;
-  *) echo "usage: ./run.sh setup|build|test|demo|bench" >&2; exit 2 ;;
+  fuzz) setup; fuzz "${2:-300}" ;;
+  *) echo "usage: ./run.sh setup|build|test|demo|bench|fuzz [SECONDS]" >&2; exit 2 ;;
 esac

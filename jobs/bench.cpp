@@ -52,7 +52,8 @@ int bench_forward(int argc, char** argv) {
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
-  auto [h, w] = parse_size(v["size"].as<std::string>());
+  const auto hw = parse_size(v["size"].as<std::string>());
+  const int64_t h = hw.first, w = hw.second;
   const int batch = v["batch"].as<int>(), repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
   if (h < 1 || w < 1 || batch < 1 || repeats < 1 || warmup < 0) fail("bench forward: sizes, batch and repeats must be positive");
   const bool backward = v["backward"].as<bool>();
@@ -141,7 +142,8 @@ int bench_crf(int argc, char** argv) {
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
-  auto [w, h] = parse_size(v["size"].as<std::string>());  // WxH, as image sizes are usually given
+  const auto wh = parse_size(v["size"].as<std::string>());  // WxH, as image sizes are usually given
+  const int64_t w = wh.first, h = wh.second;
   const int labels = v["labels"].as<int>(), repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
   if (w < 1 || h < 1 || labels < 1 || repeats < 1) fail("bench crf: size, labels and repeats must be positive");
   set_cpu_threads(v["threads"].as<int>());

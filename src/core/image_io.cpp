@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -30,8 +31,27 @@ void write_png_atomically(const std::string& path, const cv::Mat& mat) {
 
 }  // namespace
 
-RgbImage read_rgb_image(const std::string& path) {
+ImageFormat check_image_format(const std::string& path) {
   if (!std::filesystem::exists(path)) fail(path, ": no such file");
+  unsigned char head[8] = {0};
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path, ": cannot open");
+  const size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (n >= 8 && std::memcmp(head, png, 8) == 0) return ImageFormat::png;
+  if (n >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) return ImageFormat::jpeg;
+  if (n >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '6' || head[1] == '2' || head[1] == '3')) return ImageFormat::pnm;
+  if (n >= 2 && head[0] == 'B' && head[1] == 'M') return ImageFormat::bmp;
+  fail(path, ": not a PNG, JPEG, PPM/PGM or BMP file");
+}
+
+void require_format(const std::string& path, ImageFormat format, const char* name) {
+  if (check_image_format(path) != format) fail(path, ": not a ", name, " file");
+}
+
+RgbImage read_rgb_image(const std::string& path) {
+  check_image_format(path);
   cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
   if (bgr.empty()) fail(path, ": not an image OpenCV can read (or damaged)");
   RgbImage img;

@@ -15,6 +15,12 @@ struct RgbImage {
   std::vector<uint8_t> rgb;  // H x W x 3
 };
 
+// Only PNG, JPEG, PPM/PGM and BMP files are opened, by their first bytes: OpenCV would otherwise
+// hand unknown bytes to every decoder it links (GDAL, DICOM, JPEG 2000), and a fuzzer found those
+// crash on malformed input.
+enum class ImageFormat { png, jpeg, pnm, bmp };
+ImageFormat check_image_format(const std::string& path);  // throws Error for anything else
+void require_format(const std::string& path, ImageFormat format, const char* name);
 RgbImage read_rgb_image(const std::string& path);
 // The VOC palette: label k's colour from the bits of k (the devkit's colour map); 255 (the
 // boundary) is (224, 224, 192).

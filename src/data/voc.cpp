@@ -56,7 +56,7 @@ void check_jpeg_complete(const std::string& path) {
 }  // namespace
 
 std::vector<uint8_t> read_label_png(const std::string& path, int64_t& height, int64_t& width) {
-  if (!std::filesystem::exists(path)) fail(path, ": no such file");
+  require_format(path, ImageFormat::png, "PNG");
   cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
   if (m.empty()) fail(path, ": not an image OpenCV can read (or damaged)");
   if (m.depth() != CV_8U) fail(path, ": label PNGs must have 8-bit channels");
@@ -88,6 +88,7 @@ std::vector<uint8_t> read_label_png(const std::string& path, int64_t& height, in
 Sample read_voc_sample(const std::string& root, const std::string& label_dir, const std::string& name, int num_classes) {
   const std::string jpeg = root + "/JPEGImages/" + name + ".jpg", png = root + "/" + label_dir + "/" + name + ".png";
   if (!std::filesystem::exists(jpeg)) fail(jpeg, ": no such file (listed as '", name, "')");
+  require_format(jpeg, ImageFormat::jpeg, "JPEG");
   check_jpeg_complete(jpeg);
   RgbImage img = read_rgb_image(jpeg);
   Sample s;
