@@ -9,22 +9,15 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "data/scenes.h"
+#include "test_support.h"
 
 namespace deeplab::data {
 namespace {
 
 namespace fs = std::filesystem;
 
-class DatasetTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deeplab_dataset_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
-};
+using DatasetTest = testing::ScratchDirTest;
+using testing::expect_error;
 
 Sample random_sample(const std::string& name, int64_t h, int64_t w, int classes, uint64_t seed) {
   Sample s{name, h, w, std::vector<uint8_t>(h * w * 3), std::vector<uint8_t>(h * w)};
@@ -32,16 +25,6 @@ Sample random_sample(const std::string& name, int64_t h, int64_t w, int classes,
   for (auto& v : s.rgb) v = uint8_t(rng.below(256));
   for (auto& v : s.labels) v = rng.below(10) == 0 ? kIgnoreLabel : uint8_t(rng.below(classes));
   return s;
-}
-
-template <typename F>
-void expect_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    for (const std::string& frag : fragments) EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
-  }
 }
 
 TEST_F(DatasetTest, RoundTripIsExact) {
@@ -77,9 +60,7 @@ TEST_F(DatasetTest, BadSampleIsNamedAndNothingIsLeftBehind) {
     wrong.labels.resize(10);
     expect_error([&] { w.add(wrong); }, {"short", "not 4 x 5"});
   }  // destroyed without commit
-  int files = 0;
-  for (auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
-  EXPECT_EQ(files, 0);
+  EXPECT_EQ(regular_files(), 0);
 }
 
 TEST_F(DatasetTest, ForeignTruncatedOrUnfinishedFilesAreClearErrors) {

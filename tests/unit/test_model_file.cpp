@@ -8,6 +8,7 @@
 
 #include "gradcheck.h"
 #include "models/model_file.h"
+#include "test_support.h"
 
 namespace deeplab {
 namespace {
@@ -15,28 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 using testing::random_tensor;
 
-class ModelFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deeplab_model_file_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  // Runs f, expects an Error whose message contains every one of the fragments.
-  template <typename F>
-  void expect_error(F f, std::initializer_list<std::string> fragments) {
-    try {
-      f();
-      FAIL() << "expected an error";
-    } catch (const Error& e) {
-      for (const std::string& frag : fragments) EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
-    }
-  }
-
-  fs::path dir_;
-};
+using ModelFileTest = testing::ScratchDirTest;
+using testing::expect_error;
 
 TEST_F(ModelFileTest, SavedAndLoadedGivesBitIdenticalOutputs) {
   ModelSpec spec{ModelKind::msc_largefov, 7, 0.125};
@@ -50,10 +31,7 @@ TEST_F(ModelFileTest, SavedAndLoadedGivesBitIdenticalOutputs) {
   Tensor ya = a.forward(x), yb = b->forward(x);
   ASSERT_EQ(ya.shape(), yb.shape());
   EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.numel() * sizeof(float)), 0);
-  // No temporary left behind.
-  int files = 0;
-  for (auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(regular_files(), 1);  // no temporary left behind
 }
 
 TEST_F(ModelFileTest, TruncatedFileIsAClearError) {

@@ -1,0 +1,44 @@
+// Shared by the unit tests: a fixture with a scratch folder of its own, and a check that an
+// action fails with an Error whose message names what it should.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+
+#include "core/error.h"
+
+namespace deeplab::testing {
+
+class ScratchDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("deeplab_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  int regular_files() const {
+    int n = 0;
+    for (auto& e : std::filesystem::directory_iterator(dir_)) n += e.is_regular_file();
+    return n;
+  }
+  std::filesystem::path dir_;
+};
+
+// f must throw Error, and its message must contain every fragment.
+template <typename F>
+void expect_error(F f, std::initializer_list<std::string> fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    for (const std::string& frag : fragments) EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace deeplab::testing
