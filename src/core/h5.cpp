@@ -176,15 +176,16 @@ Shape File::shape_of(const std::string& name) const {
 }
 
 Tensor File::read_tensor(const std::string& name) const {
-  Tensor t(shape_of(name));
+  const Shape shape = shape_of(name);
   Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  check_layout(ds.get(), t.shape(), path_, name);
+  check_layout(ds.get(), shape, path_, name);  // before allocating what the header claims
   Handle type(H5Dget_type(ds.get()), H5Tclose);
   // IEEE float32 or float64 exactly, or a plain 16-bit float (as h5py writes numpy.float16).
   const bool plain16 = H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2 &&
                        H5Tget_precision(type.get()) == 16 && H5Tget_offset(type.get()) == 0;
   if (H5Tequal(type.get(), H5T_IEEE_F32LE) <= 0 && H5Tequal(type.get(), H5T_IEEE_F64LE) <= 0 && !plain16)
     fail(path_, ": entry '", name, "' is not floating point (float16, float32 or float64)");
+  Tensor t(shape);
   if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data()) < 0)
     fail(path_, ": entry '", name, "': read failed (truncated or damaged file?)");
   return t;
@@ -216,12 +217,12 @@ void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes,
 
 std::vector<uint8_t> File::read_bytes(const std::string& name, Shape* shape) const {
   Shape s = shape_of(name);
-  std::vector<uint8_t> bytes(shape_numel(s));
   Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  check_layout(ds.get(), s, path_, name);
+  check_layout(ds.get(), s, path_, name);  // before allocating what the header claims
   Handle type(H5Dget_type(ds.get()), H5Tclose);
   // Exactly the type we write: a damaged type (say, padding bits set) would be "converted".
   if (H5Tequal(type.get(), H5T_STD_U8LE) <= 0) fail(path_, ": entry '", name, "' is not an array of bytes");
+  std::vector<uint8_t> bytes(shape_numel(s));
   if (H5Dread(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) < 0)
     fail(path_, ": entry '", name, "': read failed (truncated or damaged file?)");
   if (shape) *shape = s;

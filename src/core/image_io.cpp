@@ -52,7 +52,9 @@ void require_format(const std::string& path, ImageFormat format, const char* nam
 
 RgbImage read_rgb_image(const std::string& path) {
   check_image_format(path);
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  // Pixels as stored: OpenCV would turn a JPEG by its EXIF orientation tag, and the label map
+  // (a PNG, never turned) would then no longer line up with the image.
+  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   if (bgr.empty()) fail(path, ": not an image OpenCV can read (or damaged)");
   RgbImage img;
   img.height = bgr.rows;

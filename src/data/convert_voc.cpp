@@ -25,7 +25,12 @@ std::vector<uint8_t> pack(bool ok, const Sample& s, const std::string& reason) {
 
 bool unpack(const std::vector<uint8_t>& bytes, Sample& s, std::string& reason) {
   int64_t head[4];
+  if (bytes.size() < sizeof head) fail("convert-voc: a short message from another rank");
   std::memcpy(head, bytes.data(), sizeof head);
+  const uint64_t pixels = uint64_t(head[1]) * uint64_t(head[2]);
+  if (head[3] < 0 || head[1] < 0 || head[2] < 0 ||
+      bytes.size() != sizeof head + size_t(head[3]) + (head[0] ? pixels * 4 : 0))
+    fail("convert-voc: a malformed message from another rank");
   const uint8_t* p = bytes.data() + sizeof head;
   std::string text(reinterpret_cast<const char*>(p), size_t(head[3]));
   p += head[3];
@@ -62,7 +67,7 @@ ConvertReport convert_voc(const ConvertOptions& o) {
     if (mpi.rank() == owner) {
       try {
         s = read_voc_sample(o.voc_root, o.label_dir, names[i], o.num_classes);
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {  // ours, or a filesystem or OpenCV failure on this entry
         if (!o.skip_bad) throw;
         ok = false;
         reason = names[i] + ": " + e.what();

@@ -63,23 +63,35 @@ Tensor to_network_input(const Sample& s) {
 Loader::Loader(const std::string& path, const LoaderOptions& o, LoaderPosition start)
     : reader_(path), options_(o), start_(start), position_(start) {
   if (o.batch < 1 || o.threads < 1 || o.queue_depth < 1) fail("loader: batch, threads and queue depth must be positive");
+  if (o.ranks < 1 || o.rank < 0 || o.rank >= o.ranks) fail("loader: rank ", o.rank, " of ", o.ranks);
   if (o.augment.crop_size < 1) fail("loader: crop size ", o.augment.crop_size);
   if (!(o.augment.scale_min > 0) || o.augment.scale_max < o.augment.scale_min)
     fail("loader: scale range ", o.augment.scale_min, "..", o.augment.scale_max);
   steps_per_epoch_ = reader_.size() / o.ranks / o.batch;
   if (steps_per_epoch_ < 1)
     fail(path, ": ", reader_.size(), " images cannot make one batch of ", o.batch, " on each of ", o.ranks, " ranks");
-  for (int w = 0; w < o.threads; ++w) workers_.emplace_back([this, w] { work(w); });
+  if (start.epoch < 0 || start.step < 0 || start.step >= steps_per_epoch_)
+    fail(path, ": cannot resume at epoch ", start.epoch, " step ", start.step, " (an epoch has ", steps_per_epoch_,
+         " steps with batch ", o.batch, " on ", o.ranks, " ranks)");
+  try {
+    for (int w = 0; w < o.threads; ++w) workers_.emplace_back([this, w] { work(w); });
+  } catch (...) {
+    stop_workers();  // the threads already started must not be left running
+    throw;
+  }
 }
 
-Loader::~Loader() {
+void Loader::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
   room_.notify_all();
-  for (auto& t : workers_) t.join();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
 }
+
+Loader::~Loader() { stop_workers(); }
 
 Batch Loader::make(int64_t sequence) {
   // Batch `sequence` after the start position: its epoch and step follow from the counts.
@@ -112,24 +124,26 @@ void Loader::work(int worker) {
       room_.wait(lock, [&] { return stop_ || sequence < taken_ + options_.queue_depth; });
       if (stop_) return;
     }
-    Batch b;
+    // Nothing may escape a thread (that would end the program): failures go to next().
     try {
-      b = make(sequence);
+      Batch b = make(sequence);
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_[sequence] = std::move(b);
+      ready_.notify_all();
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(mutex_);
-      error_ = e.what();
+      if (error_.empty() || sequence < error_sequence_) error_ = e.what(), error_sequence_ = sequence;
       ready_.notify_all();
       return;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    done_[sequence] = std::move(b);
-    ready_.notify_all();
   }
 }
 
 Batch Loader::next() {
   std::unique_lock<std::mutex> lock(mutex_);
-  ready_.wait(lock, [&] { return done_.count(taken_) > 0 || !error_.empty(); });
+  // Batches before a failed one still come (other workers make them); the failure surfaces
+  // exactly when its batch is due, whatever the threads' timing.
+  ready_.wait(lock, [&] { return done_.count(taken_) > 0 || (!error_.empty() && taken_ >= error_sequence_); });
   if (done_.count(taken_) == 0) fail(error_);
   Batch b = std::move(done_[taken_]);
   done_.erase(taken_);

@@ -71,6 +71,7 @@ class Loader {
 
  private:
   void work(int worker);
+  void stop_workers();
   Batch make(int64_t sequence);
 
   DatasetReader reader_;
@@ -81,7 +82,8 @@ class Loader {
   std::mutex mutex_, read_mutex_;
   std::condition_variable ready_, room_;
   std::map<int64_t, Batch> done_;
-  std::string error_;
+  std::string error_;            // the first failure, and the batch it was making
+  int64_t error_sequence_ = 0;
   bool stop_ = false;
   std::vector<std::thread> workers_;
 };

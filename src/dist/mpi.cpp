@@ -2,7 +2,11 @@
 
 #include <mpi.h>
 
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
+
+#include "core/error.h"
 
 namespace deeplab::dist {
 namespace {
@@ -57,6 +61,7 @@ int64_t Mpi::sum(int64_t value) {
 }
 
 void Mpi::send(int destination, const std::vector<uint8_t>& bytes) {
+  if (bytes.size() > size_t(INT32_MAX)) fail("MPI: a message of ", bytes.size(), " bytes is over the 2 GiB one send can carry");
   MPI_Send(bytes.data(), int(bytes.size()), MPI_BYTE, destination, 7, MPI_COMM_WORLD);
 }
 

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "data/loader.h"
 #include "models/deeplab.h"
+#include "test_support.h"
 
 namespace deeplab::data {
 namespace {
@@ -177,7 +178,38 @@ TEST_F(LoaderFileTest, RanksReadDisjointSharesOfAnEpoch) {
   EXPECT_EQ(seen.size(), size_t(23 / 3 / 2 * 2 * 3));
 }
 
+TEST_F(LoaderFileTest, AFailedBatchSurfacesExactlyWhenItIsDue) {
+  // Damage one entry's checksum: every batch before it must still come, then its batch fails.
+  LoaderOptions o;
+  o.batch = 2;
+  o.augment.crop_size = 16;
+  o.threads = 3;
+  const std::vector<int64_t> shard = epoch_shard(23, o.seed, 0, 0, 1);
+  const int64_t due = 5, victim = shard[due * 2 + 1];
+  {
+    hid_t id = H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(id, 0);
+    hid_t g = H5Oopen(id, entry_name(victim).c_str(), H5P_DEFAULT);
+    hid_t a = H5Aopen(g, "crc32", H5P_DEFAULT);
+    const int64_t wrong = 1;
+    H5Awrite(a, H5T_NATIVE_INT64, &wrong);
+    H5Aclose(a), H5Oclose(g), H5Fclose(id);
+  }
+  for (int round = 0; round < 5; ++round) {  // thread timing differs from run to run
+    Loader l(path_, o);
+    for (int64_t k = 0; k < due; ++k) EXPECT_NO_THROW(l.next()) << "batch " << k;
+    testing::expect_error([&] { l.next(); }, {"checksum"});
+  }
+}
+
 TEST_F(LoaderFileTest, TooSmallOrBadSettingsAreClearErrors) {
+  LoaderOptions none;
+  none.ranks = 0;
+  EXPECT_THROW(Loader(path_, none), Error);
+  LoaderOptions o2;
+  EXPECT_THROW(Loader(path_, o2, LoaderPosition{0, -1}), Error);
+  EXPECT_THROW(Loader(path_, o2, LoaderPosition{-1, 0}), Error);
+  EXPECT_THROW(Loader(path_, o2, LoaderPosition{0, 23}), Error);  // 23 steps an epoch: 0..22
   LoaderOptions o;
   o.batch = 12;
   o.ranks = 2;
