@@ -1,10 +1,5 @@
 #include "core/h5.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <csignal>
-#include <cstring>
 
 #include <algorithm>
 #include <cstdio>
@@ -75,20 +70,6 @@ bool File::exists(const std::string& name) const {
     if (H5Lexists(id(), so_far.c_str(), H5P_DEFAULT) <= 0) return false;
   }
   return true;
-}
-
-std::vector<std::string> File::children(const std::string& group) const {
-  Handle g(H5Gopen2(id(), group.c_str(), H5P_DEFAULT), H5Gclose);
-  if (g.get() < 0) fail(path_, ": no group '", group, "'");
-  std::vector<std::string> names;
-  H5Literate(
-      g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
-      [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
-        static_cast<std::vector<std::string>*>(out)->push_back(name);
-        return 0;
-      },
-      &names);
-  return names;
 }
 
 void File::make_parents(const std::string& name) {
@@ -189,15 +170,6 @@ Tensor File::read_tensor(const std::string& name) const {
   if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data()) < 0)
     fail(path_, ": entry '", name, "': read failed (truncated or damaged file?)");
   return t;
-}
-
-void File::write_bytes(const std::string& name, const std::vector<uint8_t>& bytes, const Shape& shape) {
-  make_parents(name);
-  Handle space = make_space(shape);
-  Handle ds(H5Dcreate2(id(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-            H5Dclose);
-  if (ds.get() < 0 || H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) < 0)
-    fail(path_, ": cannot write dataset '", name, "'");
 }
 
 void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
@@ -363,59 +335,6 @@ std::optional<std::vector<std::string>> File::attr_strings(const std::string& ob
     out.push_back(v.substr(0, v.find('\0')));
   }
   return out;
-}
-
-namespace {
-// Temporary files in progress, removed if the process is stopped by SIGTERM (mpirun's abort of
-// a job whose other rank failed, Slurm's cancel) or SIGINT (Ctrl-C): a stopped job leaves
-// neither a half-written output nor its temporary. Fixed slots, so the handler only reads them.
-constexpr int kSlots = 16;
-char g_temp_paths[kSlots][4096];
-volatile sig_atomic_t g_temp_used[kSlots];
-
-extern "C" void remove_temporaries(int sig) {
-  for (int i = 0; i < kSlots; ++i)
-    if (g_temp_used[i]) unlink(g_temp_paths[i]);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-int register_temporary(const std::string& path) {
-  static bool installed = false;
-  if (!installed) {
-    signal(SIGTERM, remove_temporaries);
-    signal(SIGINT, remove_temporaries);
-    installed = true;
-  }
-  if (path.size() >= sizeof g_temp_paths[0]) return -1;
-  for (int i = 0; i < kSlots; ++i)
-    if (!g_temp_used[i]) {
-      std::memcpy(g_temp_paths[i], path.c_str(), path.size() + 1);
-      g_temp_used[i] = 1;
-      return i;
-    }
-  return -1;
-}
-}  // namespace
-
-AtomicPath::AtomicPath(std::string final_path)
-    : final_(std::move(final_path)), temp_(final_ + ".tmp." + std::to_string(getpid())) {
-  slot_ = register_temporary(temp_);
-}
-
-AtomicPath::~AtomicPath() {
-  if (!committed_) std::remove(temp_.c_str());
-  if (slot_ >= 0) g_temp_used[slot_] = 0;
-}
-
-void AtomicPath::commit() {
-  int fd = ::open(temp_.c_str(), O_RDONLY);
-  if (fd < 0) fail(temp_, ": cannot reopen to sync");
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) fail(temp_, ": fsync failed");
-  if (std::rename(temp_.c_str(), final_.c_str()) != 0) fail(final_, ": cannot rename ", temp_, " into place");
-  committed_ = true;
 }
 
 }  // namespace deeplab::h5

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_path.h"
 #include "core/tensor.h"
 
 namespace deeplab::h5 {
@@ -40,13 +41,11 @@ class File {
   void close() { file_ = Handle(); }
 
   bool exists(const std::string& name) const;  // a dataset or group at this path ("a/b/c")
-  std::vector<std::string> children(const std::string& group) const;
 
   void write_tensor(const std::string& name, const Tensor& t);  // float32, parent groups made
   Tensor read_tensor(const std::string& name) const;
   Shape shape_of(const std::string& name) const;
-  void write_bytes(const std::string& name, const std::vector<uint8_t>& bytes, const Shape& shape);
-  // The same, chunked (one chunk per dataset: images are read whole), deflate-compressed and
+  // uint8 arrays, chunked (one chunk per dataset: images are read whole), deflate-compressed and
   // fletcher32-checksummed, so a damaged file is detected on read.
   void write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape);
   std::vector<uint8_t> read_bytes(const std::string& name, Shape* shape = nullptr) const;
@@ -70,21 +69,6 @@ class File {
 
   std::string path_;
   Handle file_;
-};
-
-// Writes go to "PATH.tmp.PID"; commit() flushes to disk and renames over PATH, so readers see
-// the old file or the whole new one, never half of it. Without commit() the temporary is removed.
-class AtomicPath {
- public:
-  explicit AtomicPath(std::string final_path);
-  ~AtomicPath();
-  const std::string& temp() const { return temp_; }
-  void commit();
-
- private:
-  std::string final_, temp_;
-  bool committed_ = false;
-  int slot_ = -1;  // in the list of temporaries removed on SIGTERM / SIGINT
 };
 
 }  // namespace deeplab::h5

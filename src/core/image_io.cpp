@@ -1,13 +1,12 @@
 #include "core/image_io.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "core/atomic_path.h"
 #include "core/error.h"
 
 namespace deeplab {
@@ -15,18 +14,15 @@ namespace {
 
 // cv::imwrite picks the format from the extension, so the temporary name keeps ".png".
 void write_png_atomically(const std::string& path, const cv::Mat& mat) {
-  const std::string temp = path + ".tmp." + std::to_string(getpid()) + ".png";
+  AtomicPath target(path, ".png");
   bool ok = false;
   try {
-    ok = cv::imwrite(temp, mat);
+    ok = cv::imwrite(target.temp(), mat);
   } catch (const cv::Exception& e) {
-    std::remove(temp.c_str());
     fail(path, ": cannot write PNG: ", e.what());
   }
-  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    fail(path, ": cannot write PNG");
-  }
+  if (!ok) fail(path, ": cannot write PNG");
+  target.commit();
 }
 
 }  // namespace
@@ -85,13 +81,6 @@ void write_label_png(const std::string& path, const LabelMap& labels, LabelPalet
     uint8_t* px = bgr.data + i * 3;
     px[0] = c[2], px[1] = c[1], px[2] = c[0];
   }
-  write_png_atomically(path, bgr);
-}
-
-void write_rgb_png(const std::string& path, const RgbImage& image) {
-  cv::Mat rgb(int(image.height), int(image.width), CV_8UC3, const_cast<uint8_t*>(image.rgb.data()));
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   write_png_atomically(path, bgr);
 }
 

@@ -27,7 +27,5 @@ RgbImage read_rgb_image(const std::string& path);
 std::array<uint8_t, 3> voc_colour(int label);
 enum class LabelPalette { index, voc };
 void write_label_png(const std::string& path, const LabelMap& labels, LabelPalette palette, int image = 0);
-// An RGB image (H x W x 3) as PNG.
-void write_rgb_png(const std::string& path, const RgbImage& image);
 
 }  // namespace deeplab

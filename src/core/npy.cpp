@@ -1,7 +1,5 @@
 #include "core/npy.h"
 
-#include <unistd.h>
-
 #include <bit>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +7,7 @@
 #include <regex>
 #include <vector>
 
+#include "core/atomic_path.h"
 #include "core/error.h"
 
 namespace deeplab {
@@ -107,25 +106,18 @@ void write_npy(const std::string& path, const Tensor& t) {
   // Pad so the data starts on a 64-byte boundary; the header ends with a newline.
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
   header += '\n';
-  const std::string temp = path + ".tmp." + std::to_string(getpid());
+  AtomicPath target(path);
   {
-    std::ofstream out(temp, std::ios::binary);
-    if (!out) fail(path, ": cannot write");
+    std::ofstream out(target.temp(), std::ios::binary);
     const uint16_t len = uint16_t(header.size());
     out.write("\x93NUMPY\x01\x00", 8);
     out.put(char(len & 0xff)).put(char(len >> 8));
     out.write(header.data(), std::streamsize(header.size()));
     out.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.numel() * sizeof(float)));
     out.close();  // the last buffered bytes reach the file here: check after closing
-    if (!out) {
-      std::remove(temp.c_str());
-      fail(path, ": write failed");
-    }
+    if (!out) fail(path, ": write failed");
   }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    fail(path, ": cannot rename ", temp, " into place");
-  }
+  target.commit();
 }
 
 }  // namespace deeplab

@@ -43,7 +43,7 @@ class DatasetWriter {
  private:
   std::string path_;
   int num_classes_;
-  std::unique_ptr<h5::AtomicPath> target_;
+  std::unique_ptr<AtomicPath> target_;
   std::unique_ptr<h5::File> file_;
   int64_t count_ = 0;
 };

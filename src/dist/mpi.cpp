@@ -53,13 +53,6 @@ void Mpi::abort(int code) {
   std::exit(code);
 }
 
-int64_t Mpi::sum(int64_t value) {
-  if (!active_) return value;
-  int64_t total = 0;
-  MPI_Allreduce(&value, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-  return total;
-}
-
 void Mpi::send(int destination, const std::vector<uint8_t>& bytes) {
   if (bytes.size() > size_t(INT32_MAX)) fail("MPI: a message of ", bytes.size(), " bytes is over the 2 GiB one send can carry");
   MPI_Send(bytes.data(), int(bytes.size()), MPI_BYTE, destination, 7, MPI_COMM_WORLD);

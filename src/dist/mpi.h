@@ -20,8 +20,6 @@ class Mpi {
   int local_rank() const { return local_rank_; }
   void barrier();
   [[noreturn]] void abort(int code);
-  // Sum of an integer over ranks (alone: itself).
-  int64_t sum(int64_t value);
   // Point-to-point byte messages (for handing decoded images to the rank that writes).
   void send(int destination, const std::vector<uint8_t>& bytes);
   std::vector<uint8_t> receive(int source);

@@ -27,7 +27,7 @@ void write_model(h5::File& file, Model& model) {
 }
 
 void save_model(const std::string& path, Model& model) {
-  h5::AtomicPath out(path);
+  AtomicPath out(path);
   {
     h5::File file = h5::File::create(out.temp());
     write_model(file, model);

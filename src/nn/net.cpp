@@ -211,15 +211,6 @@ Tensor Net::input_diff(int index) const {
   return memory_to_tensor(b.diff);
 }
 
-Tensor Net::blob_data(const std::string& name) const {
-  for (const Blob& b : blobs_)
-    if (b.name == name) {
-      if (!b.data) fail("net: blob '", name, "' has no data (not run yet, or reused in the test phase)");
-      return memory_to_tensor(b.data);
-    }
-  fail("net: no blob named '", name, "'");
-}
-
 std::vector<Param*> Net::params() {
   std::vector<Param*> all;
   for (auto& n : nodes_)

@@ -35,7 +35,6 @@ class Net {
 
   Tensor output(int index = 0) const;
   Tensor input_diff(int index = 0) const;
-  Tensor blob_data(const std::string& name) const;
 
   std::vector<Param*> params();
   Param* find_param(const std::string& name);
