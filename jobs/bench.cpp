@@ -1,5 +1,6 @@
-// deeplab bench forward: the network's speed on this machine (median of repeated runs),
-// inference or a training step (--backward), with GFLOP/s and peak memory.
+// deeplab bench forward|train|crf|loader: speed on this machine (median of repeated runs) with
+// peak memory: the network (inference, or forward + backward), a whole training iteration over
+// MPI ranks, the CRF, the training loader.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,10 +12,12 @@
 #include "core/timing.h"
 #include "crf/dense_crf.h"
 #include "data/loader.h"
+#include "dist/mpi.h"
 #include "jobs.h"
 #include "models/deeplab.h"
 #include "nn/softmax.h"
 #include "options.h"
+#include "train/trainer.h"
 
 namespace deeplab::jobs {
 namespace {
@@ -216,19 +219,94 @@ int bench_loader(int argc, char** argv) {
   return 0;
 }
 
+// The training iteration `deeplab train` runs (forward, loss, backward with the bucketed gradient
+// sum over ranks, SGD update) on synthetic batches, under mpirun for several ranks.
+int bench_train(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "bench train";
+  cl.usage = "bench train --model largefov --size 321 [--batch B] [--iterations N] [--json]   (mpirun -np R ...)";
+  cl.about =
+      "Times full training iterations (forward, softmax loss, backward, gradient sum over MPI ranks,\n"
+      "SGD update) on random data: median ms per iteration, images/s over all ranks, and the share of an\n"
+      "iteration spent waiting for the gradient all-reduce after backward.";
+  cl.options.add_options()
+      ("model", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov")
+      ("size", po::value<std::string>()->default_value("321"), "crop size, N or HxW")
+      ("batch", po::value<int>()->default_value(1), "images per rank per iteration")
+      ("classes", po::value<int>()->default_value(21), "number of classes")
+      ("width", po::value<double>()->default_value(1.0), "channel width multiplier")
+      ("threads", po::value<int>()->default_value(0), "CPU threads per rank (0: the cores shared among ranks)")
+      ("warmup", po::value<int>()->default_value(2), "untimed iterations first")
+      ("repeats", po::value<int>()->default_value(6), "timed iterations")
+      ("json", po::bool_switch(), "print one JSON object");
+  add_config_option(cl);
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  const auto hw = parse_size(v["size"].as<std::string>());
+  const int batch = v["batch"].as<int>(), repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
+  if (hw.first < 1 || hw.second < 1 || batch < 1 || repeats < 1 || warmup < 0)
+    fail("bench train: sizes, batch and repeats must be positive");
+  set_cpu_threads(v["threads"].as<int>());
+  dist::Mpi& mpi = dist::Mpi::get();
+
+  ModelSpec spec;
+  spec.kind = parse_model_kind(v["model"].as<std::string>());
+  spec.num_classes = v["classes"].as<int>();
+  spec.width = v["width"].as<double>();
+  Model model(spec, nn::Phase::train);
+  train::SolverOptions so;
+  so.batch = batch;
+  train::Sgd sgd(so, model.params());
+  train::TrainStep step(model, sgd, so, mpi);
+  Rng rng(7 + uint64_t(mpi.rank()));
+  data::Batch b;
+  b.images = Tensor({batch, 3, hw.first, hw.second});
+  for (int64_t i = 0; i < b.images.numel(); ++i) b.images.data()[i] = rng.uniform(-120.0f, 130.0f);
+  b.labels = LabelMap(batch, hw.first, hw.second);
+  for (auto& l : b.labels.data) l = uint8_t(rng.below(uint64_t(spec.num_classes)));
+  for (int i = 0; i < batch; ++i) b.indices.push_back(int64_t(mpi.rank()) * batch + i);
+
+  std::vector<double> ms, wait;
+  for (int it = 0; it < warmup + repeats; ++it) {
+    mpi.barrier();  // every rank starts the iteration together
+    const train::StepStats s = step.run(it, [&] { return b; });
+    if (it >= warmup) ms.push_back(1e3 * s.seconds), wait.push_back(s.allreduce_wait_seconds / s.seconds);
+  }
+  std::sort(ms.begin(), ms.end());
+  std::sort(wait.begin(), wait.end());
+  const double median = ms[ms.size() / 2], wait_share = wait[wait.size() / 2];
+  const double images_per_s = double(batch) * mpi.size() / (median / 1e3);
+  if (mpi.rank() != 0) return 0;
+  if (v["json"].as<bool>()) {
+    std::printf("{\"benchmark\": \"train_iteration\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, "
+                "\"batch\": %d, \"ranks\": %d, \"threads\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, "
+                "\"images_per_s\": %.3f, \"allreduce_wait_share\": %.4f, \"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
+                model_kind_name(spec.kind), (long long)hw.first, (long long)hw.second, batch, mpi.size(), cpu_threads(),
+                median, ms.front(), images_per_s, wait_share, peak_rss_mb(), repeats);
+  } else {
+    std::printf("train iteration %s %lldx%lld, batch %d on each of %d rank(s), %d threads each: median %.1f ms "
+                "(min %.1f), %.2f images/s, all-reduce wait %.1f%% of an iteration, peak RSS %.0f MB (rank 0)\n",
+                model_kind_name(spec.kind), (long long)hw.first, (long long)hw.second, batch, mpi.size(),
+                cpu_threads(), median, ms.front(), images_per_s, 100 * wait_share, peak_rss_mb());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
-    std::cout << "usage: deeplab bench forward|crf [options]   (deeplab bench forward --help)\n"
-                 "benchmarks: forward (network inference, or a training step with --backward), crf\n";
+    std::cout << "usage: deeplab bench forward|train|crf|loader [options]   (deeplab bench forward --help)\n"
+                 "benchmarks: forward (network inference, or forward + backward with --backward), train (a whole\n"
+                 "training iteration, over MPI ranks), crf, loader\n";
     return argc < 2 ? 2 : 0;
   }
   const std::string which = argv[1];
   if (which == "forward") return bench_forward(argc - 1, argv + 1);
   if (which == "crf") return bench_crf(argc - 1, argv + 1);
   if (which == "loader") return bench_loader(argc - 1, argv + 1);
-  fail("unknown benchmark '", which, "' (available: forward, crf, loader)");
+  if (which == "train") return bench_train(argc - 1, argv + 1);
+  fail("unknown benchmark '", which, "' (available: forward, train, crf, loader)");
 }
 
 }  // namespace deeplab::jobs

@@ -75,8 +75,14 @@ int run_info(int argc, char** argv) {
   std::printf("  output stride    %d\n", model.output_stride());
   std::printf("  receptive field  %d px\n", model.receptive_field());
   if (file.exists("solver")) {
-    auto iter = file.attr_int("solver", "iteration");
-    std::printf("  solver state     iteration %lld\n", iter ? (long long)*iter : -1LL);
+    // A training checkpoint: where training stands.
+    auto value = [&](const char* key) {
+      auto v = file.attr_int("solver", key);
+      return v ? (long long)*v : -1LL;
+    };
+    std::printf("  solver state     iteration %lld, global batch %lld (saved by %lld rank(s)), seed %lld, "
+                "epoch %lld step %lld\n", value("iteration"), value("global_batch"), value("ranks"), value("seed"),
+                value("epoch"), value("epoch_step"));
   }
   std::printf("  %-18s %-16s %s\n", "parameter", "shape", "status");
   for (nn::Param* p : model.params()) {

@@ -1,6 +1,8 @@
 // One entry point per subcommand; argv starts after the subcommand's name.
 #pragma once
 #include "crf/dense_crf.h"
+#include "models/deeplab.h"
+#include "train/solver.h"
 #include "options.h"
 
 namespace deeplab::jobs {
@@ -10,9 +12,16 @@ int run_bench(int argc, char** argv);
 int run_crf(int argc, char** argv);
 int run_make_scenes(int argc, char** argv);
 int run_convert_voc(int argc, char** argv);
+int run_train(int argc, char** argv);
 
 // The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
 void add_crf_options(po::options_description& options);
 crf::CrfParams crf_params_from(const po::variables_map& values);
+
+// The [model] and [solver] sections (--model.kind, --solver.base_lr ...), for train and bench train.
+void add_model_options(po::options_description& options);
+ModelSpec model_spec_from(const po::variables_map& values);
+void add_solver_options(po::options_description& options);
+train::SolverOptions solver_options_from(const po::variables_map& values);
 
 }  // namespace deeplab::jobs

@@ -3,11 +3,13 @@
 #include <malloc.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
 
 #include "core/error.h"
+#include "core/timing.h"
 #include "dist/mpi.h"
 #include "jobs.h"
 
@@ -23,6 +25,7 @@ const Command kCommands[] = {
     {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint or dataset)"},
     {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)"},
     {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
+    {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks"},
     {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out"},
     {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network, or a training step), bench crf"},
 };
@@ -41,6 +44,9 @@ int main(int argc, char** argv) {
   // loaded (899 MB after 1,000 images at 321 crops; 120 MB with this).
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   deeplab::dist::Mpi& mpi = deeplab::dist::Mpi::start(&argc, &argv);
+  // CPU ranks on one node share its cores instead of each starting a thread per core.
+  if (mpi.local_size() > 1 && !std::getenv("OMP_NUM_THREADS"))
+    deeplab::set_cpu_threads(deeplab::dist::cpu_threads_per_rank(mpi.local_size()));
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

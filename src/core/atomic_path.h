@@ -1,6 +1,6 @@
 // Writes go to "PATH.tmp.PID[SUFFIX]"; commit() flushes to disk and renames over PATH, so readers
 // see the old file or the whole new one, never half of it. Without commit() the temporary is
-// removed, also when the process is stopped by SIGTERM or SIGINT. Every output file of the
+// removed, also when the process is stopped by SIGTERM or SIGINT (core/signals.h). Every output file of the
 // program (models, datasets, .npy, PNG) is written this way.
 #pragma once
 #include <string>

@@ -27,6 +27,14 @@ void write_png_atomically(const std::string& path, const cv::Mat& mat) {
 
 }  // namespace
 
+void write_rgb_png(const std::string& path, const RgbImage& image) {
+  if (image.height < 1 || image.width < 1 || image.rgb.size() != size_t(image.height * image.width * 3))
+    fail(path, ": cannot write a ", image.width, "x", image.height, " image from ", image.rgb.size(), " bytes");
+  cv::Mat rgb(int(image.height), int(image.width), CV_8UC3, const_cast<uint8_t*>(image.rgb.data())), bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  write_png_atomically(path, bgr);
+}
+
 ImageFormat check_image_format(const std::string& path) {
   if (!std::filesystem::exists(path)) fail(path, ": no such file");
   unsigned char head[8] = {0};

@@ -25,6 +25,8 @@ RgbImage read_rgb_image(const std::string& path);
 // The VOC palette: label k's colour from the bits of k (the devkit's colour map); 255 (the
 // boundary) is (224, 224, 192).
 std::array<uint8_t, 3> voc_colour(int label);
+// A colour picture (plots, overlays) as a PNG.
+void write_rgb_png(const std::string& path, const RgbImage& image);
 enum class LabelPalette { index, voc };
 void write_label_png(const std::string& path, const LabelMap& labels, LabelPalette palette, int image = 0);
 

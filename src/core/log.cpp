@@ -29,11 +29,14 @@ void log(LogLevel level, const std::string& message) {
   std::time_t now = std::time(nullptr);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::localtime(&now));
-  std::fprintf(stderr, "[%s %s] %s%s\n", stamp, level_name(level), g_prefix.c_str(), message.c_str());
+  // On a terminal a progress line may be showing: clear it, the next update redraws it below.
+  static const bool tty = isatty(STDERR_FILENO);
+  std::fprintf(stderr, "%s[%s %s] %s%s\n", tty ? "\r\033[K" : "", stamp, level_name(level), g_prefix.c_str(),
+               message.c_str());
 }
 
-Progress::Progress(std::string what, long total)
-    : what_(std::move(what)), total_(total), tty_(isatty(STDERR_FILENO)),
+Progress::Progress(std::string what, long total, long start)
+    : what_(std::move(what)), total_(total), start_count_(start), tty_(isatty(STDERR_FILENO)),
       start_(std::chrono::steady_clock::now()), last_(start_) {}
 
 void Progress::update(long done, const std::string& extra) {
@@ -43,7 +46,7 @@ void Progress::update(long done, const std::string& extra) {
   if (since_last < (tty_ ? 0.1 : 10.0) && done < total_) return;
   last_ = now;
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  double rate = elapsed > 0 ? done / elapsed : 0;
+  double rate = elapsed > 0 ? (done - start_count_) / elapsed : 0;
   double eta = rate > 0 ? (total_ - done) / rate : 0;
   char line[256];
   std::snprintf(line, sizeof line, "%s %ld/%ld (%.1f%%) %.2f/s ETA %.0fs %s", what_.c_str(), done,

@@ -15,13 +15,14 @@ inline void log_warn(const std::string& m) { log(LogLevel::warn, m); }
 
 class Progress {
  public:
-  Progress(std::string what, long total);
+  // start: work already done before (a resumed job), left out of the rate.
+  Progress(std::string what, long total, long start = 0);
   void update(long done, const std::string& extra = "");
   void finish();
 
  private:
   std::string what_;
-  long total_;
+  long total_, start_count_;
   bool tty_;
   std::chrono::steady_clock::time_point start_, last_;
 };

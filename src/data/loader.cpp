@@ -9,14 +9,23 @@
 
 namespace deeplab::data {
 
-std::vector<int64_t> epoch_shard(int64_t size, uint64_t seed, int64_t epoch, int rank, int ranks) {
+std::vector<int64_t> epoch_shard(int64_t size, uint64_t seed, int64_t epoch, int rank, int ranks, int batch,
+                                 int iter_size) {
   if (ranks < 1 || rank < 0 || rank >= ranks) fail("loader: rank ", rank, " of ", ranks);
+  if (batch < 1 || iter_size < 1) fail("loader: batch ", batch, " and iter_size ", iter_size, " must be positive");
   std::vector<int64_t> order(size);
   for (int64_t i = 0; i < size; ++i) order[i] = i;
   Rng rng(seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch) * 0xBF58476D1CE4E5B9ull + 17);
   for (int64_t i = size - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i + 1))]);
-  const int64_t share = size / ranks;
-  return std::vector<int64_t>(order.begin() + rank * share, order.begin() + (rank + 1) * share);
+  const int64_t per_iteration = int64_t(batch) * ranks * iter_size;
+  const int64_t batches = size / per_iteration * iter_size;  // this rank's batches this epoch
+  std::vector<int64_t> shard;
+  shard.reserve(size_t(batches * batch));
+  for (int64_t j = 0; j < batches; ++j) {
+    const int64_t first = (j * ranks + rank) * batch;
+    shard.insert(shard.end(), order.begin() + first, order.begin() + first + batch);
+  }
+  return shard;
 }
 
 void augment(const Sample& s, const AugmentOptions& o, uint64_t seed, float* image, uint8_t* labels) {
@@ -60,6 +69,10 @@ Tensor to_network_input(const Sample& s) {
   return t;
 }
 
+int64_t batches_per_epoch(int64_t size, const LoaderOptions& o) {
+  return size / (int64_t(o.batch) * o.ranks * o.iter_size) * o.iter_size;
+}
+
 Loader::Loader(const std::string& path, const LoaderOptions& o, LoaderPosition start)
     : reader_(path), options_(o), start_(start), position_(start) {
   if (o.batch < 1 || o.threads < 1 || o.queue_depth < 1) fail("loader: batch, threads and queue depth must be positive");
@@ -67,9 +80,11 @@ Loader::Loader(const std::string& path, const LoaderOptions& o, LoaderPosition s
   if (o.augment.crop_size < 1) fail("loader: crop size ", o.augment.crop_size);
   if (!(o.augment.scale_min > 0) || o.augment.scale_max < o.augment.scale_min)
     fail("loader: scale range ", o.augment.scale_min, "..", o.augment.scale_max);
-  steps_per_epoch_ = reader_.size() / o.ranks / o.batch;
+  if (o.iter_size < 1) fail("loader: iter_size ", o.iter_size, " must be positive");
+  steps_per_epoch_ = batches_per_epoch(reader_.size(), o);
   if (steps_per_epoch_ < 1)
-    fail(path, ": ", reader_.size(), " images cannot make one batch of ", o.batch, " on each of ", o.ranks, " ranks");
+    fail(path, ": ", reader_.size(), " images cannot make one iteration of ", o.batch, " x ", o.iter_size,
+         " images on each of ", o.ranks, " ranks");
   if (start.epoch < 0 || start.step < 0 || start.step >= steps_per_epoch_)
     fail(path, ": cannot resume at epoch ", start.epoch, " step ", start.step, " (an epoch has ", steps_per_epoch_,
          " steps with batch ", o.batch, " on ", o.ranks, " ranks)");
@@ -97,7 +112,7 @@ Batch Loader::make(int64_t sequence) {
   // Batch `sequence` after the start position: its epoch and step follow from the counts.
   const int64_t absolute = start_.epoch * steps_per_epoch_ + start_.step + sequence;
   const int64_t epoch = absolute / steps_per_epoch_, step = absolute % steps_per_epoch_;
-  const std::vector<int64_t> shard = epoch_shard(reader_.size(), options_.seed, epoch, options_.rank, options_.ranks);
+  const std::vector<int64_t> shard = epoch_shard(reader_.size(), options_.seed, epoch, options_.rank, options_.ranks, options_.batch, options_.iter_size);
   const int c = options_.augment.crop_size, n = options_.batch;
   Batch b;
   b.epoch = epoch;

@@ -1,9 +1,11 @@
 // The training loader: which images a rank reads each epoch, how each is augmented, and worker
 // threads that prepare batches ahead of the network.
 //
-// Every epoch is a permutation of the data set drawn from (seed, epoch), cut into equal, disjoint
-// shares, one per rank (the few images left over are skipped that epoch, so every rank takes the
-// same number of steps). Each image's augmentation draws from (seed, epoch, image index): the
+// Every epoch is a permutation of the data set drawn from (seed, epoch), dealt out to the ranks a
+// batch at a time in turn: rank 0 takes the first batch, rank 1 the next, and so on. One training
+// iteration (iter_size batches on each rank) therefore reads the next batch x ranks x iter_size
+// entries of the permutation, the same images however the global batch is split across ranks
+// and accumulation steps. The few images that do not fill an iteration are skipped that epoch. Each image's augmentation draws from (seed, epoch, image index): the
 // batches do not depend on how many worker threads made them, only on the seed and the ranks.
 #pragma once
 #include <condition_variable>
@@ -20,8 +22,9 @@
 
 namespace deeplab::data {
 
-// The image indices a rank reads in an epoch, in order.
-std::vector<int64_t> epoch_shard(int64_t dataset_size, uint64_t seed, int64_t epoch, int rank, int ranks);
+// The image indices a rank reads in an epoch, in order (a whole number of iterations).
+std::vector<int64_t> epoch_shard(int64_t dataset_size, uint64_t seed, int64_t epoch, int rank, int ranks,
+                                 int batch = 1, int iter_size = 1);
 
 struct AugmentOptions {
   int crop_size = 321;
@@ -40,9 +43,13 @@ struct LoaderOptions {
   AugmentOptions augment;
   uint64_t seed = 1;
   int rank = 0, ranks = 1;
+  int iter_size = 1;     // batches per rank in one training iteration (gradient accumulation)
   int threads = 2;       // worker threads preparing batches
   int queue_depth = 4;   // batches prepared ahead at most
 };
+
+// Batches each rank takes in an epoch (a whole number of iterations; 0 when one does not fit).
+int64_t batches_per_epoch(int64_t dataset_size, const LoaderOptions& options);
 
 struct Batch {
   Tensor images;                 // batch x 3 x crop x crop

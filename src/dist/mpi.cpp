@@ -2,6 +2,10 @@
 
 #include <mpi.h>
 
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -11,11 +15,6 @@
 namespace deeplab::dist {
 namespace {
 Mpi* g_mpi = nullptr;
-
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : fallback;
-}
 }  // namespace
 
 bool launched_by_mpi() {
@@ -30,9 +29,22 @@ Mpi& Mpi::start(int* argc, char*** argv) {
     mpi.active_ = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &mpi.rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &mpi.size_);
-    mpi.local_rank_ = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("SLURM_LOCALID", 0));
+    // Ranks sharing this node's memory: its local rank and count, whatever the launcher.
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, mpi.rank_, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &mpi.local_rank_);
+    MPI_Comm_size(node, &mpi.local_size_);
+    MPI_Comm_free(&node);
   }
   return mpi;
+}
+
+int cpu_threads_per_rank(int local_ranks) {
+  cpu_set_t set;
+  const int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (online > 0 && allowed < online) return std::max(1, allowed);  // bound by the launcher already
+  return std::max(1, allowed / std::max(1, local_ranks));
 }
 
 Mpi& Mpi::get() {
@@ -46,6 +58,50 @@ Mpi::~Mpi() {
 
 void Mpi::barrier() {
   if (active_) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+namespace {
+// MPI counts are int: long arrays go in pieces.
+constexpr int64_t kPiece = int64_t(1) << 30;
+}  // namespace
+
+void Mpi::allreduce_sum(double* values, int64_t count) {
+  if (!active_ || size_ == 1) return;
+  for (int64_t at = 0; at < count; at += kPiece)
+    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+}
+
+void Mpi::allreduce_sum(float* values, int64_t count) {
+  if (!active_ || size_ == 1) return;
+  for (int64_t at = 0; at < count; at += kPiece)
+    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+}
+
+void Mpi::allreduce_max(int64_t* values, int64_t count) {
+  if (!active_ || size_ == 1) return;
+  for (int64_t at = 0; at < count; at += kPiece)
+    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+}
+
+void Mpi::broadcast(float* values, int64_t count, int root) {
+  if (!active_ || size_ == 1) return;
+  for (int64_t at = 0; at < count; at += kPiece)
+    MPI_Bcast(values + at, int(std::min(kPiece, count - at)), MPI_FLOAT, root, MPI_COMM_WORLD);
+}
+
+void Mpi::broadcast(int64_t* values, int64_t count, int root) {
+  if (!active_ || size_ == 1) return;
+  for (int64_t at = 0; at < count; at += kPiece)
+    MPI_Bcast(values + at, int(std::min(kPiece, count - at)), MPI_INT64_T, root, MPI_COMM_WORLD);
+}
+
+void Mpi::broadcast(std::vector<uint8_t>& bytes, int root) {
+  if (!active_ || size_ == 1) return;
+  int64_t size = int64_t(bytes.size());
+  MPI_Bcast(&size, 1, MPI_INT64_T, root, MPI_COMM_WORLD);
+  if (size > INT32_MAX) fail("MPI: a broadcast of ", size, " bytes is over the 2 GiB one call can carry");
+  bytes.resize(size_t(size));
+  MPI_Bcast(bytes.data(), int(size), MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
 void Mpi::abort(int code) {

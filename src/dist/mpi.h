@@ -18,7 +18,15 @@ class Mpi {
   int size() const { return size_; }
   bool active() const { return active_; }
   int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }  // ranks on this node
   void barrier();
+  // Collectives over every rank; without MPI (one rank) they leave the values as they are.
+  void allreduce_sum(double* values, int64_t count);
+  void allreduce_sum(float* values, int64_t count);
+  void allreduce_max(int64_t* values, int64_t count);
+  void broadcast(float* values, int64_t count, int root = 0);
+  void broadcast(int64_t* values, int64_t count, int root = 0);
+  void broadcast(std::vector<uint8_t>& bytes, int root = 0);
   [[noreturn]] void abort(int code);
   // Point-to-point byte messages (for handing decoded images to the rank that writes).
   void send(int destination, const std::vector<uint8_t>& bytes);
@@ -27,10 +35,14 @@ class Mpi {
  private:
   Mpi() = default;
   bool active_ = false;
-  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 
 // True when the environment shows an MPI launcher (Open MPI's mpirun, PMIx or PMI under srun).
 bool launched_by_mpi();
+
+// OpenMP threads for a CPU rank: the cores this process may run on, shared evenly among the
+// ranks on its node unless the launcher already bound each rank to its own cores.
+int cpu_threads_per_rank(int local_ranks);
 
 }  // namespace deeplab::dist

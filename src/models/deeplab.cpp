@@ -126,13 +126,19 @@ void build(nn::Net& net, const ModelSpec& spec, uint64_t seed) {
   net.mark_output(x);
 }
 
+// Rough standard deviation of mean-subtracted 8-bit pixels in photographs.
+constexpr float kPixelStd = 60.0f;
+
 void initialise(nn::Net& net, uint64_t seed) {
   Rng rng(seed ^ 0x5eedull);
   for (nn::Param* p : net.params()) {
     if (p->value.ndim() != 4) continue;  // biases stay zero
     const Shape& s = p->value.shape();
     const bool classifier = p->name.rfind("fc8", 0) == 0;
-    const float std = classifier ? 0.01f : std::sqrt(2.0f / float(s[1] * s[2] * s[3]));
+    // He's rule assumes unit-variance inputs; layers reading the image see mean-subtracted
+    // pixels whose spread is about kPixelStd, so they start that much smaller.
+    const bool reads_image = p->name == "conv1_1/weight" || p->name == "data_ms1/weight";
+    const float std = classifier ? 0.01f : std::sqrt(2.0f / float(s[1] * s[2] * s[3])) / (reads_image ? kPixelStd : 1.0f);
     for (int64_t i = 0; i < p->value.numel(); ++i) p->value.data()[i] = std * rng.normal();
     ++p->version;
   }
@@ -171,6 +177,11 @@ int64_t Model::param_count() {
 double Model::gflops(int64_t height, int64_t width, int64_t batch) {
   net_.reshape({{batch, 3, height, width}});
   return net_.flops() / 1e9;
+}
+
+void Model::set_dropout_keys(const std::vector<uint64_t>& keys) {
+  for (const auto& node : net_.nodes())
+    if (auto* d = dynamic_cast<nn::Dropout*>(node.layer.get())) d->set_sample_keys(keys);
 }
 
 void Model::copy_params_from(Model& other) {

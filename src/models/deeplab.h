@@ -58,6 +58,9 @@ class Model {
   int64_t param_count();
   double gflops(int64_t height, int64_t width, int64_t batch = 1);
   std::vector<nn::Param*> params() { return net_.params(); }
+  // Dropout masks per image drawn from these keys (one per image of the next batches), so training
+  // does not depend on the split of a batch across ranks; see nn::Dropout.
+  void set_dropout_keys(const std::vector<uint64_t>& keys);
   // Copies parameter values from another model of the same spec (any phase).
   void copy_params_from(Model& other);
 

@@ -6,7 +6,7 @@
 
 namespace deeplab::nn {
 
-Dropout::Dropout(std::string name, float ratio, uint64_t seed) : Layer(std::move(name)), ratio_(ratio), rng_(seed) {
+Dropout::Dropout(std::string name, float ratio, uint64_t seed) : Layer(std::move(name)), ratio_(ratio), seed_(seed), rng_(seed) {
   DEEPLAB_CHECK(ratio >= 0.0f && ratio < 1.0f, "dropout ratio ", ratio);
 }
 
@@ -26,7 +26,19 @@ void Dropout::forward(const std::vector<Blob*>& in, const std::vector<Blob*>& ou
     return;
   }
   const float scale = 1.0f / (1.0f - ratio_);
-  for (int64_t i = 0; i < n; ++i) mask_[i] = rng_.uniform() >= ratio_ ? scale : 0.0f;
+  const int64_t images = in[0]->desc.dims()[0];
+  if (keys_.empty()) {
+    for (int64_t i = 0; i < n; ++i) mask_[i] = rng_.uniform() >= ratio_ ? scale : 0.0f;
+  } else {
+    if (int64_t(keys_.size()) != images) fail(name(), ": ", keys_.size(), " sample keys for a batch of ", images);
+    const int64_t per_image = n / images;  // the batch is the outermost dimension in every layout
+#pragma omp parallel for
+    for (int64_t b = 0; b < images; ++b) {
+      Rng rng(seed_ ^ (keys_[b] * 0x9E3779B97F4A7C15ull));
+      float* m = mask_.data() + b * per_image;
+      for (int64_t i = 0; i < per_image; ++i) m[i] = rng.uniform() >= ratio_ ? scale : 0.0f;
+    }
+  }
 #pragma omp parallel for simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * mask_[i];
 }

@@ -1,6 +1,8 @@
 // Inverted dropout: in training each element is kept with probability 1 - ratio and scaled
-// by 1 / (1 - ratio), so the test phase is the identity. The mask comes from a seeded
-// generator whose state a checkpoint can save.
+// by 1 / (1 - ratio), so the test phase is the identity. With sample keys (one per image of the
+// batch, for example from the data set entry and epoch) each image's mask is drawn from its own
+// key alone, so a training run does not depend on how its batch is split across ranks, and a
+// resumed run draws the same masks. Without keys the masks come from one seeded generator.
 #pragma once
 #include <vector>
 
@@ -17,11 +19,15 @@ class Dropout : public Layer {
   void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) override;
   void backward(const std::vector<Blob*>& out, const std::vector<Blob*>& in) override;
   Rng& rng() { return rng_; }
+  // One key per image of the next forward passes' batches; empty: the sequential generator.
+  void set_sample_keys(std::vector<uint64_t> keys) { keys_ = std::move(keys); }
 
  private:
   float ratio_;
   Phase phase_ = Phase::test;
+  uint64_t seed_;
   Rng rng_;
+  std::vector<uint64_t> keys_;
   std::vector<float> mask_;  // 0 or 1 / (1 - ratio), per physical element
 };
 

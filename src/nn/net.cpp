@@ -186,7 +186,7 @@ void Net::forward(const std::vector<Tensor>& inputs) {
   }
 }
 
-void Net::backward(const std::vector<Tensor>& output_diffs) {
+void Net::backward(const std::vector<Tensor>& output_diffs, const std::function<void(Layer&)>& after_layer) {
   if (phase_ != Phase::train) fail("net: backward needs a net built for the train phase");
   if (output_diffs.size() != outputs_.size()) fail("net: expects ", outputs_.size(), " output gradients");
   for (size_t i = 0; i < outputs_.size(); ++i) tensor_to_memory(output_diffs[i], blobs_[outputs_[i]].diff);
@@ -200,6 +200,7 @@ void Net::backward(const std::vector<Tensor>& output_diffs) {
     for (int b : it->inputs) in.push_back(&blobs_[b]);
     for (int b : it->outputs) out.push_back(&blobs_[b]);
     it->layer->backward(out, in);
+    if (after_layer) after_layer(*it->layer);
   }
 }
 

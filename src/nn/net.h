@@ -7,6 +7,7 @@
 // In the train phase every activation is kept for backward, and a blob read by several layers
 // gets a Split so their gradients add up.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,7 +32,9 @@ class Net {
   // Runs the net on NCHW inputs (one per add_input, in order). Re-plans when a shape changes.
   void forward(const std::vector<Tensor>& inputs);
   // Output gradients (NCHW, one per marked output) flow back to param grads and input diffs.
-  void backward(const std::vector<Tensor>& output_diffs);
+  // after_layer runs once each layer is done: its parameter gradients are then final, which is
+  // when data-parallel training can start summing them across ranks.
+  void backward(const std::vector<Tensor>& output_diffs, const std::function<void(Layer&)>& after_layer = {});
 
   Tensor output(int index = 0) const;
   Tensor input_diff(int index = 0) const;

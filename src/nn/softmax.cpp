@@ -85,7 +85,9 @@ LossResult softmax_cross_entropy(const Tensor& scores, const LabelMap& labels, L
       loss += std::log(sum) + m - s[label * hw];
       g[label * hw] -= 1.0f;
     }
-  const double divisor = norm == LossNormalization::per_image ? double(n) : double(std::max<int64_t>(labelled, 1));
+  const double divisor = norm == LossNormalization::per_image   ? double(n)
+                         : norm == LossNormalization::per_pixel ? double(std::max<int64_t>(labelled, 1))
+                                                                : 1.0;
   r.loss = loss / divisor;
   r.labelled = labelled;
   r.correct = correct;

@@ -14,9 +14,10 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy);
 // 321 x 321 label map and 41 x 41 scores, every 8th pixel (0, 8, ..., 320), as DeepLab does.
 LabelMap shrink_labels(const LabelMap& labels, int64_t h, int64_t w);
 
-// How the summed loss is divided: by the number of images (Caffe's SoftmaxWithLoss of the
-// DeepLab release) or by the number of labelled pixels.
-enum class LossNormalization { per_image, per_pixel };
+// How the summed loss is divided: by the number of images (Caffe's normalize: false), by the
+// number of labelled pixels (normalize: true, Caffe's default, for which DeepLab's lr 1e-3 is
+// set), or not at all, for callers that divide later by a count summed over ranks (training).
+enum class LossNormalization { per_image, per_pixel, none };
 
 struct LossResult {
   double loss = 0;        // normalised

@@ -34,7 +34,29 @@ ours=$("$deeplab" bench forward --model largefov --size 321 --threads "$threads"
 theirs=""
 [ "$have_torch" = 1 ] && theirs=$("${peer[@]}" --size 321 --repeats 5 --backward)
 row "train step 321 batch 1" "$ours" "$theirs"
+# A whole training iteration (forward, loss, backward, gradient all-reduce, SGD update).
+ours=$("$deeplab" bench train --model largefov --size 321 --threads "$threads" --repeats 5 --json)
+theirs=""
+[ "$have_torch" = 1 ] && theirs=$("${peer[@]}" --size 321 --repeats 5 --backward --sgd)
+row "train iteration 321 b1" "$ours" "$theirs"
 for conv in direct winograd; do
   ours=$("$deeplab" bench forward --model largefov --size 321 --threads "$threads" --repeats 5 --conv $conv --json)
   row "forward 321 --conv $conv" "$ours" ""
+done
+
+# Data-parallel training on this machine: 1 rank with all threads vs N ranks sharing the cores,
+# batch 1 per rank; images/s over all ranks and the share of an iteration spent waiting on the
+# gradient all-reduce after backward.
+field_num() { sed -E "s/.*\"$2\": ([0-9.]+).*/\1/" <<<"$1"; }
+echo
+printf '%-34s %12s %12s %16s\n' "training, LargeFOV 321, batch 1/rank" "ms/iter" "images/s" "all-reduce wait"
+for ranks in 1 2; do
+  if [ "$ranks" = 1 ]; then
+    out=$("$deeplab" bench train --model largefov --size 321 --repeats 5 --threads "$threads" --json)
+  else
+    out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np "$ranks" \
+          "$deeplab" bench train --model largefov --size 321 --repeats 5 --json)
+  fi
+  printf '%-34s %12.0f %12.2f %15.1f%%\n' "$ranks rank(s)" "$(field_num "$out" median_ms)" \
+    "$(field_num "$out" images_per_s)" "$(awk -v w="$(field_num "$out" allreduce_wait_share)" 'BEGIN { print 100 * w }')"
 done

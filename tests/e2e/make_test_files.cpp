@@ -5,8 +5,11 @@
 //       as the densecrf demo makes its unary: colours numbered by first appearance (row-major),
 //       p = 0.5 on the annotated label and 0.025 on the other 20 of 21; 1/21 where black
 //   make_test_files poison IN.npy OUT.npy             the array with one value made NaN
+//   make_test_files compare-models A.h5 B.h5 RTOL     the largest relative difference between two
+//       models' parameters (per parameter: max |a - b| / max |a|); exit 1 above RTOL (0: bitwise)
 //   make_test_files agreement LABELS.png ANNO.png      of the annotated pixels, the share whose
 //       label (index PNG) is the annotation's; and the largest label used vs the colours there
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -32,6 +35,26 @@ int main(int argc, char** argv) {
       Model m(spec, nn::Phase::test, 1);
       save_model(argv[2], m);
       return 0;
+    }
+    if (what == "compare-models" && argc == 5) {
+      auto a = load_model(argv[2], nn::Phase::test), b = load_model(argv[3], nn::Phase::test);
+      const double rtol = std::stod(argv[4]);
+      double worst = 0;
+      std::string worst_name;
+      bool identical = true;
+      for (nn::Param* p : a->params()) {
+        nn::Param* q = b->net().find_param(p->name);
+        if (!q || q->value.shape() != p->value.shape()) fail(argv[3], ": no parameter like ", p->name);
+        double diff = 0, scale = 1e-30;
+        for (int64_t i = 0; i < p->value.numel(); ++i) {
+          diff = std::max(diff, double(std::fabs(p->value.data()[i] - q->value.data()[i])));
+          scale = std::max(scale, double(std::fabs(p->value.data()[i])));
+          identical &= p->value.data()[i] == q->value.data()[i];
+        }
+        if (diff / scale >= worst) worst = diff / scale, worst_name = p->name;
+      }
+      std::printf("max relative difference %.3g (%s)%s\n", worst, worst_name.c_str(), identical ? ", bitwise identical" : "");
+      return (rtol == 0 ? identical : worst <= rtol) ? 0 : 1;
     }
     if (what == "foreign") {
       h5::File f = h5::File::create(argv[2]);

@@ -1,0 +1,306 @@
+#include "train/trainer.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/h5.h"
+#include "core/log.h"
+#include "core/signals.h"
+#include "models/model_file.h"
+#include "nn/softmax.h"
+#include "train/checkpoint.h"
+#include "train/train_log.h"
+
+namespace deeplab::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+std::vector<nn::Param*> in_backward_order(Model& model) {
+  std::vector<nn::Param*> params = model.params();
+  std::reverse(params.begin(), params.end());
+  return params;
+}
+
+// A key per training example: the same image in the same epoch gets the same dropout masks
+// whichever rank and batch position it lands in.
+std::vector<uint64_t> dropout_keys(const data::Batch& b) {
+  std::vector<uint64_t> keys;
+  for (int64_t index : b.indices) keys.push_back((uint64_t(b.epoch) << 40) ^ uint64_t(index));
+  return keys;
+}
+
+std::string format_duration(double seconds) {
+  char s[32];
+  const long t = long(seconds + 0.5);
+  if (t >= 3600) std::snprintf(s, sizeof s, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) std::snprintf(s, sizeof s, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(s, sizeof s, "%lds", t);
+  return s;
+}
+}  // namespace
+
+TrainStep::TrainStep(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi)
+    : model_(model), sgd_(sgd), options_(options), mpi_(mpi), reducer_(mpi, in_backward_order(model)) {}
+
+StepStats TrainStep::run(int64_t iteration, const std::function<data::Batch()>& next_batch) {
+  const auto t0 = Clock::now();
+  nn::Net& net = model_.net();
+  net.zero_grads();
+  reducer_.begin();
+  // Summed over this rank's batches: loss, labelled pixels, correct pixels, images.
+  double sums[4] = {0, 0, 0, 0};
+  const auto reduce_as_ready = [&](nn::Layer& layer) {
+    for (nn::Param* p : layer.params()) reducer_.ready(p);
+    reducer_.progress();
+  };
+  for (int k = 0; k < options_.iter_size; ++k) {
+    const data::Batch batch = next_batch();
+    model_.set_dropout_keys(dropout_keys(batch));
+    const Tensor scores = model_.forward(batch.images);
+    const LabelMap labels = nn::shrink_labels(batch.labels, scores.dim(2), scores.dim(3));
+    // Unnormalised here; divided below by a count summed over every rank and batch.
+    const nn::LossResult r = nn::softmax_cross_entropy(scores, labels, nn::LossNormalization::none);
+    const bool last = k + 1 == options_.iter_size;
+    net.backward({r.grad}, last ? std::function<void(nn::Layer&)>(reduce_as_ready) : nullptr);
+    sums[0] += r.loss;
+    sums[1] += double(r.labelled);
+    sums[2] += double(r.correct);
+    sums[3] += double(batch.images.dim(0));
+  }
+  reducer_.finish();
+  mpi_.allreduce_sum(sums, 4);
+
+  StepStats s;
+  s.images = int64_t(sums[3]);
+  s.normaliser = options_.loss_normalization == nn::LossNormalization::per_pixel ? std::max(sums[1], 1.0) : sums[3];
+  s.loss = sums[0] / s.normaliser;
+  s.pixel_accuracy = sums[1] > 0 ? sums[2] / sums[1] : 0;
+  const int64_t number = iteration + 1;
+  if (!std::isfinite(s.loss))
+    fail("iteration ", number, ": the loss is ", s.loss, "; training stopped before this update (lower solver.base_lr?)");
+  for (nn::Param* p : sgd_.params()) {
+    const float* g = p->grad.data();
+    for (int64_t i = 0; i < p->grad.numel(); ++i)
+      if (!std::isfinite(g[i]))
+        fail("iteration ", number, ": the gradient of ", p->name, " is not finite; training stopped before this update");
+  }
+  sgd_.update(iteration, s.normaliser);
+  s.allreduce_wait_seconds = reducer_.wait_seconds();
+  s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return s;
+}
+
+void broadcast_state(Model& model, Sgd& sgd, dist::Mpi& mpi) {
+  for (nn::Param* p : model.params()) {
+    mpi.broadcast(p->value.data(), p->value.numel());
+    ++p->version;
+  }
+  for (Tensor& h : sgd.history()) mpi.broadcast(h.data(), h.numel());
+}
+
+uint32_t check_replicas_identical(Model& model, dist::Mpi& mpi) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (nn::Param* p : model.params())
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(p->value.data()), uInt(p->value.numel() * sizeof(float)));
+  int64_t range[2] = {int64_t(crc), -int64_t(crc)};  // max and -min over the ranks
+  mpi.allreduce_max(range, 2);
+  if (range[0] != -range[1])
+    fail("the ", mpi.size(), " ranks hold different parameters (CRC-32 from ", -range[1], " to ", range[0],
+         "): data-parallel replicas diverged");
+  return uint32_t(crc);
+}
+
+namespace {
+
+// Rank 0 reads the starting point (a checkpoint to resume, or --init weights); the caller
+// broadcasts it. Returns the state to continue from (iteration 0 for a fresh start).
+TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const TrainState& fresh) {
+  std::vector<std::string> candidates;
+  if (o.resume == "auto") candidates = list_checkpoints(o.out_dir);
+  else if (!o.resume.empty()) candidates = {o.resume};
+  for (const std::string& path : candidates) {
+    try {
+      TrainState s = load_checkpoint(path, model, sgd);
+      log_info("resuming from " + path + " at iteration " + std::to_string(s.iteration));
+      return s;
+    } catch (const Error& e) {
+      if (o.resume != "auto") throw;
+      log_warn(std::string("skipping unreadable checkpoint: ") + e.what());
+    }
+  }
+  if (o.resume == "auto") log_info("no checkpoint in " + o.out_dir + ": starting from the beginning");
+  if (!o.init.empty()) {
+    h5::File f = h5::File::open_read(o.init);
+    const ModelSpec spec = read_model_spec(f);
+    const ModelSpec& want = model.spec();
+    if (spec.kind != want.kind || spec.num_classes != want.num_classes || spec.width != want.width)
+      fail(o.init, ": holds a ", model_kind_name(spec.kind), " with ", spec.num_classes, " classes at width ",
+           spec.width, ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes,
+           " classes at width ", want.width);
+    read_params(f, model);
+    log_info("initial weights from " + o.init);
+  }
+  return fresh;
+}
+
+void save_snapshot(const TrainOptions& o, Model& model, Sgd& sgd, const TrainState& s, TrainLog& log) {
+  const std::string path = o.out_dir + "/" + checkpoint_name(s.iteration);
+  save_checkpoint(path, model, sgd, s);
+  prune_checkpoints(o.out_dir, o.solver.snapshot_keep);
+  log.write_curve();
+  log_info("checkpoint " + path);
+}
+
+}  // namespace
+
+TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
+  validate(o.solver);
+  catch_stop_signals();
+  const bool root = mpi.rank() == 0;
+  if (root) {
+    std::error_code ec;
+    fs::create_directories(o.out_dir, ec);
+    if (!fs::is_directory(o.out_dir)) fail(o.out_dir, ": cannot create the output folder");
+  }
+
+  data::LoaderOptions lo;
+  lo.batch = o.solver.batch;
+  lo.iter_size = o.solver.iter_size;
+  lo.augment = o.augment;
+  lo.seed = o.solver.seed;
+  lo.rank = mpi.rank();
+  lo.ranks = mpi.size();
+  lo.threads = o.loader_threads;
+  int64_t dataset_size = 0;
+  {
+    data::DatasetReader reader(o.data_path);
+    if (reader.num_classes() > o.model.num_classes)
+      fail(o.data_path, ": labels have ", reader.num_classes(), " classes, the model (model.num_classes) only ",
+           o.model.num_classes);
+    dataset_size = reader.size();
+  }
+  const int64_t per_epoch = data::batches_per_epoch(dataset_size, lo);
+  const int64_t global_batch = int64_t(o.solver.batch) * o.solver.iter_size * mpi.size();
+  if (per_epoch < 1)
+    fail(o.data_path, ": ", dataset_size, " images are fewer than one global batch of ", global_batch, " (batch ",
+         o.solver.batch, " x iter_size ", o.solver.iter_size, " x ", mpi.size(), " ranks)");
+
+  Model model(o.model, nn::Phase::train, o.solver.seed);
+  Sgd sgd(o.solver, model.params());
+  TrainState fresh;
+  fresh.global_batch = global_batch;
+  fresh.seed = o.solver.seed;
+  fresh.ranks = mpi.size();
+  TrainState state = root ? load_start(o, model, sgd, fresh) : fresh;
+  int64_t header[3] = {state.iteration, state.global_batch, int64_t(state.seed)};
+  mpi.broadcast(header, 3);  // rank 0 read the starting point
+  state.iteration = header[0];
+  if (header[1] != global_batch)
+    fail("the checkpoint was trained with a global batch of ", header[1], "; this run has ", global_batch,
+         " (batch x iter_size x ranks): keep the global batch to resume");
+  if (uint64_t(header[2]) != o.solver.seed)
+    fail("the checkpoint was trained with solver.seed ", header[2], ", this run has ", o.solver.seed);
+  broadcast_state(model, sgd, mpi);
+
+  const int64_t start = state.iteration, max_iter = o.solver.max_iter;
+  if (start > max_iter) fail("the checkpoint is at iteration ", start, ", past solver.max_iter ", max_iter);
+  const int64_t absolute = start * o.solver.iter_size;
+  data::Loader loader(o.data_path, lo, data::LoaderPosition{absolute / per_epoch, absolute % per_epoch});
+  TrainStep step(model, sgd, o.solver, mpi);
+  std::unique_ptr<TrainLog> log;
+  if (root) {
+    log = std::make_unique<TrainLog>(o.out_dir, start);
+    log_info("training " + std::string(model_kind_name(o.model.kind)) + " (" + std::to_string(model.param_count()) +
+             " parameters) on " + o.data_path + ": " + std::to_string(dataset_size) + " images, global batch " +
+             std::to_string(global_batch) + " = " + std::to_string(o.solver.batch) + " x iter_size " +
+             std::to_string(o.solver.iter_size) + " x " + std::to_string(mpi.size()) + " ranks, iterations " +
+             std::to_string(start) + " -> " + std::to_string(max_iter));
+  }
+
+  TrainSummary summary;
+  summary.start_iteration = start;
+  Progress progress("train", long(max_iter), long(start));
+  double interval_loss = 0, interval_acc = 0, interval_seconds = 0, interval_wait = 0, run_seconds = 0;
+  int interval_count = 0;
+  int64_t it = start;
+  auto state_at = [&](int64_t iteration) {
+    TrainState s = fresh;
+    s.iteration = iteration;
+    const data::LoaderPosition p = loader.position();
+    s.epoch = p.epoch;
+    s.epoch_step = p.step;
+    return s;
+  };
+  while (it < max_iter) {
+    const StepStats s = step.run(it, [&] { return loader.next(); });
+    ++it;
+    summary.last_loss = s.loss;
+    summary.last_pixel_accuracy = s.pixel_accuracy;
+    interval_loss += s.loss, interval_acc += s.pixel_accuracy, interval_seconds += s.seconds;
+    interval_wait += s.allreduce_wait_seconds, run_seconds += s.seconds, ++interval_count;
+    const double lr = learning_rate(o.solver, it - 1);
+    if (root) {
+      log->add({it, loader.position().epoch, s.loss, s.pixel_accuracy, lr, double(s.images) / s.seconds,
+                1e3 * s.allreduce_wait_seconds, run_seconds});
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "loss %.4f acc %.3f", s.loss, s.pixel_accuracy);
+      progress.update(long(it), extra);
+    }
+    if (root && (it % o.solver.display == 0 || it == max_iter)) {
+      const double per_iteration = run_seconds / double(it - start);
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "iteration %lld/%lld  loss %.4f  pixel accuracy %.3f  lr %.3g  %.2f images/s  allreduce wait "
+                    "%.1f%%  ETA %s",
+                    (long long)it, (long long)max_iter, interval_loss / interval_count, interval_acc / interval_count,
+                    lr, double(global_batch) * interval_count / interval_seconds, 100.0 * interval_wait / interval_seconds,
+                    format_duration(per_iteration * double(max_iter - it)).c_str());
+      log_info(line);
+      log->write_curve();
+      interval_loss = interval_acc = interval_seconds = interval_wait = 0;
+      interval_count = 0;
+    }
+    // Every rank takes the same decision: signals may reach only some of them.
+    int64_t flags[2] = {stop_signal(), take_checkpoint_request() ? 1 : 0};
+    mpi.allreduce_max(flags, 2);
+    const bool snapshot_due = o.solver.snapshot > 0 && it % o.solver.snapshot == 0;
+    if (it < max_iter && (snapshot_due || flags[0] || flags[1])) {
+      check_replicas_identical(model, mpi);
+      if (root) save_snapshot(o, model, sgd, state_at(it), *log);
+    }
+    if (flags[0] && it < max_iter) {
+      if (root) progress.finish();
+      if (root)
+        log_info("stopped by " + std::string(flags[0] == SIGINT ? "SIGINT" : "SIGTERM") + " after iteration " +
+                 std::to_string(it) + "; continue with --resume auto");
+      summary.stop_signal = int(flags[0]);
+      summary.iterations_done = it;
+      return summary;
+    }
+  }
+  if (root) progress.finish();
+  const uint32_t crc = check_replicas_identical(model, mpi);
+  if (root) {
+    if (it > start || list_checkpoints(o.out_dir).empty()) save_snapshot(o, model, sgd, state_at(it), *log);
+    save_model(o.out_dir + "/final.h5", model);
+    char line[160];
+    std::snprintf(line, sizeof line, "finished %lld iterations; replicas identical on %d rank(s) (CRC-32 %08x); model %s",
+                  (long long)it, mpi.size(), crc, (o.out_dir + "/final.h5").c_str());
+    log_info(line);
+  }
+  summary.finished = true;
+  summary.iterations_done = it;
+  return summary;
+}
+
+}  // namespace deeplab::train

@@ -1,0 +1,71 @@
+// Data-parallel training, as `deeplab train` runs it on every rank:
+//   - every rank builds the same model; rank 0's parameters (fresh, --init, or a checkpoint)
+//     are broadcast, so all replicas start equal;
+//   - each iteration every rank runs iter_size batches of its share of the global batch
+//     (data::Loader deals the images), gradients are summed over ranks in buckets while
+//     backward runs (dist::GradientReducer), and every rank applies the same SGD update;
+//   - rank 0 logs, writes checkpoints every `snapshot` iterations, on SIGUSR1, and on
+//     SIGTERM/SIGINT (then training stops), and OUT/final.h5 at the end.
+// A non-finite loss or gradient stops training before the update, naming the iteration; the
+// checkpoints already written stay as they are.
+#pragma once
+#include <functional>
+#include <string>
+
+#include "data/loader.h"
+#include "dist/gradient_reducer.h"
+#include "dist/mpi.h"
+#include "models/deeplab.h"
+#include "train/solver.h"
+
+namespace deeplab::train {
+
+struct TrainOptions {
+  std::string data_path;  // training dataset (.h5)
+  std::string out_dir;    // checkpoints, log, final.h5
+  std::string init;       // model or checkpoint file to start from; empty: fresh weights from the seed
+  std::string resume;     // empty: start afresh; "auto": newest good checkpoint in out_dir; or a path
+  ModelSpec model;
+  SolverOptions solver;
+  data::AugmentOptions augment;
+  int loader_threads = 2;
+};
+
+struct StepStats {
+  double loss = 0;            // over the global batch, normalised as the solver says
+  double pixel_accuracy = 0;  // labelled pixels of the global batch whose argmax is right
+  int64_t images = 0;         // global batch
+  double normaliser = 0;
+  double seconds = 0, allreduce_wait_seconds = 0;
+};
+
+// One training iteration on this rank's part of the global batch.
+class TrainStep {
+ public:
+  TrainStep(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi);
+  // iteration: updates done before this one (it sets the learning rate).
+  StepStats run(int64_t iteration, const std::function<data::Batch()>& next_batch);
+
+ private:
+  Model& model_;
+  Sgd& sgd_;
+  SolverOptions options_;
+  dist::Mpi& mpi_;
+  dist::GradientReducer reducer_;
+};
+
+// Sends rank 0's parameters (and momentum) to every rank.
+void broadcast_state(Model& model, Sgd& sgd, dist::Mpi& mpi);
+// CRC-32 over every parameter's bytes; fails when the ranks' replicas differ.
+uint32_t check_replicas_identical(Model& model, dist::Mpi& mpi);
+
+struct TrainSummary {
+  int64_t start_iteration = 0, iterations_done = 0;
+  bool finished = false;  // reached max_iter and wrote final.h5
+  int stop_signal = 0;    // SIGTERM or SIGINT when stopped early (after a checkpoint)
+  double last_loss = 0, last_pixel_accuracy = 0;
+};
+
+TrainSummary train(const TrainOptions& options, dist::Mpi& mpi);
+
+}  // namespace deeplab::train

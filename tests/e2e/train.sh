@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# deeplab train end to end: the same parameters however the global batch is split (1 rank x 4,
+# 2 MPI ranks x 2, 1 rank x 2 x iter_size 2); kill -9 then --resume auto gives bitwise the same
+# model; SIGTERM to one rank stops every rank after a checkpoint; SIGUSR1 checkpoints and goes on;
+# a damaged newest checkpoint is skipped; a non-finite loss stops with the iteration named.
+# usage: train.sh DEEPLAB MAKE_TEST_FILES
+set -u
+bin=$1
+tool=$2
+source "$(dirname "$0")/lib.sh"
+work=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMP_NUM_THREADS=1
+mpirun="mpirun --oversubscribe --bind-to none -np"
+
+"$bin" make-scenes --out "$work/scenes" --train 24 --val 4 --size 64 >/dev/null 2>&1 || { fail "make-scenes"; finish; exit; }
+# Options are given once each (repeating one is an error), so the lists below differ in what varies.
+setup=(--data "$work/scenes/train.h5" --model.num_classes 11 --model.width 0.125 --data.crop_size 49
+       --solver.loss_normalization per-pixel --solver.display 1 --data.loader_threads 1)
+common=("${setup[@]}" --solver.base_lr 0.001)
+same() {  # NAME A B RTOL
+  local out
+  if out=$("$tool" compare-models "$2" "$3" "$4" 2>&1); then pass "$1 ($out)"; else fail "$1: $out"; fi
+}
+
+# 1. The global batch of 4, split three ways; dropout on (its masks are keyed by image).
+expect "1 rank, batch 4" 0 "finished 5 iterations" -- "$bin" train "${common[@]}" --solver.batch 4 --solver.max_iter 5 --out "$work/b4"
+expect "2 ranks, batch 2" 0 "replicas identical on 2 rank" -- $mpirun 2 "$bin" train "${common[@]}" --solver.batch 2 --solver.max_iter 5 --out "$work/r2"
+expect "1 rank, batch 2 x iter_size 2" 0 "global batch 4" -- "$bin" train "${common[@]}" --solver.batch 2 --solver.iter_size 2 --solver.max_iter 5 --out "$work/i2"
+same "2 ranks x 2 equals 1 rank x 4" "$work/b4/final.h5" "$work/r2/final.h5" 1e-5
+same "iter_size 2 equals batch 4" "$work/b4/final.h5" "$work/i2/final.h5" 1e-5
+for f in train_log.csv loss.png checkpoint-0000005.h5; do
+  [ -s "$work/r2/$f" ] && pass "2-rank run wrote $f" || fail "2-rank run did not write $f"
+done
+[ "$(wc -l < "$work/r2/train_log.csv")" -eq 6 ] && pass "one log row per iteration" || fail "log rows: $(wc -l < "$work/r2/train_log.csv")"
+
+# 2. kill -9 once checkpoint 6 exists, then --resume auto: bitwise the model of a straight run.
+base=("${common[@]}" --solver.batch 2)
+long=("${base[@]}" --solver.max_iter 40 --solver.snapshot 2)
+unsnapped=("${base[@]}" --solver.max_iter 40 --solver.snapshot 0)
+"$bin" train "${long[@]}" --out "$work/straight" >/dev/null 2>&1 || fail "straight run"
+"$bin" train "${long[@]}" --out "$work/killed" >"$work/killed.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -e "$work/killed/checkpoint-0000006.h5" ] && break; sleep 0.01; done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ -e "$work/killed/final.h5" ]; then fail "kill -9: the run finished before it was killed"; else pass "killed with kill -9 after checkpoint 6"; fi
+expect "resume auto after kill -9" 0 "resuming from .*checkpoint-00000[0-9][0-9].h5 at iteration ([6-9]|[1-3][0-9])" -- \
+  "$bin" train "${long[@]}" --out "$work/killed" --resume auto
+same "kill -9 and resume: bitwise identical" "$work/straight/final.h5" "$work/killed/final.h5" 0
+rows=$(cut -d, -f1 "$work/killed/train_log.csv" | tail -n +2 | sort -n | uniq -d | wc -l)
+[ "$rows" -eq 0 ] && pass "resumed log has each iteration once" || fail "resumed log repeats $rows iterations"
+
+# 3. A damaged newest checkpoint is skipped with a warning; the one before it is used.
+"$bin" train "${base[@]}" --solver.snapshot 2 --solver.max_iter 8 --out "$work/damaged" >/dev/null 2>&1
+head -c 3000 "$work/damaged/checkpoint-0000008.h5" > "$work/cut" && mv "$work/cut" "$work/damaged/checkpoint-0000008.h5"
+expect "damaged checkpoint skipped" 0 "skipping unreadable checkpoint.*checkpoint-0000008.h5" -- \
+  "$bin" train "${long[@]}" --out "$work/damaged" --resume auto
+same "resumed past a damaged checkpoint: bitwise identical" "$work/straight/final.h5" "$work/damaged/final.h5" 0
+
+# 4. SIGTERM to one of two ranks: both stop after the same checkpoint, exit 143; resume matches.
+$mpirun 2 "$bin" train "${long[@]}" --out "$work/r2straight" >/dev/null 2>&1 || fail "2-rank straight run"
+$mpirun 2 "$bin" train "${unsnapped[@]}" --out "$work/term" >"$work/term.log" 2>&1 &
+mpid=$!
+for _ in $(seq 1 600); do grep -q "iteration 3/40" "$work/term.log" 2>/dev/null && break; sleep 0.01; done
+rank1=$(pgrep -f "^$bin train .*$work/term" | tail -1)
+kill -TERM "$rank1" 2>/dev/null
+wait $mpid
+status=$?
+[ $status -ne 0 ] && pass "SIGTERM: job exits non-zero ($status)" || fail "SIGTERM: job exited 0"
+grep -q "stopped by SIGTERM after iteration" "$work/term.log" && pass "SIGTERM: stop logged" || { fail "SIGTERM: no stop line"; tail -5 "$work/term.log"; }
+[ -n "$(ls "$work/term"/checkpoint-*.h5 2>/dev/null)" ] && pass "SIGTERM: checkpoint written" || fail "SIGTERM: no checkpoint"
+[ ! -e "$work/term/final.h5" ] && pass "SIGTERM: no final.h5" || fail "SIGTERM: final.h5 written"
+expect "2 ranks resume after SIGTERM" 0 "finished 40 iterations" -- $mpirun 2 "$bin" train "${unsnapped[@]}" --out "$work/term" --resume auto
+same "SIGTERM and resume on 2 ranks: bitwise identical" "$work/r2straight/final.h5" "$work/term/final.h5" 0
+
+# 5. SIGUSR1: a checkpoint now, training goes on to the end.
+"$bin" train "${unsnapped[@]}" --out "$work/usr1" >"$work/usr1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q "iteration 3/40" "$work/usr1.log" 2>/dev/null && break; sleep 0.01; done
+kill -USR1 $pid
+wait $pid && pass "SIGUSR1: run finished" || fail "SIGUSR1: run failed"
+[ "$(ls "$work/usr1"/checkpoint-*.h5 | wc -l)" -ge 2 ] && pass "SIGUSR1: extra checkpoint" || fail "SIGUSR1: no extra checkpoint"
+
+# 6. Resume with another global batch, a diverging run, bad options: clear errors.
+expect "resume with another global batch" 1 "global batch of 2.*has 4" -- \
+  "$bin" train "${common[@]}" --solver.batch 4 --solver.max_iter 40 --out "$work/straight" --resume auto
+expect "non-finite loss names the iteration" 1 "iteration [0-9]+: the (loss|gradient).*not finite|iteration [0-9]+: the loss is" -- \
+  "$bin" train "${setup[@]}" --solver.base_lr 1e6 --solver.batch 2 --solver.max_iter 40 --out "$work/nan"
+[ ! -e "$work/nan/final.h5" ] && pass "diverged run wrote no final.h5" || fail "diverged run wrote final.h5"
+expect "too few images" 1 "fewer than one global batch" -- "$bin" train "${common[@]}" --solver.batch 30 --out "$work/few"
+expect "unknown config key" 1 "solver.bogus|unrecognised|unknown" -- "$bin" train "${common[@]}" --solver.bogus 1 --out "$work/x"
+finish

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Training learns: configs/scenes-tiny.ini on the built-in scenes reaches a training pixel accuracy
+# well above the share of background (what predicting background everywhere scores), and a
+# full-width LargeFOV fits a 4-image set almost perfectly.
+# usage: train_learns.sh DEEPLAB CONFIG_DIR
+set -u
+bin=$1
+configs=$2
+source "$(dirname "$0")/lib.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+# Mean pixel accuracy over the last N rows of a train_log.csv.
+tail_accuracy() { tail -n "$2" "$1" | awk -F, '{ s += $4 } END { printf "%.3f", s / NR }'; }
+
+"$bin" make-scenes --out "$work/scenes" --train 200 --val 4 >/dev/null 2>&1 || { fail "make-scenes"; finish; exit; }
+crop=$(sed -n 's/^crop_size *= *\([0-9]*\).*/\1/p' "$configs/scenes-tiny.ini")
+# What "background everywhere" scores: the background share of the labelled pixels the loss sees
+# (random crops, sampled on the stride-8 grid as the labels are shrunk).
+background=$(/usr/bin/python3 - "$work/scenes/train.h5" "$crop" <<'PY'
+import sys, h5py, numpy as np
+rng, crop = np.random.default_rng(0), int(sys.argv[2])
+with h5py.File(sys.argv[1], "r") as f:
+    labels = [f["images"][name]["label"][()] for name in f["images"]]
+h = (crop + 7) // 8
+grid = np.rint(np.arange(h) * (crop - 1) / max(h - 1, 1)).astype(int)
+background = labelled = 0
+for _ in range(4000):
+    l = labels[rng.integers(len(labels))]
+    oy, ox = rng.integers(l.shape[0] - crop + 1), rng.integers(l.shape[1] - crop + 1)
+    s = l[oy:oy + crop, ox:ox + crop][np.ix_(grid, grid)]
+    background += (s == 0).sum()
+    labelled += (s != 255).sum()
+print("%.3f" % (background / labelled))
+PY
+)
+expect "tiny config trains" 0 "finished 1500 iterations" -- \
+  "$bin" train --config "$configs/scenes-tiny.ini" --data "$work/scenes/train.h5" --out "$work/tiny"
+accuracy=$(tail_accuracy "$work/tiny/train_log.csv" 100)
+if awk -v a="$accuracy" -v b="$background" 'BEGIN { exit !(a > b + 0.05) }'; then
+  pass "tiny config learns: pixel accuracy $accuracy over the last 100 iterations, background alone $background"
+else
+  fail "tiny config: pixel accuracy $accuracy, background alone $background"
+fi
+[ -s "$work/tiny/loss.png" ] && pass "loss curve written" || fail "no loss.png"
+
+"$bin" make-scenes --out "$work/four" --train 4 --val 1 --size 64 >/dev/null 2>&1
+expect "full-width LargeFOV on 4 images" 0 "finished 60 iterations" -- \
+  "$bin" train --data "$work/four/train.h5" --out "$work/overfit" --model.num_classes 11 --model.dropout 0 \
+  --solver.batch 4 --solver.max_iter 60 --solver.snapshot 0 --solver.lr_policy fixed --data.crop_size 64 --data.mirror false
+accuracy=$(tail_accuracy "$work/overfit/train_log.csv" 5)
+awk -v a="$accuracy" 'BEGIN { exit !(a > 0.9) }' && pass "full width overfits 4 images: pixel accuracy $accuracy" \
+  || fail "full width on 4 images: pixel accuracy only $accuracy"
+finish
