@@ -90,9 +90,11 @@ StepStats TrainStep::run(int64_t iteration, const std::function<data::Batch()>& 
     fail("iteration ", number, ": the loss is ", s.loss, "; training stopped before this update (lower solver.base_lr?)");
   for (nn::Param* p : sgd_.params()) {
     const float* g = p->grad.data();
-    for (int64_t i = 0; i < p->grad.numel(); ++i)
-      if (!std::isfinite(g[i]))
-        fail("iteration ", number, ": the gradient of ", p->name, " is not finite; training stopped before this update");
+    const int64_t n = p->grad.numel();
+    int bad = 0;
+#pragma omp parallel for reduction(| : bad)
+    for (int64_t i = 0; i < n; ++i) bad |= !std::isfinite(g[i]);
+    if (bad) fail("iteration ", number, ": the gradient of ", p->name, " is not finite; training stopped before this update");
   }
   sgd_.update(iteration, s.normaliser);
   s.allreduce_wait_seconds = reducer_.wait_seconds();
