@@ -33,6 +33,42 @@ std::pair<int64_t, int64_t> parse_size(const std::string& s) {
   }
 }
 
+// The options every network benchmark takes, and what they say.
+void add_network_options(po::options_description& options, int repeats) {
+  options.add_options()
+      ("model", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov")
+      ("size", po::value<std::string>()->default_value("321"), "input size, N or HxW")
+      ("batch", po::value<int>()->default_value(1), "images per run (per rank)")
+      ("classes", po::value<int>()->default_value(21), "number of classes")
+      ("width", po::value<double>()->default_value(1.0), "channel width multiplier")
+      ("conv", po::value<std::string>()->default_value("auto"), "convolution policy: auto | direct | winograd")
+      ("threads", po::value<int>()->default_value(0), "CPU threads (0: all cores, shared among the ranks on a node)")
+      ("warmup", po::value<int>()->default_value(2), "untimed runs first")
+      ("repeats", po::value<int>()->default_value(repeats), "timed runs")
+      ("json", po::bool_switch(), "print one JSON object");
+}
+
+struct NetworkBench {
+  ModelSpec spec;
+  int64_t height = 0, width = 0;
+  int batch = 1, warmup = 0, repeats = 1;
+};
+
+NetworkBench network_bench_from(const po::variables_map& v, const char* name) {
+  NetworkBench b;
+  const auto hw = parse_size(v["size"].as<std::string>());
+  b.height = hw.first, b.width = hw.second;
+  b.batch = v["batch"].as<int>(), b.repeats = v["repeats"].as<int>(), b.warmup = v["warmup"].as<int>();
+  if (b.height < 1 || b.width < 1 || b.batch < 1 || b.repeats < 1 || b.warmup < 0)
+    fail(name, ": sizes, batch and repeats must be positive");
+  b.spec.kind = parse_model_kind(v["model"].as<std::string>());
+  b.spec.num_classes = v["classes"].as<int>();
+  b.spec.width = v["width"].as<double>();
+  b.spec.conv_policy = parse_conv_policy(v["conv"].as<std::string>());
+  set_cpu_threads(v["threads"].as<int>());
+  return b;
+}
+
 int bench_forward(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench forward";
@@ -40,33 +76,16 @@ int bench_forward(int argc, char** argv) {
   cl.about =
       "Times the network on random input: forward in the test phase, or with --backward a training\n"
       "step (forward, softmax loss, backward). Prints median ms, GFLOP, GFLOP/s and peak RSS.";
-  cl.options.add_options()
-      ("model", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov")
-      ("size", po::value<std::string>()->default_value("321"), "input size, N or HxW")
-      ("batch", po::value<int>()->default_value(1), "images per run")
-      ("classes", po::value<int>()->default_value(21), "number of classes")
-      ("width", po::value<double>()->default_value(1.0), "channel width multiplier")
-      ("threads", po::value<int>()->default_value(0), "CPU threads (0: all cores)")
-      ("conv", po::value<std::string>()->default_value("auto"), "convolution policy: auto | direct | winograd")
-      ("backward", po::bool_switch(), "time a training step instead of inference")
-      ("warmup", po::value<int>()->default_value(2), "untimed runs first")
-      ("repeats", po::value<int>()->default_value(10), "timed runs")
-      ("json", po::bool_switch(), "print one JSON object");
+  add_network_options(cl.options, 10);
+  cl.options.add_options()("backward", po::bool_switch(), "time a training step instead of inference");
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
-  const auto hw = parse_size(v["size"].as<std::string>());
-  const int64_t h = hw.first, w = hw.second;
-  const int batch = v["batch"].as<int>(), repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
-  if (h < 1 || w < 1 || batch < 1 || repeats < 1 || warmup < 0) fail("bench forward: sizes, batch and repeats must be positive");
+  const NetworkBench nb = network_bench_from(v, "bench forward");
+  const int64_t h = nb.height, w = nb.width;
+  const int batch = nb.batch, repeats = nb.repeats, warmup = nb.warmup;
   const bool backward = v["backward"].as<bool>();
-  set_cpu_threads(v["threads"].as<int>());
-
-  ModelSpec spec;
-  spec.kind = parse_model_kind(v["model"].as<std::string>());
-  spec.num_classes = v["classes"].as<int>();
-  spec.width = v["width"].as<double>();
-  spec.conv_policy = parse_conv_policy(v["conv"].as<std::string>());
+  const ModelSpec& spec = nb.spec;
   Model model(spec, backward ? nn::Phase::train : nn::Phase::test);
 
   Rng rng(7);
@@ -224,35 +243,20 @@ int bench_loader(int argc, char** argv) {
 int bench_train(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench train";
-  cl.usage = "bench train --model largefov --size 321 [--batch B] [--iterations N] [--json]   (mpirun -np R ...)";
+  cl.usage = "bench train --model largefov --size 321 [--batch B] [--repeats N] [--json]   (mpirun -np R ...)";
   cl.about =
       "Times full training iterations (forward, softmax loss, backward, gradient sum over MPI ranks,\n"
       "SGD update) on random data: median ms per iteration, images/s over all ranks, and the share of an\n"
       "iteration spent waiting for the gradient all-reduce after backward.";
-  cl.options.add_options()
-      ("model", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov")
-      ("size", po::value<std::string>()->default_value("321"), "crop size, N or HxW")
-      ("batch", po::value<int>()->default_value(1), "images per rank per iteration")
-      ("classes", po::value<int>()->default_value(21), "number of classes")
-      ("width", po::value<double>()->default_value(1.0), "channel width multiplier")
-      ("threads", po::value<int>()->default_value(0), "CPU threads per rank (0: the cores shared among ranks)")
-      ("warmup", po::value<int>()->default_value(2), "untimed iterations first")
-      ("repeats", po::value<int>()->default_value(6), "timed iterations")
-      ("json", po::bool_switch(), "print one JSON object");
+  add_network_options(cl.options, 6);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
-  const auto hw = parse_size(v["size"].as<std::string>());
-  const int batch = v["batch"].as<int>(), repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
-  if (hw.first < 1 || hw.second < 1 || batch < 1 || repeats < 1 || warmup < 0)
-    fail("bench train: sizes, batch and repeats must be positive");
-  set_cpu_threads(v["threads"].as<int>());
+  const NetworkBench nb = network_bench_from(v, "bench train");
+  const std::pair<int64_t, int64_t> hw{nb.height, nb.width};
+  const int batch = nb.batch, repeats = nb.repeats, warmup = nb.warmup;
+  const ModelSpec& spec = nb.spec;
   dist::Mpi& mpi = dist::Mpi::get();
-
-  ModelSpec spec;
-  spec.kind = parse_model_kind(v["model"].as<std::string>());
-  spec.num_classes = v["classes"].as<int>();
-  spec.width = v["width"].as<double>();
   Model model(spec, nn::Phase::train);
   train::SolverOptions so;
   so.batch = batch;
