@@ -72,28 +72,43 @@ run_tests() {
 demo() {
   local deeplab=$BUILD_DIR/bin/deeplab out=$BUILD_DIR/demo
   local examples=../shared/data/crf-examples
+  local mpirun=(mpirun --oversubscribe --bind-to none -np 2)
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   mkdir -p "$out"
-  log "demo: DeepLab-LargeFOV (20.5M parameters, VOC's 21 classes) and the fully connected CRF."
-  log "Segmentation and evaluation join this demo with issue 6. Today: the built-in scenes made, a"
-  log "narrow LargeFOV trained on them on 2 MPI ranks, the network timed, the CRF on a photograph."
-  # The built-in data set, and the tiny recipe trained on it data-parallel (global batch 8 = 4 x 2 ranks).
+  log "demo: DeepLab on the built-in scenes, end to end on 2 MPI ranks: make the data, train a narrow"
+  log "LargeFOV, segment val with and without the fully connected CRF, evaluate both. Outputs: $out"
   "$deeplab" make-scenes --out "$out/scenes" --train 400 --val 100
-  "$deeplab" info "$out/scenes/val.h5"
-  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 \
-    "$deeplab" train --config configs/scenes-tiny.ini --solver.iter_size 1 --data "$out/scenes/train.h5" \
-    --out "$out/tiny" --resume auto
-  log "trained: $out/tiny/final.h5; loss curve $out/tiny/loss.png; per-iteration log $out/tiny/train_log.csv"
-  "$deeplab" bench forward --model largefov --size 321 --repeats 5
-  "$deeplab" bench train --model largefov --size 321 --repeats 3
+  log "training configs/scenes-tiny.ini on 2 ranks (global batch 8 = 4 x 2 ranks); rerunning resumes"
+  "${mpirun[@]}" "$deeplab" train --config configs/scenes-tiny.ini --solver.iter_size 1 \
+    --data "$out/scenes/train.h5" --out "$out/tiny" --resume auto
+  log "loss curve: $out/tiny/loss.png"
+  local mode
+  for mode in net crf; do
+    local flags=() title="network alone"
+    [ "$mode" = crf ] && flags=(--crf --config configs/crf-scenes.ini) title="network + CRF"
+    log "segmenting val: $title"
+    "${mpirun[@]}" "$deeplab" segment --model "$out/tiny/final.h5" --data "$out/scenes/val.h5" \
+      --out "$out/val-$mode.h5" --png "$out/png-$mode" --overwrite "${flags[@]}"
+    "${mpirun[@]}" "$deeplab" evaluate --pred "$out/val-$mode.h5" --data "$out/scenes/val.h5" \
+      --json "$out/val-$mode.json" --confusion-png "$out/val-$mode-confusion.png" >"$out/val-$mode.txt"
+  done
+  /usr/bin/python3 - "$out" <<'PY'
+import json, sys
+rows = [("network alone", "net"), ("network + CRF", "crf")]
+print("\nDeepLab-LargeFOV (width 0.25) on the built-in scenes, val (100 images):")
+print("%-16s %10s %16s" % ("", "mean IoU", "pixel accuracy"))
+for title, mode in rows:
+    e = json.load(open("%s/val-%s.json" % (sys.argv[1], mode)))
+    print("%-16s %9.2f%% %15.2f%%" % (title, 100 * e["mean_iou"], 100 * e["pixel_accuracy"]))
+PY
+  log "per-class tables: $out/val-net.txt, $out/val-crf.txt; confusion matrices: $out/val-*-confusion.png"
+  log "overlays (image | prediction | truth): $out/png-net/*_overlay.png and $out/png-crf/*_overlay.png"
   if [ -f "$examples/im1.png" ]; then
-    # A coarse, blocky class map (as a stride-8 network gives) sharpened along the image's edges.
+    # A coarse class map (as a stride-8 network gives) sharpened along a photograph's edges.
     "$deeplab" crf --config configs/crf-largefov.ini --image "$examples/im1.png" --palette voc \
       --probs "$examples/im1_coarse_prob_240x320x21.npy" --layout hwc --out "$out/im1-crf.png"
-    "$deeplab" crf --config configs/crf-largefov.ini --crf.iterations 0 --image "$examples/im1.png" --palette voc \
-      --probs "$examples/im1_coarse_prob_240x320x21.npy" --layout hwc --out "$out/im1-coarse.png" >/dev/null
-    log "pictures: $out/im1-coarse.png (the class map's argmax) and $out/im1-crf.png (after the CRF)"
+    log "the CRF on a photograph: $out/im1-crf.png"
   fi
-  "$deeplab" bench crf --size 500x375 --labels 21 --iterations 10 --repeats 5
 }
 
 bench() {
@@ -102,6 +117,8 @@ bench() {
   log "fully connected CRF, 500x375, 21 labels, 10 iterations, on 1 and on all cores:"
   "$BUILD_DIR/bin/deeplab" bench crf --threads 1
   "$BUILD_DIR/bin/deeplab" bench crf
+  log "segmentation throughput, with and without the CRF, 1 and 2 ranks:"
+  bash tests/bench/segment_speed.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/bin/make_test_files"
   log "operator micro-benchmarks (Google Benchmark):"
   "$BUILD_DIR/bin/bench_ops"
 }

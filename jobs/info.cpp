@@ -10,6 +10,7 @@
 #include "jobs.h"
 #include "data/dataset.h"
 #include "models/model_file.h"
+#include "segment/predictions_file.h"
 #include "options.h"
 
 namespace deeplab::jobs {
@@ -47,13 +48,32 @@ int describe_dataset(const std::string& path) {
   return 0;
 }
 
+int describe_predictions(const std::string& path) {
+  const segment::PredictionsReader r(path);
+  const segment::PredictionsInfo& i = r.info();
+  std::printf("%s: deeplab predictions\n", path.c_str());
+  std::printf("  images           %lld\n", (long long)i.count);
+  std::printf("  classes          %d\n", i.num_classes);
+  if (i.crf) {
+    const crf::CrfParams& p = i.crf_params;
+    std::printf("  CRF              bi_w %g, bi_xy_std %g, bi_rgb_std %g, pos_w %g, pos_xy_std %g, %d iterations\n",
+                p.bi_w, p.bi_xy_std, p.bi_rgb_std, p.pos_w, p.pos_xy_std, p.iterations);
+  } else {
+    std::printf("  CRF              no (network alone)\n");
+  }
+  std::printf("  probabilities    %s\n", i.probs ? "yes (stride 8, float16)" : "no");
+  std::printf("  made from        model %s, data %s\n", i.model.c_str(), i.data.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int run_info(int argc, char** argv) {
   CommandLine cl;
   cl.command = "info";
   cl.usage = "info FILE.h5";
-  cl.about = "Describes a deeplab model or checkpoint file: network, classes, parameters and their shapes.";
+  cl.about = "Describes a deeplab file: a model or checkpoint (network, classes, parameters, training state),\n"
+             "a data set (images, sizes, classes) or predictions (images, CRF settings).";
   cl.options.add_options()("file", po::value<std::string>()->required(), "the HDF5 file");
   cl.positional.add("file", 1);
   if (!parse(cl, argc, argv)) return 0;
@@ -63,6 +83,7 @@ int run_info(int argc, char** argv) {
   auto format = file.attr_string("/", "format");
   if (!format) fail(path, ": an HDF5 file, but not one deeplab wrote (no 'format' attribute)");
   if (*format == data::kDatasetFormat) return describe_dataset(path);
+  if (*format == segment::kPredictionsFormat) return describe_predictions(path);
   if (*format != kModelFormat) fail(path, ": format '", *format, "' is not one this version describes");
 
   ModelSpec spec = read_model_spec(file);

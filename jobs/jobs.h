@@ -13,6 +13,8 @@ int run_crf(int argc, char** argv);
 int run_make_scenes(int argc, char** argv);
 int run_convert_voc(int argc, char** argv);
 int run_train(int argc, char** argv);
+int run_segment(int argc, char** argv);
+int run_evaluate(int argc, char** argv);
 
 // The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
 void add_crf_options(po::options_description& options);

@@ -26,6 +26,8 @@ const Command kCommands[] = {
     {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)"},
     {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
     {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks"},
+    {"segment", deeplab::jobs::run_segment, "segment a data set with a trained model (and the CRF), resumable, over MPI ranks"},
+    {"evaluate", deeplab::jobs::run_evaluate, "score predictions against the ground truth: IoU per class, mean IoU"},
     {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out"},
     {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network, or a training step), bench crf"},
 };

@@ -72,13 +72,17 @@ bool File::exists(const std::string& name) const {
   return true;
 }
 
+void File::make_group(const std::string& name) { make_parents(name + "/_"); }
+
 void File::make_parents(const std::string& name) {
   auto parts = split_path(name);
   std::string so_far;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     so_far += "/" + parts[i];
     if (H5Lexists(id(), so_far.c_str(), H5P_DEFAULT) > 0) continue;
-    Handle g(H5Gcreate2(id(), so_far.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+    H5Pset_obj_track_times(gcpl.get(), 0);  // no timestamps: the same content gives the same bytes
+    Handle g(H5Gcreate2(id(), so_far.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
     if (g.get() < 0) fail(path_, ": cannot create group '", so_far, "'");
   }
 }
@@ -133,7 +137,9 @@ void File::write_tensor(const std::string& name, const Tensor& t) {
   make_parents(name);
   Tensor host = t.device() == Device::cpu ? t : t.to(Device::cpu);
   Handle space = make_space(host.shape());
-  Handle ds(H5Dcreate2(id(), name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(plist.get(), 0);
+  Handle ds(H5Dcreate2(id(), name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
             H5Dclose);
   if (ds.get() < 0) fail(path_, ": cannot create dataset '", name, "'");
   if (H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()) < 0)
@@ -172,18 +178,42 @@ Tensor File::read_tensor(const std::string& name) const {
   return t;
 }
 
-void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
-  make_parents(name);
-  Handle space = make_space(shape);
+namespace {
+// One chunk per dataset (entries are read whole), deflate, fletcher32, no timestamps.
+Handle compressed_layout(const Shape& shape) {
   std::vector<hsize_t> chunk(shape.begin(), shape.end());
   for (hsize_t& c : chunk) c = std::max<hsize_t>(c, 1);
   Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_chunk(plist.get(), int(chunk.size()), chunk.data());
   H5Pset_fletcher32(plist.get());
   H5Pset_deflate(plist.get(), 4);
+  H5Pset_obj_track_times(plist.get(), 0);
+  return plist;
+}
+}  // namespace
+
+void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
+  make_parents(name);
+  Handle space = make_space(shape);
+  Handle plist = compressed_layout(shape);
   Handle ds(H5Dcreate2(id(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
             H5Dclose);
   if (ds.get() < 0 || H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0)
+    fail(path_, ": cannot write dataset '", name, "'");
+}
+
+void File::write_half_compressed(const std::string& name, const uint16_t* bits, const Shape& shape) {
+  make_parents(name);
+  Handle space = make_space(shape);
+  Handle plist = compressed_layout(shape);
+  // IEEE binary16, little-endian: sign bit 15, exponent bits 10-14 (bias 15), mantissa bits 0-9.
+  Handle type(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
+  H5Tset_fields(type.get(), 15, 10, 5, 0, 10);
+  H5Tset_size(type.get(), 2);
+  H5Tset_precision(type.get(), 16);
+  H5Tset_ebias(type.get(), 15);
+  Handle ds(H5Dcreate2(id(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT), H5Dclose);
+  if (ds.get() < 0 || H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bits) < 0)
     fail(path_, ": cannot write dataset '", name, "'");
 }
 

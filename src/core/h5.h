@@ -41,6 +41,7 @@ class File {
   void close() { file_ = Handle(); }
 
   bool exists(const std::string& name) const;  // a dataset or group at this path ("a/b/c")
+  void make_group(const std::string& name);     // and its parents; nothing when it exists
 
   void write_tensor(const std::string& name, const Tensor& t);  // float32, parent groups made
   Tensor read_tensor(const std::string& name) const;
@@ -49,6 +50,9 @@ class File {
   // fletcher32-checksummed, so a damaged file is detected on read.
   void write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape);
   std::vector<uint8_t> read_bytes(const std::string& name, Shape* shape = nullptr) const;
+  // IEEE float16 values (bits from float_to_half), chunked, compressed and checksummed alike;
+  // read back as float32 by read_tensor (h5py: numpy.float16).
+  void write_half_compressed(const std::string& name, const uint16_t* bits, const Shape& shape);
 
   // Attributes on an object ("/" for the file itself).
   void set_attr(const std::string& object, const std::string& key, const std::string& value);

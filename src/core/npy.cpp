@@ -9,34 +9,9 @@
 
 #include "core/atomic_path.h"
 #include "core/error.h"
+#include "core/half.h"
 
 namespace deeplab {
-namespace {
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: renormalise
-      int e = -1;
-      uint32_t m = mant;
-      do {
-        ++e;
-        m <<= 1;
-      } while (!(m & 0x400));
-      bits = sign | uint32_t(127 - 15 - e) << 23 | (m & 0x3ff) << 13;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | mant << 13;
-  } else {
-    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-  }
-  return std::bit_cast<float>(bits);
-}
-
-}  // namespace
 
 Tensor read_npy(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -77,6 +77,12 @@ void Mpi::allreduce_sum(float* values, int64_t count) {
     MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
 }
 
+void Mpi::allreduce_sum(int64_t* values, int64_t count) {
+  if (!active_ || size_ == 1) return;
+  for (int64_t at = 0; at < count; at += kPiece)
+    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+}
+
 void Mpi::allreduce_max(int64_t* values, int64_t count) {
   if (!active_ || size_ == 1) return;
   for (int64_t at = 0; at < count; at += kPiece)

@@ -23,6 +23,7 @@ class Mpi {
   // Collectives over every rank; without MPI (one rank) they leave the values as they are.
   void allreduce_sum(double* values, int64_t count);
   void allreduce_sum(float* values, int64_t count);
+  void allreduce_sum(int64_t* values, int64_t count);
   void allreduce_max(int64_t* values, int64_t count);
   void broadcast(float* values, int64_t count, int root = 0);
   void broadcast(int64_t* values, int64_t count, int root = 0);

@@ -1,0 +1,118 @@
+// deeplab segment: a trained model over a whole data set, with or without the CRF, on any number
+// of MPI ranks, resumable; deeplab evaluate: the predictions scored against the ground truth.
+#include <cstdio>
+#include <fstream>
+
+#include "core/atomic_path.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "dist/mpi.h"
+#include "eval/evaluate.h"
+#include "jobs.h"
+#include "options.h"
+#include "segment/segment_dataset.h"
+
+namespace deeplab::jobs {
+
+namespace {
+
+void add_report_options(po::options_description& options) {
+  options.add_options()
+      ("json", po::value<std::string>()->default_value(""), "also write the scores as one JSON object to this file")
+      ("confusion-png", po::value<std::string>()->default_value(""), "also draw the confusion matrix into this PNG");
+}
+
+// Rank 0 prints the table and writes what was asked for.
+void report(const eval::Evaluation& e, const po::variables_map& v, const std::string& title) {
+  if (dist::Mpi::get().rank() != 0) return;
+  std::printf("%s\n%s", title.c_str(), eval::format_table(e).c_str());
+  std::fflush(stdout);
+  const std::string json = v["json"].as<std::string>(), png = v["confusion-png"].as<std::string>();
+  if (!json.empty()) {
+    AtomicPath out(json);
+    {
+      std::ofstream f(out.temp());
+      f << eval::to_json(e);
+      if (!f) fail(json, ": cannot write");
+    }
+    out.commit();
+  }
+  if (!png.empty()) eval::write_confusion_png(png, e);
+}
+
+}  // namespace
+
+int run_segment(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "segment";
+  cl.usage = "segment --model M.h5 --data D.h5 --out P.h5 [--crf] [--save-probs] [--png DIR] [--resume] [--evaluate]";
+  cl.about =
+      "Segments every image of a data set: the network at full size, bilinear upsampling, argmax, and\n"
+      "with --crf the fully connected CRF ([crf] section). Splits the images across MPI ranks; each rank\n"
+      "writes its results in pieces (P.h5.parts), assembled into P.h5 at the end. A killed run rerun\n"
+      "with --resume computes only what is missing. The result does not depend on the number of ranks.";
+  cl.options.add_options()
+      ("model", po::value<std::string>()->required(), "trained model (final.h5 or a checkpoint)")
+      ("data", po::value<std::string>()->required(), "data set to segment (.h5)")
+      ("out", po::value<std::string>()->required(), "predictions file to write (.h5)")
+      ("crf", po::bool_switch(), "refine the network's output with the fully connected CRF")
+      ("save-probs", po::bool_switch(), "keep the stride-8 class probabilities (float16), the input of crf-sweep")
+      ("png", po::value<std::string>()->default_value(""), "write NAME.png and NAME_overlay.png per image here")
+      ("resume", po::bool_switch(), "finish an interrupted run from its pieces")
+      ("overwrite", po::bool_switch(), "replace an existing output (and any pieces)")
+      ("piece-images", po::value<int>()->default_value(8), "images per piece file (the unit of resuming)")
+      ("evaluate", po::bool_switch(), "score the result against the data set's labels afterwards");
+  add_report_options(cl.options);
+  add_crf_options(cl.options);
+  add_config_option(cl);
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  segment::SegmentOptions o;
+  o.model_path = v["model"].as<std::string>();
+  o.data_path = v["data"].as<std::string>();
+  o.out_path = v["out"].as<std::string>();
+  o.crf = v["crf"].as<bool>();
+  o.crf_params = crf_params_from(v);
+  o.save_probs = v["save-probs"].as<bool>();
+  o.png_dir = v["png"].as<std::string>();
+  o.resume = v["resume"].as<bool>();
+  o.overwrite = v["overwrite"].as<bool>();
+  o.piece_images = v["piece-images"].as<int>();
+  dist::Mpi& mpi = dist::Mpi::get();
+  const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
+  if (mpi.rank() == 0) {
+    char line[256];
+    if (s.already_complete)
+      std::snprintf(line, sizeof line, "%s is complete (%lld images): nothing to do", o.out_path.c_str(), (long long)s.images);
+    else
+      std::snprintf(line, sizeof line, "%s: %lld images (%lld computed, %lld from an interrupted run) in %.1f s, %.2f images/s on %d rank(s)",
+                    o.out_path.c_str(), (long long)s.images, (long long)s.computed, (long long)s.reused, s.seconds,
+                    double(s.computed) / s.seconds, mpi.size());
+    log_info(line);
+  }
+  if (v["evaluate"].as<bool>())
+    report(eval::evaluate_predictions(o.out_path, o.data_path, mpi), v,
+           std::string("network") + (o.crf ? " + CRF" : "") + ": " + o.out_path);
+  return 0;
+}
+
+int run_evaluate(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "evaluate";
+  cl.usage = "evaluate --pred P.h5 --data D.h5 [--json OUT.json] [--confusion-png C.png]";
+  cl.about =
+      "Scores predictions against the data set they were made from, as the VOC devkit does: IoU per\n"
+      "class, mean IoU, pixel accuracy; ground truth 255 is not counted. Images are split across MPI\n"
+      "ranks and the confusion matrices summed.";
+  cl.options.add_options()
+      ("pred", po::value<std::string>()->required(), "predictions file (deeplab segment)")
+      ("data", po::value<std::string>()->required(), "the data set with the ground truth");
+  add_report_options(cl.options);
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  const std::string pred = v["pred"].as<std::string>();
+  report(eval::evaluate_predictions(pred, v["data"].as<std::string>(), dist::Mpi::get()), v, pred);
+  return 0;
+}
+
+}  // namespace deeplab::jobs

@@ -1,0 +1,214 @@
+#include "segment/segment_dataset.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/atomic_path.h"
+#include "core/error.h"
+#include "core/image_io.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "models/model_file.h"
+#include "segment/predict.h"
+#include "segment/predictions_file.h"
+
+namespace deeplab::segment {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string piece_path(const std::string& parts, int64_t block) {
+  char name[32];
+  std::snprintf(name, sizeof name, "/piece-%06lld.h5", (long long)block);
+  return parts + name;
+}
+
+// What the pieces depend on, one "key = value" line each.
+std::string settings_text(const SegmentOptions& o, int64_t images) {
+  std::ostringstream s;
+  s << "model = " << fs::absolute(o.model_path).string() << "\n"
+    << "data = " << fs::absolute(o.data_path).string() << "\n"
+    << "images = " << images << "\n"
+    << "piece_images = " << o.piece_images << "\n"
+    << "save_probs = " << o.save_probs << "\n"
+    << "crf = " << o.crf << "\n";
+  if (o.crf) {
+    const crf::CrfParams& p = o.crf_params;
+    s << "crf = " << p.bi_w << " " << p.bi_xy_std << " " << p.bi_rgb_std << " " << p.pos_w << " " << p.pos_xy_std << " "
+      << p.iterations << " " << int(p.normalization) << "\n";
+  }
+  return s.str();
+}
+
+// A file name from an image name ("2007_000032"; any '/' becomes '_').
+std::string file_stem(std::string name) {
+  for (char& c : name)
+    if (c == '/' || c == '\\') c = '_';
+  return name;
+}
+
+void write_pictures(const std::string& dir, const data::Sample& s, const LabelMap& labels) {
+  const std::string stem = dir + "/" + file_stem(s.name);
+  write_label_png(stem + ".png", labels, LabelPalette::voc);
+  // image | prediction | ground truth, side by side, 4 pixels of white between.
+  const int64_t h = s.height, w = s.width, gap = 4, total_w = 3 * w + 2 * gap;
+  RgbImage o{h, total_w, std::vector<uint8_t>(size_t(h * total_w * 3), 255)};
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const int64_t i = y * w + x;
+      uint8_t* row = &o.rgb[size_t(y * total_w * 3)];
+      for (int k = 0; k < 3; ++k) row[x * 3 + k] = s.rgb[size_t(i * 3 + k)];
+      const auto p = voc_colour(labels.data[size_t(i)]), t = voc_colour(s.labels[size_t(i)]);
+      for (int k = 0; k < 3; ++k) row[(w + gap + x) * 3 + k] = p[size_t(k)];
+      for (int k = 0; k < 3; ++k) row[(2 * (w + gap) + x) * 3 + k] = t[size_t(k)];
+    }
+  write_rgb_png(stem + "_overlay.png", o);
+}
+
+// Rank 0 decides whether there is anything to do; the others learn it by broadcast.
+bool output_already_complete(const SegmentOptions& o, const std::string& parts, int64_t images) {
+  if (fs::exists(o.out_path)) {
+    if (o.resume && !o.overwrite) {
+      const PredictionsReader done(o.out_path);
+      if (done.info().count != images)
+        fail(o.out_path, ": holds ", done.info().count, " images, ", o.data_path, " has ", images,
+             "; use --overwrite to replace it");
+      return true;
+    }
+    if (!o.overwrite)
+      fail(o.out_path, ": exists; pass --resume to finish an interrupted run, or --overwrite to replace it");
+  }
+  if (fs::exists(parts) && !o.resume) {
+    if (!o.overwrite)
+      fail(parts, ": holds the pieces of an interrupted run; pass --resume to finish it, or --overwrite to start over");
+    fs::remove_all(parts);
+  }
+  return false;
+}
+
+void check_or_write_settings(const std::string& parts, const std::string& text) {
+  const std::string path = parts + "/settings";
+  if (fs::exists(path)) {
+    std::ifstream in(path);
+    std::stringstream old;
+    old << in.rdbuf();
+    if (old.str() != text)
+      fail(path, ": the interrupted run used other settings:\n", old.str(), "this run:\n", text,
+           "finish it with those settings, or pass --overwrite to start over");
+    return;
+  }
+  AtomicPath out(path);
+  {
+    std::ofstream f(out.temp());
+    f << text;
+    if (!f) fail(path, ": cannot write");
+  }
+  out.commit();
+}
+
+}  // namespace
+
+SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
+  const auto start = std::chrono::steady_clock::now();
+  if (o.piece_images < 1) fail("--piece-images ", o.piece_images, " must be at least 1");
+  if (o.crf) crf::validate(o.crf_params);
+  const bool root = mpi.rank() == 0;
+  const std::string parts = o.out_path + ".parts";
+  const data::DatasetReader reader(o.data_path);
+  const int64_t n = reader.size();
+  SegmentSummary summary;
+  summary.images = n;
+
+  int64_t complete = root ? int64_t(output_already_complete(o, parts, n)) : 0;
+  mpi.broadcast(&complete, 1);
+  if (complete) {
+    summary.already_complete = true;
+    return summary;
+  }
+  auto model = load_model(o.model_path, nn::Phase::test);
+  if (model->spec().num_classes != reader.num_classes())
+    fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ",
+         reader.num_classes());
+  if (root) {
+    fs::create_directories(parts);
+    check_or_write_settings(parts, settings_text(o, n));
+    if (!o.png_dir.empty()) fs::create_directories(o.png_dir);
+  }
+  mpi.barrier();
+
+  PredictionsInfo info;
+  info.num_classes = reader.num_classes();
+  info.class_names = reader.class_names();
+  info.crf = o.crf;
+  info.crf_params = o.crf_params;
+  info.probs = o.save_probs;
+  info.model = o.model_path;
+  info.data = o.data_path;
+  const int64_t blocks = (n + o.piece_images - 1) / o.piece_images;
+  auto block_range = [&](int64_t b) {
+    return std::pair<int64_t, int64_t>{b * o.piece_images, std::min(n, (b + 1) * o.piece_images)};
+  };
+  int64_t mine = 0;
+  for (int64_t b = mpi.rank(); b < blocks; b += mpi.size()) mine += block_range(b).second - block_range(b).first;
+  Progress progress("segment" + std::string(o.crf ? " + CRF" : "") + (mpi.size() > 1 ? " (rank 0's share)" : ""),
+                    long(mine));
+  int64_t counts[2] = {0, 0};  // computed, reused
+  long done = 0;
+  for (int64_t b = mpi.rank(); b < blocks; b += mpi.size()) {
+    const auto [first, last] = block_range(b);
+    const std::string piece = piece_path(parts, b);
+    if (fs::exists(piece)) {
+      try {
+        if (PredictionsReader(piece).info().count == last - first) {
+          counts[1] += last - first;
+          done += long(last - first);
+          continue;
+        }
+        log_warn(piece + ": incomplete piece, computed again");
+      } catch (const Error& e) {
+        log_warn(std::string("unreadable piece, computed again: ") + e.what());
+      }
+    }
+    PredictionsInfo piece_info = info;
+    piece_info.count = last - first;
+    PredictionsWriter writer(piece, piece_info);
+    for (int64_t i = first; i < last; ++i) {
+      const data::Sample s = reader.read(i);
+      const Stride8Probabilities probs = network_probabilities(*model, s);
+      const LabelMap labels =
+          labels_from_probabilities(probs, s.rgb.data(), s.height, s.width, o.crf ? &o.crf_params : nullptr);
+      writer.add(i, s.name, labels, o.save_probs ? &probs : nullptr);
+      if (!o.png_dir.empty()) write_pictures(o.png_dir, s, labels);
+      ++counts[0];
+      if (root) progress.update(++done);
+    }
+    writer.commit();
+  }
+  if (root) progress.finish();
+  mpi.allreduce_sum(counts, 2);
+  mpi.barrier();  // every piece is on disk
+  if (root) {
+    PredictionsInfo whole = info;
+    whole.count = n;
+    PredictionsWriter out(o.out_path, whole);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const auto [first, last] = block_range(b);
+      std::vector<int64_t> indices;
+      for (int64_t i = first; i < last; ++i) indices.push_back(i);
+      out.copy_entries(piece_path(parts, b), indices);
+    }
+    out.commit();
+    fs::remove_all(parts);
+  }
+  mpi.barrier();
+  summary.computed = counts[0];
+  summary.reused = counts[1];
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace deeplab::segment

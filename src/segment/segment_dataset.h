@@ -1,0 +1,39 @@
+// `deeplab segment` over a whole data set, on any number of MPI ranks, resumable:
+//   - the images are cut into blocks of piece_images; rank r takes blocks r, r + N, ...;
+//   - each block becomes a piece file OUT.parts/piece-NNNNNN.h5, written atomically, so a killed
+//     job leaves only whole pieces; a rerun with resume keeps them and computes the rest;
+//   - when every block is done, rank 0 copies the pieces' entries in order into OUT (atomically)
+//     and removes OUT.parts. Each image's result depends on nothing but the image, so OUT does not
+//     depend on the number of ranks.
+// OUT.parts/settings records what the pieces were made with; resuming with other settings is
+// refused. An existing OUT is kept unless overwrite is set (or resume finds it complete).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "crf/dense_crf.h"
+#include "dist/mpi.h"
+
+namespace deeplab::segment {
+
+struct SegmentOptions {
+  std::string model_path, data_path, out_path;
+  bool crf = false;
+  crf::CrfParams crf_params;
+  bool save_probs = false;  // the stride-8 probabilities, float16, for crf-sweep
+  std::string png_dir;      // when set: NAME.png (VOC colours) and NAME_overlay.png (image | prediction | truth)
+  bool resume = false, overwrite = false;
+  int piece_images = 8;
+};
+
+struct SegmentSummary {
+  int64_t images = 0;
+  int64_t computed = 0;  // by this run, all ranks
+  int64_t reused = 0;    // found in pieces of an interrupted run
+  double seconds = 0;
+  bool already_complete = false;  // resume found OUT finished: nothing done
+};
+
+SegmentSummary segment_dataset(const SegmentOptions& options, dist::Mpi& mpi);
+
+}  // namespace deeplab::segment

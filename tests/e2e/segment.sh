@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# deeplab segment and evaluate end to end: 1 rank and 3 ranks give the same file byte for byte;
+# kill -9 then --resume gives the same file and recomputes only the missing pieces (counted);
+# float16 probabilities; overlays; the evaluation JSON; clear errors that leave outputs alone.
+# usage: segment.sh DEEPLAB MAKE_TEST_FILES
+set -u
+bin=$1
+tool=$2
+source "$(dirname "$0")/lib.sh"
+work=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+mpirun="mpirun --oversubscribe --bind-to none -np"
+
+"$bin" make-scenes --out "$work/scenes" --train 2 --val 30 --size 64 >/dev/null 2>&1 || { fail "make-scenes"; finish; exit; }
+"$bin" make-scenes --out "$work/fewer" --train 2 --val 20 --size 64 >/dev/null 2>&1
+"$tool" model "$work/m.h5" largefov 11 0.125
+"$tool" model "$work/m21.h5" largefov 21 0.125
+val=$work/scenes/val.h5
+
+# 1. One rank and three ranks, with the CRF and the probabilities: the same bytes.
+expect "1 rank" 0 "30 images \(30 computed, 0 from" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/one.h5" --crf --save-probs --piece-images 4
+expect "3 ranks" 0 "30 images \(30 computed" -- $mpirun 3 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/three.h5" --crf --save-probs --piece-images 4
+cmp -s "$work/one.h5" "$work/three.h5" && pass "1 and 3 ranks: byte-identical files" || fail "1 and 3 ranks differ"
+[ ! -e "$work/one.h5.parts" ] && pass "pieces removed after assembly" || fail "pieces left behind"
+/usr/bin/python3 - "$work/one.h5" <<'PY' && pass "probabilities are float16, labels uint8, names kept" || fail "file contents"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    e = f["images/000007"]
+    assert e["probs"].dtype == np.float16 and e["probs"].shape == (11, 9, 9), (e["probs"].dtype, e["probs"].shape)
+    assert e["labels"].dtype == np.uint8 and e["labels"].shape == (64, 64)
+    assert e.attrs["name"].decode() == "val_7"
+    p = e["probs"][()].astype(np.float64)
+    assert abs(p.sum(axis=0) - 1).max() < 0.01
+    assert f.attrs["count"] == 30 and f.attrs["crf"] == 1
+PY
+
+# 2. kill -9 while segmenting, then --resume: the same file; only missing pieces computed.
+"$bin" segment --model "$work/m.h5" --data "$val" --out "$work/killed.h5" --crf --save-probs --piece-images 4 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 1000); do [ -e "$work/killed.h5.parts/piece-000002.h5" ] && break; sleep 0.005; done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+pieces=$(ls "$work/killed.h5.parts"/piece-*.h5 2>/dev/null | wc -l)
+[ ! -e "$work/killed.h5" ] && [ "$pieces" -ge 1 ] && pass "killed with $pieces of 8 pieces written" || fail "kill -9 came too late ($pieces pieces)"
+out=$("$bin" segment --model "$work/m.h5" --data "$val" --out "$work/killed.h5" --crf --save-probs --piece-images 4 --resume 2>&1)
+reused=$(sed -nE 's/.*computed, ([0-9]+) from an interrupted run.*/\1/p' <<<"$out")
+computed=$(sed -nE 's/.*\(([0-9]+) computed,.*/\1/p' <<<"$out")
+[ "$reused" = $((pieces * 4)) ] && [ "$((computed + reused))" = 30 ] && pass "resume reused $reused images, computed $computed" \
+  || fail "resume counts: computed '$computed', reused '$reused' with $pieces pieces"
+cmp -s "$work/one.h5" "$work/killed.h5" && pass "killed and resumed: byte-identical to the straight run" || fail "resumed file differs"
+expect "resume of a complete file does nothing" 0 "is complete" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/killed.h5" --crf --save-probs --piece-images 4 --resume
+
+# 3. Evaluation: 1 and 3 ranks agree; JSON fields; confusion PNG; inline evaluation; overlays.
+"$bin" evaluate --pred "$work/one.h5" --data "$val" --json "$work/e1.json" --confusion-png "$work/cm.png" >/dev/null 2>&1
+$mpirun 3 "$bin" evaluate --pred "$work/one.h5" --data "$val" --json "$work/e3.json" >/dev/null 2>&1
+cmp -s "$work/e1.json" "$work/e3.json" && pass "evaluate: 1 and 3 ranks agree" || fail "evaluate: ranks disagree"
+/usr/bin/python3 - "$work/e1.json" <<'PY' && pass "evaluation JSON has its fields" || fail "evaluation JSON"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert 0 <= e["mean_iou"] <= 1 and 0 <= e["pixel_accuracy"] <= 1 and e["images"] == 30
+assert set(e["per_class_iou"]) >= {"background", "trouser", "ankle boot"}
+assert sum(map(sum, e["confusion"])) == e["pixels"]
+PY
+[ -s "$work/cm.png" ] && pass "confusion matrix PNG" || fail "no confusion PNG"
+expect "segment --evaluate prints the table" 0 "mean IoU" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/plain.h5" --png "$work/png" --evaluate
+[ -s "$work/png/val_3.png" ] && [ -s "$work/png/val_3_overlay.png" ] && pass "label and overlay PNGs" || fail "PNGs missing"
+
+# 4. Bad input: clear errors, nothing overwritten.
+before=$(md5sum < "$work/plain.h5")
+expect "existing output without --resume/--overwrite" 1 "plain.h5: exists; pass --resume" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/plain.h5"
+[ "$(md5sum < "$work/plain.h5")" = "$before" ] && pass "existing output untouched" || fail "existing output changed"
+expect "--overwrite replaces it" 0 "30 computed" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/plain.h5" --overwrite
+expect "model with another class count" 1 "m21.h5: the model has 21 classes, .*val.h5 has 11" -- "$bin" segment --model "$work/m21.h5" --data "$val" --out "$work/x.h5"
+[ ! -e "$work/x.h5" ] && pass "no output after the error" || fail "output written after the error"
+expect "predictions missing images" 1 "holds 30 images, .*fewer/val.h5 holds 20" -- "$bin" evaluate --pred "$work/one.h5" --data "$work/fewer/val.h5"
+"$bin" segment --model "$work/m.h5" --data "$work/fewer/val.h5" --out "$work/f.h5" >/dev/null 2>&1
+expect "evaluated against another data set" 1 "holds 20 images, .*holds 30" -- "$bin" evaluate --pred "$work/f.h5" --data "$val"
+expect "not a predictions file" 1 "not a deeplab predictions file" -- "$bin" evaluate --pred "$val" --data "$val"
+"$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 1000); do [ -e "$work/changed.h5.parts/piece-000000.h5" ] && break; sleep 0.005; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+expect "resume with other settings" 1 "other settings" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 --crf --resume
+expect "pieces without --resume" 1 "interrupted run; pass --resume" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4
+finish
