@@ -15,6 +15,9 @@ int run_convert_voc(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_segment(int argc, char** argv);
 int run_evaluate(int argc, char** argv);
+int run_import(int argc, char** argv);
+int run_export_caffe(int argc, char** argv);
+int run_forward(int argc, char** argv);
 
 // The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
 void add_crf_options(po::options_description& options);

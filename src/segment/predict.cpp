@@ -17,6 +17,9 @@ constexpr float kMinProbability = 1e-8f;
 
 Stride8Probabilities network_probabilities(Model& model, const data::Sample& sample) {
   const Tensor scores = model.forward(data::to_network_input(sample));
+  for (int64_t i = 0; i < scores.numel(); ++i)
+    if (!std::isfinite(scores.data()[i]))
+      fail("image '", sample.name, "': the network's scores are not finite (a damaged or diverged model?)");
   const Tensor p = nn::softmax_forward(scores);
   Stride8Probabilities out{p.dim(1), p.dim(2), p.dim(3), std::vector<uint16_t>(size_t(p.numel()))};
   for (int64_t i = 0; i < p.numel(); ++i) out.bits[size_t(i)] = float_to_half(p.data()[i]);

@@ -77,6 +77,9 @@ bool output_already_complete(const SegmentOptions& o, const std::string& parts, 
       if (done.info().count != images)
         fail(o.out_path, ": holds ", done.info().count, " images, ", o.data_path, " has ", images,
              "; use --overwrite to replace it");
+      if (done.info().crf != o.crf || done.info().probs != o.save_probs)
+        fail(o.out_path, ": is complete but was made ", done.info().crf ? "with" : "without", " the CRF and ",
+             done.info().probs ? "with" : "without", " probabilities; use --overwrite to replace it");
       return true;
     }
     if (!o.overwrite)

@@ -1,0 +1,137 @@
+// deeplab import / export-caffe / forward: Caffe model files in and out, and the raw network on a
+// raw array, for checking against other frameworks.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "caffe/caffemodel.h"
+#include "caffe/convert.h"
+#include "core/atomic_path.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/npy.h"
+#include "jobs.h"
+#include "models/model_file.h"
+#include "options.h"
+
+namespace deeplab::jobs {
+
+namespace {
+void print_report(const caffe::ImportReport& r) {
+  for (const std::string& l : r.loaded) log_info("loaded " + l);
+  for (const std::string& l : r.kept) log_info("kept as initialised: " + l);
+  for (const std::string& l : r.unused) log_warn("not used: Caffe layer '" + l + "'");
+}
+}  // namespace
+
+int run_import(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "import";
+  cl.usage = "import --caffemodel F.caffemodel --model largefov|deeplab|msc-largefov --num-classes N --out M.h5 "
+             "[--from-vgg16] [--strict] [--allow-missing fc8]";
+  cl.about =
+      "Reads a Caffe .caffemodel (the old `layers` or the newer `layer` layout) into a deeplab model file.\n"
+      "Layer names map to ours (conv1_1 ... fc8; a release's fc8_voc12 counts as fc8); every shape is\n"
+      "checked, and anything missing or misshaped is an error naming the layer, unless --allow-missing\n"
+      "names it (it then keeps its fresh initialisation: fine-tuning on another class count).\n"
+      "--from-vgg16 initialises the model from ImageNet VGG-16 as the paper did (README: Importing).";
+  cl.options.add_options()
+      ("caffemodel", po::value<std::string>()->required(), "the Caffe weights")
+      ("model", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov")
+      ("num-classes", po::value<int>()->default_value(21), "classes of the model to fill")
+      ("width", po::value<double>()->default_value(1.0), "channel width multiplier of the model")
+      ("out", po::value<std::string>()->required(), "deeplab model file to write")
+      ("from-vgg16", po::bool_switch(), "the file is ImageNet VGG-16: subsample fc6/fc7, fresh fc8")
+      ("strict", po::bool_switch(), "Caffe layers with weights the model does not use are errors")
+      ("allow-missing", po::value<std::vector<std::string>>()->multitoken()->default_value({}, ""),
+       "layers that may be missing or misshaped (kept as initialised), e.g. fc8")
+      ("seed", po::value<uint64_t>()->default_value(1), "seed of the layers initialised afresh");
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  ModelSpec spec;
+  spec.kind = parse_model_kind(v["model"].as<std::string>());
+  spec.num_classes = v["num-classes"].as<int>();
+  spec.width = v["width"].as<double>();
+  Model model(spec, nn::Phase::test, v["seed"].as<uint64_t>());
+  const std::string path = v["caffemodel"].as<std::string>();
+  const caffe::CaffeNet net = caffe::read_caffemodel(path);
+  caffe::ImportReport report;
+  if (v["from-vgg16"].as<bool>()) {
+    report = caffe::import_vgg16(net, model, path);
+  } else {
+    caffe::ImportOptions o;
+    o.strict = v["strict"].as<bool>();
+    for (const std::string& l : v["allow-missing"].as<std::vector<std::string>>()) o.allow_missing.insert(l);
+    report = caffe::import_weights(net, model, o, path);
+  }
+  print_report(report);
+  save_model(v["out"].as<std::string>(), model);
+  log_info("wrote " + v["out"].as<std::string>());
+  return 0;
+}
+
+int run_export_caffe(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "export-caffe";
+  cl.usage = "export-caffe --model M.h5 --out F.caffemodel [--prototxt deploy.prototxt --size HxW] [--v1]";
+  cl.about =
+      "Writes a deeplab model as a Caffe .caffemodel (and a deploy prototxt), so tools that read Caffe\n"
+      "files, such as OpenCV's dnn module, run it.";
+  cl.options.add_options()
+      ("model", po::value<std::string>()->required(), "deeplab model file")
+      ("out", po::value<std::string>()->required(), "Caffe weights to write")
+      ("prototxt", po::value<std::string>()->default_value(""), "also write a deploy prototxt here")
+      ("size", po::value<std::string>()->default_value("513x513"), "the prototxt's input size, HxW")
+      ("v1", po::bool_switch(), "the old `layers` layout (V1LayerParameter) instead of `layer`");
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);
+  caffe::write_caffemodel(v["out"].as<std::string>(), caffe::export_weights(*model),
+                          v["v1"].as<bool>() ? caffe::CaffeLayout::v1_layers : caffe::CaffeLayout::v2_layer);
+  const std::string prototxt = v["prototxt"].as<std::string>();
+  if (!prototxt.empty()) {
+    long long h = 0, w = 0;
+    const std::string size = v["size"].as<std::string>();
+    if (std::sscanf(size.c_str(), "%lldx%lld", &h, &w) != 2 || h < 1 || w < 1) fail("--size '", size, "': expected HxW");
+    AtomicPath out(prototxt);
+    {
+      std::ofstream f(out.temp());
+      f << caffe::deploy_prototxt(*model, h, w);
+      if (!f) fail(prototxt, ": cannot write");
+    }
+    out.commit();
+  }
+  log_info("wrote " + v["out"].as<std::string>() + (prototxt.empty() ? "" : " and " + prototxt));
+  return 0;
+}
+
+int run_forward(int argc, char** argv) {
+  CommandLine cl;
+  cl.command = "forward";
+  cl.usage = "forward --model M.h5 --input X.npy --out S.npy";
+  cl.about =
+      "The raw network on a raw array: X is float32, 3 x H x W or N x 3 x H x W, already preprocessed\n"
+      "(BGR, mean subtracted, as the network expects); S gets the class scores, C x h x w or N x C x h x w.";
+  cl.options.add_options()
+      ("model", po::value<std::string>()->required(), "deeplab model file")
+      ("input", po::value<std::string>()->required(), "input array (.npy, float32 or float16)")
+      ("out", po::value<std::string>()->required(), "scores (.npy, float32)");
+  if (!parse(cl, argc, argv)) return 0;
+  const auto& v = cl.values;
+  const std::string input = v["input"].as<std::string>();
+  Tensor x = read_npy(input);
+  const bool single = x.ndim() == 3;
+  if (single) x = x.reshaped({1, x.dim(0), x.dim(1), x.dim(2)});
+  if (x.ndim() != 4 || x.dim(1) != 3) fail(input, ": expected 3 x H x W or N x 3 x H x W, got ", shape_str(x.shape()));
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (!std::isfinite(x.data()[i])) fail(input, ": element ", i, " is not finite");
+  auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);
+  Tensor scores = model->forward(x).clone();
+  if (single) scores = scores.reshaped({scores.dim(1), scores.dim(2), scores.dim(3)});
+  write_npy(v["out"].as<std::string>(), scores);
+  log_info("scores " + shape_str(scores.shape()) + " -> " + v["out"].as<std::string>());
+  return 0;
+}
+
+}  // namespace deeplab::jobs

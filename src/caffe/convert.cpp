@@ -1,0 +1,223 @@
+#include "caffe/convert.h"
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "nn/concat.h"
+#include "nn/conv.h"
+#include "nn/pool.h"
+
+namespace deeplab::caffe {
+
+namespace {
+
+struct ModelLayer {
+  std::string name;
+  nn::Param* weight = nullptr;
+  nn::Param* bias = nullptr;
+};
+
+// The model's parameterised layers in forward order ("conv1_1/weight" -> layer "conv1_1").
+std::vector<ModelLayer> model_layers(Model& model) {
+  std::vector<ModelLayer> layers;
+  for (nn::Param* p : model.params()) {
+    const size_t slash = p->name.find('/');
+    const std::string layer = p->name.substr(0, slash), role = p->name.substr(slash + 1);
+    if (layers.empty() || layers.back().name != layer) layers.push_back({layer});
+    (role == "bias" ? layers.back().bias : layers.back().weight) = p;
+  }
+  return layers;
+}
+
+Shape squeezed(const Shape& s) {
+  Shape out;
+  for (int64_t d : s)
+    if (d != 1) out.push_back(d);
+  return out;
+}
+
+std::string names_of(const CaffeNet& net) {
+  std::string s;
+  for (const CaffeLayer& l : net.layers)
+    if (!l.blobs.empty()) s += (s.empty() ? "" : ", ") + l.name;
+  return s.empty() ? "none" : s;
+}
+
+// The Caffe layer that fills our layer `name`: the same name, or for fc8 a lone fc8_* layer.
+const CaffeLayer* find_layer(const CaffeNet& net, const std::string& name, const std::string& path) {
+  for (const CaffeLayer& l : net.layers)
+    if (l.name == name && !l.blobs.empty()) return &l;
+  if (name != "fc8") return nullptr;
+  const CaffeLayer* found = nullptr;
+  for (const CaffeLayer& l : net.layers)
+    if (l.name.rfind("fc8_", 0) == 0 && !l.blobs.empty()) {
+      if (found) fail(path, ": several classifier layers (", found->name, ", ", l.name, "): which is fc8 is ambiguous");
+      found = &l;
+    }
+  return found;
+}
+
+void copy_into(nn::Param& p, const CaffeBlob& b) {
+  std::copy(b.data.begin(), b.data.end(), p.value.data());
+  ++p.version;
+}
+
+// Why a Caffe layer does not fit ours, or "" when it does.
+std::string mismatch(const CaffeLayer& src, const ModelLayer& dst) {
+  const size_t want = dst.bias ? 2 : 1;
+  if (src.blobs.size() < want) return "has " + std::to_string(src.blobs.size()) + " blobs, needs " + std::to_string(want);
+  if (squeezed(src.blobs[0].shape) != squeezed(dst.weight->value.shape()))
+    return "weights are " + shape_str(src.blobs[0].shape) + ", the model's are " + shape_str(dst.weight->value.shape());
+  if (dst.bias && squeezed(src.blobs[1].shape) != squeezed(dst.bias->value.shape()))
+    return "bias is " + shape_str(src.blobs[1].shape) + ", the model's is " + shape_str(dst.bias->value.shape());
+  return "";
+}
+
+void report_unused(const CaffeNet& net, const std::vector<std::string>& used, ImportReport& report) {
+  for (const CaffeLayer& l : net.layers) {
+    if (l.blobs.empty()) continue;
+    bool taken = false;
+    for (const std::string& u : used) taken |= u == l.name;
+    if (!taken) report.unused.push_back(l.name);
+  }
+}
+
+}  // namespace
+
+ImportReport import_weights(const CaffeNet& net, Model& model, const ImportOptions& o, const std::string& path) {
+  ImportReport report;
+  std::vector<std::string> used;
+  for (const ModelLayer& layer : model_layers(model)) {
+    const CaffeLayer* src = find_layer(net, layer.name, path);
+    const bool may_skip = o.allow_missing.count(layer.name) > 0;
+    if (!src) {
+      if (may_skip) {
+        report.kept.push_back(layer.name + " (not in the file)");
+        continue;
+      }
+      fail(path, ": layer '", layer.name, "' is missing (layers with weights in the file: ", names_of(net), ")");
+    }
+    used.push_back(src->name);
+    const std::string why = mismatch(*src, layer);
+    if (!why.empty()) {
+      if (may_skip) {
+        report.kept.push_back(layer.name + " (" + src->name + " " + why + ")");
+        continue;
+      }
+      fail(path, ": layer '", src->name, "' ", why);
+    }
+    copy_into(*layer.weight, src->blobs[0]);
+    if (layer.bias) copy_into(*layer.bias, src->blobs[1]);
+    report.loaded.push_back(layer.name);
+  }
+  report_unused(net, used, report);
+  if (o.strict && !report.unused.empty()) {
+    std::string list;
+    for (const std::string& u : report.unused) list += (list.empty() ? "" : ", ") + u;
+    fail(path, ": layers the model has no place for: ", list, " (drop --strict to ignore them)");
+  }
+  return report;
+}
+
+ImportReport import_vgg16(const CaffeNet& net, Model& model, const std::string& path) {
+  ImportReport report;
+  std::vector<std::string> used;
+  for (const ModelLayer& layer : model_layers(model)) {
+    const bool trunk = layer.name.rfind("conv", 0) == 0;
+    if (!trunk && layer.name != "fc6" && layer.name != "fc7") {
+      report.kept.push_back(layer.name + " (freshly initialised)");
+      continue;
+    }
+    const CaffeLayer* src = find_layer(net, layer.name, path);
+    if (!src) fail(path, ": layer '", layer.name, "' is missing: not a VGG-16 model (layers: ", names_of(net), ")");
+    used.push_back(src->name);
+    if (src->blobs.size() < 2) fail(path, ": layer '", src->name, "' has ", src->blobs.size(), " blobs, needs 2");
+    const CaffeBlob &w = src->blobs[0], &b = src->blobs[1];
+    if (trunk) {
+      const std::string why = mismatch(*src, layer);
+      if (!why.empty()) fail(path, ": layer '", src->name, "' ", why);
+      copy_into(*layer.weight, w);
+      copy_into(*layer.bias, b);
+      report.loaded.push_back(layer.name);
+      continue;
+    }
+    // fc6 / fc7: subsample filters (and fc6's 7x7 taps, fc7's inputs) down to the model's sizes.
+    const Shape& ws = layer.weight->value.shape();  // O x I x k x k
+    const int64_t out = ws[0], in = ws[1], k = ws[2];
+    const int64_t vgg_out = int64_t(b.data.size());
+    const int64_t vgg_taps = layer.name == "fc6" ? 7 : 1;
+    if (vgg_out < out || vgg_out % out) fail(path, ": layer '", src->name, "' has ", vgg_out, " filters, not a multiple of the model's ", out);
+    const int64_t vgg_in = int64_t(w.data.size()) / (vgg_out * vgg_taps * vgg_taps);
+    if (vgg_in * vgg_out * vgg_taps * vgg_taps != int64_t(w.data.size()) || vgg_in < in || vgg_in % in)
+      fail(path, ": layer '", src->name, "' weights ", shape_str(w.shape), " do not subsample to ", shape_str(ws));
+    const int64_t filter_step = vgg_out / out, input_step = vgg_in / in;
+    std::vector<int64_t> taps(size_t(k), 0);
+    for (int64_t t = 0; t < k; ++t) taps[size_t(t)] = k > 1 ? int64_t(std::lround(double(t) * double(vgg_taps - 1) / double(k - 1))) : 0;
+    float* dst = layer.weight->value.data();
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        for (int64_t y = 0; y < k; ++y)
+          for (int64_t x = 0; x < k; ++x) {
+            const int64_t src_index = (((o * filter_step) * vgg_in + i * input_step) * vgg_taps + taps[size_t(y)]) * vgg_taps + taps[size_t(x)];
+            dst[((o * in + i) * k + y) * k + x] = w.data[size_t(src_index)];
+          }
+    for (int64_t o = 0; o < out; ++o) layer.bias->value.data()[o] = b.data[size_t(o * filter_step)];
+    ++layer.weight->version;
+    ++layer.bias->version;
+    report.loaded.push_back(layer.name + " (every " + std::to_string(filter_step) + "th filter" +
+                            (vgg_taps > 1 ? ", taps of 7x7 subsampled to " + std::to_string(k) + "x" + std::to_string(k) : "") + ")");
+  }
+  report_unused(net, used, report);
+  return report;
+}
+
+CaffeNet export_weights(Model& model) {
+  CaffeNet net;
+  net.name = std::string("deeplab-") + model_kind_name(model.spec().kind);
+  for (const ModelLayer& layer : model_layers(model)) {
+    CaffeLayer l{layer.name, "Convolution", {}};
+    for (nn::Param* p : {layer.weight, layer.bias}) {
+      if (!p) continue;
+      l.blobs.push_back({p->value.shape(), std::vector<float>(p->value.data(), p->value.data() + p->value.numel())});
+    }
+    net.layers.push_back(std::move(l));
+  }
+  return net;
+}
+
+std::string deploy_prototxt(const Model& model, int64_t height, int64_t width) {
+  const nn::Net& net = model.net();
+  if (net.phase() != nn::Phase::test) fail("deploy prototxt: needs a test-phase model");
+  std::ostringstream p;
+  p << "name: \"deeplab-" << model_kind_name(model.spec().kind) << "\"\n"
+    << "input: \"data\"\ninput_shape { dim: 1 dim: 3 dim: " << height << " dim: " << width << " }\n";
+  for (const auto& node : net.nodes()) {
+    const nn::Layer& layer = *node.layer;
+    const std::string top = net.blob(node.outputs.at(0)).name;
+    p << "layer {\n  name: \"" << layer.name() << "\"\n";
+    for (int b : node.inputs) p << "  bottom: \"" << net.blob(b).name << "\"\n";
+    p << "  top: \"" << top << "\"\n";
+    if (const auto* c = dynamic_cast<const nn::Convolution*>(&layer)) {
+      const nn::ConvSpec& s = c->spec();
+      p << "  type: \"Convolution\"\n  convolution_param {\n    num_output: " << s.out_channels
+        << "\n    kernel_size: " << s.kernel << "\n    stride: " << s.stride << "\n    pad: " << s.pad
+        << "\n    dilation: " << s.dilation << "\n    bias_term: " << (s.bias ? "true" : "false") << "\n  }\n}\n";
+      if (s.relu)
+        p << "layer {\n  name: \"" << layer.name() << "_relu\"\n  type: \"ReLU\"\n  bottom: \"" << top << "\"\n  top: \""
+          << top << "\"\n}\n";
+    } else if (const auto* pool = dynamic_cast<const nn::Pooling*>(&layer)) {
+      const nn::PoolSpec& s = pool->spec();
+      p << "  type: \"Pooling\"\n  pooling_param {\n    pool: " << (s.kind == nn::PoolKind::max ? "MAX" : "AVE")
+        << "\n    kernel_size: " << s.kernel << "\n    stride: " << s.stride << "\n    pad: " << s.pad << "\n  }\n}\n";
+    } else if (dynamic_cast<const nn::Concat*>(&layer)) {
+      p << "  type: \"Concat\"\n  concat_param { axis: 1 }\n}\n";
+    } else {
+      fail("deploy prototxt: no Caffe equivalent written for layer '", layer.name(), "' (", layer.type(), ")");
+    }
+  }
+  return p.str();
+}
+
+}  // namespace deeplab::caffe

@@ -1,0 +1,193 @@
+// Caffe interop: the wire format, caffemodels written in both layouts and read back, import by
+// name with shape checks, the VGG-16 subsampling rule, clear errors, and OpenCV's own Caffe
+// reader running an exported LargeFOV: an independent implementation of the same network.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/dnn.hpp>
+
+#include "caffe/caffemodel.h"
+#include "caffe/convert.h"
+#include "caffe/protobuf.h"
+#include "gradcheck.h"
+#include "models/model_file.h"
+#include "test_support.h"
+
+namespace deeplab::caffe {
+namespace {
+
+namespace fs = std::filesystem;
+using deeplab::testing::expect_error;
+using CaffeTest = deeplab::testing::ScratchDirTest;
+
+bool same_params(Model& a, Model& b) {
+  for (size_t i = 0; i < a.params().size(); ++i) {
+    const Tensor &x = a.params()[i]->value, &y = b.params()[i]->value;
+    if (x.shape() != y.shape() || std::memcmp(x.data(), y.data(), size_t(x.numel()) * 4) != 0) return false;
+  }
+  return true;
+}
+
+TEST(Protobuf, FieldsRoundTripAndMalformedInputIsAnError) {
+  MessageWriter w;
+  w.varint_field(1, 300);
+  w.bytes_field(2, "conv1_1");
+  const float f[3] = {1.5f, -2.0f, 3.25f};
+  w.packed_floats(5, f, 3);
+  w.packed_ints(7, {4096, 25088, 1});
+  MessageReader r(w.bytes(), "test");
+  Field field;
+  ASSERT_TRUE(r.next(field));
+  EXPECT_EQ(field.varint, 300u);
+  ASSERT_TRUE(r.next(field));
+  EXPECT_EQ(field.bytes, "conv1_1");
+  ASSERT_TRUE(r.next(field));
+  std::vector<float> floats;
+  append_floats(field, floats, "test");
+  EXPECT_EQ(floats, std::vector<float>(f, f + 3));
+  ASSERT_TRUE(r.next(field));
+  std::vector<int64_t> ints;
+  append_ints(field, ints, "test");
+  EXPECT_EQ(ints, (std::vector<int64_t>{4096, 25088, 1}));
+  EXPECT_FALSE(r.next(field));
+  const std::string cut = w.bytes().substr(0, w.bytes().size() - 5);
+  MessageReader truncated(cut, "cut.caffemodel");
+  expect_error([&] { while (truncated.next(field)) {} }, {"cut.caffemodel", "truncated"});
+}
+
+TEST_F(CaffeTest, BothLayoutsWrittenAndImportedGiveTheSameParameters) {
+  Model original(ModelSpec{ModelKind::largefov, 5, 0.125}, nn::Phase::test, 11);
+  CaffeNet net = export_weights(original);
+  // As a release names it, fc8 carries a data set suffix; fc7 stored as an inner product (O x I).
+  for (CaffeLayer& l : net.layers) {
+    if (l.name == "fc8") l.name = "fc8_voc12";
+    if (l.name == "fc7") l.type = "InnerProduct", l.blobs[0].shape = {l.blobs[0].shape[0], l.blobs[0].shape[1]};
+  }
+  for (CaffeLayout layout : {CaffeLayout::v1_layers, CaffeLayout::v2_layer}) {
+    const std::string path = this->path(layout == CaffeLayout::v1_layers ? "v1.caffemodel" : "v2.caffemodel");
+    write_caffemodel(path, net, layout);
+    const CaffeNet back = read_caffemodel(path);
+    ASSERT_EQ(back.layers.size(), net.layers.size());
+    EXPECT_EQ(back.layers[0].type, "Convolution");
+    if (layout == CaffeLayout::v1_layers) {
+      EXPECT_EQ(back.layers[0].blobs[1].shape, (Shape{1, 1, 1, 8}));  // num/channels/height/width
+    }
+    Model imported(ModelSpec{ModelKind::largefov, 5, 0.125}, nn::Phase::test, 99);
+    const ImportReport report = import_weights(back, imported, {}, path);
+    EXPECT_EQ(report.loaded.size(), 16u);
+    EXPECT_TRUE(report.unused.empty());
+    EXPECT_TRUE(same_params(original, imported)) << path;
+  }
+}
+
+TEST_F(CaffeTest, MissingExtraAndMisshapedLayersAreNamed) {
+  Model m(ModelSpec{ModelKind::largefov, 5, 0.125}, nn::Phase::test, 1);
+  CaffeNet net = export_weights(m);
+  const std::string path = this->path("m.caffemodel");
+  {  // a layer missing
+    CaffeNet cut = net;
+    cut.layers.erase(cut.layers.begin() + 3);
+    expect_error([&] { import_weights(cut, m, {}, path); }, {"m.caffemodel", "layer 'conv2_2' is missing"});
+  }
+  {  // a blob of the wrong shape
+    CaffeNet bad = net;
+    bad.layers[5].blobs[0].shape[1] += 1;
+    bad.layers[5].blobs[0].data.resize(size_t(shape_numel(bad.layers[5].blobs[0].shape)));
+    expect_error([&] { import_weights(bad, m, {}, path); }, {"layer 'conv3_2'", "weights are"});
+  }
+  {  // another class count: fc8 misshaped, allowed to stay fresh; an extra layer is reported, or refused
+    Model other(ModelSpec{ModelKind::largefov, 7, 0.125}, nn::Phase::test, 1);
+    CaffeNet extra = net;
+    extra.layers.push_back({"fc9", "Convolution", {net.layers.back().blobs}});
+    expect_error([&] { import_weights(extra, other, {}, path); }, {"layer 'fc8'", "weights are"});
+    ImportOptions o;
+    o.allow_missing = {"fc8"};
+    const ImportReport r = import_weights(extra, other, o, path);
+    EXPECT_EQ(r.kept.size(), 1u);
+    EXPECT_EQ(r.unused, std::vector<std::string>{"fc9"});
+    o.strict = true;
+    expect_error([&] { import_weights(extra, other, o, path); }, {"fc9", "no place"});
+  }
+  {  // not a caffemodel, truncated
+    std::ofstream(path) << "this is a text file, not a model\n";
+    expect_error([&] { read_caffemodel(path); }, {"m.caffemodel"});
+    write_caffemodel(path, net);
+    fs::resize_file(path, fs::file_size(path) / 2);
+    expect_error([&] { read_caffemodel(path); }, {"m.caffemodel", "truncated"});
+    expect_error([&] { read_caffemodel(this->path("none.caffemodel")); }, {"none.caffemodel", "no such file"});
+  }
+}
+
+TEST(Vgg16, Fc6AndFc7AreSubsampledAsThePaperSays) {
+  // A VGG-16 at width 1/16: conv layers as the model's, fc6 (4 x 64) x (32 x 7 x 7) and fc7
+  // (4 x 64) x (4 x 64) inner products, fc8 a 1000-class classifier.
+  ModelSpec spec{ModelKind::largefov, 3, 1.0 / 16};
+  Model model(spec, nn::Phase::test, 2);
+  CaffeNet vgg = export_weights(model);
+  vgg.layers.resize(13);  // conv1_1 ... conv5_3
+  Rng rng(4);
+  auto blob = [&](Shape s) {
+    CaffeBlob b{s, std::vector<float>(size_t(shape_numel(s)))};
+    for (float& v : b.data) v = rng.uniform(-1, 1);
+    return b;
+  };
+  vgg.layers.push_back({"fc6", "InnerProduct", {blob({256, 32 * 49}), blob({256})}});
+  vgg.layers.push_back({"fc7", "InnerProduct", {blob({256, 256}), blob({256})}});
+  vgg.layers.push_back({"fc8", "InnerProduct", {blob({1000, 256}), blob({1000})}});
+  Model fresh(spec, nn::Phase::test, 2);
+  const Tensor fc8_before = fresh.net().find_param("fc8/weight")->value.clone();
+  import_vgg16(vgg, fresh, "vgg.caffemodel");
+  const Tensor& fc6 = fresh.net().find_param("fc6/weight")->value;  // 64 x 32 x 3 x 3
+  ASSERT_EQ(fc6.shape(), (Shape{64, 32, 3, 3}));
+  const std::vector<float>& w6 = vgg.layers[13].blobs[0].data;
+  for (int o : {0, 5, 63})
+    for (int c : {0, 31})
+      for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < 3; ++x)
+          EXPECT_EQ(fc6.data()[((o * 32 + c) * 3 + y) * 3 + x], w6[size_t(((4 * o * 32 + c) * 7 + 3 * y) * 7 + 3 * x)]);
+  EXPECT_EQ(fresh.net().find_param("fc6/bias")->value.data()[7], vgg.layers[13].blobs[1].data[28]);
+  const Tensor& fc7 = fresh.net().find_param("fc7/weight")->value;  // 64 x 64
+  EXPECT_EQ(fc7.data()[3 * 64 + 5], vgg.layers[14].blobs[0].data[size_t(12 * 256 + 20)]);
+  EXPECT_EQ(std::memcmp(fc8_before.data(), fresh.net().find_param("fc8/weight")->value.data(),
+                        size_t(fc8_before.numel()) * 4), 0);  // fc8 stays fresh
+  vgg.layers.erase(vgg.layers.begin() + 13);
+  expect_error([&] { import_vgg16(vgg, fresh, "vgg.caffemodel"); }, {"vgg.caffemodel", "'fc6' is missing"});
+}
+
+TEST_F(CaffeTest, OpenCvRunsTheExportedLargeFovAsWeDo) {
+  Model model(ModelSpec{ModelKind::largefov, 21, 1.0}, nn::Phase::test, 5);
+  const int64_t h = 65, w = 81;
+  write_caffemodel(path("m.caffemodel"), export_weights(model));
+  std::ofstream(path("deploy.prototxt")) << deploy_prototxt(model, h, w);
+  cv::dnn::Net cv_net = cv::dnn::readNetFromCaffe(path("deploy.prototxt"), path("m.caffemodel"));
+  const Tensor x = deeplab::testing::random_tensor({1, 3, h, w}, 3, -120, 130);
+  const int dims[4] = {1, 3, int(h), int(w)};
+  cv::Mat blob(4, dims, CV_32F, const_cast<float*>(x.data()));
+  cv_net.setInput(blob);
+  cv::Mat theirs = cv_net.forward();
+  const Tensor ours = model.forward(x);
+  ASSERT_EQ(theirs.total(), size_t(ours.numel())) << shape_str(ours.shape());
+  const float* t = theirs.ptr<float>();
+  double scale = 0, diff = 0;
+  for (int64_t i = 0; i < ours.numel(); ++i) {
+    scale = std::max(scale, double(std::fabs(ours.data()[i])));
+    diff = std::max(diff, double(std::fabs(ours.data()[i] - t[i])));
+  }
+  EXPECT_LE(diff / scale, 1e-4) << "max |difference| " << diff << " against max |score| " << scale;
+  const int64_t classes = ours.dim(1), plane = ours.dim(2) * ours.dim(3);
+  for (int64_t p = 0; p < plane; ++p) {
+    int64_t a = 0, b = 0;
+    for (int64_t c = 1; c < classes; ++c) {
+      if (ours.data()[c * plane + p] > ours.data()[a * plane + p]) a = c;
+      if (t[c * plane + p] > t[b * plane + p]) b = c;
+    }
+    ASSERT_EQ(a, b) << "argmax differs at score pixel " << p;
+  }
+  std::printf("OpenCV %s vs deeplab, LargeFOV %lldx%lld: max relative difference %.2g\n", CV_VERSION, (long long)h,
+              (long long)w, diff / scale);
+}
+
+}  // namespace
+}  // namespace deeplab::caffe
