@@ -119,6 +119,8 @@ bench() {
   "$BUILD_DIR/bin/deeplab" bench crf
   log "segmentation throughput, with and without the CRF, 1 and 2 ranks:"
   bash tests/bench/segment_speed.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/bin/make_test_files"
+  log "CRF sweep throughput, 1 and 2 ranks:"
+  bash tests/bench/sweep_speed.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/bin/make_test_files"
   log "operator micro-benchmarks (Google Benchmark):"
   "$BUILD_DIR/bin/bench_ops"
 }

@@ -18,6 +18,7 @@ int run_evaluate(int argc, char** argv);
 int run_import(int argc, char** argv);
 int run_export_caffe(int argc, char** argv);
 int run_forward(int argc, char** argv);
+int run_crf_sweep(int argc, char** argv);
 
 // The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
 void add_crf_options(po::options_description& options);

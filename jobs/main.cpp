@@ -28,6 +28,7 @@ const Command kCommands[] = {
     {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks"},
     {"segment", deeplab::jobs::run_segment, "segment a data set with a trained model (and the CRF), resumable, over MPI ranks"},
     {"evaluate", deeplab::jobs::run_evaluate, "score predictions against the ground truth: IoU per class, mean IoU"},
+    {"crf-sweep", deeplab::jobs::run_crf_sweep, "search the CRF's parameters by mean IoU over MPI ranks, resumable"},
     {"import", deeplab::jobs::run_import, "read Caffe weights (.caffemodel: a DeepLab release, ImageNet VGG-16) into a model file"},
     {"export-caffe", deeplab::jobs::run_export_caffe, "write a model as Caffe weights and a deploy prototxt"},
     {"forward", deeplab::jobs::run_forward, "the raw network on a raw .npy array: scores out as .npy"},

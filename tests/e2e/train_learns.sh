@@ -48,7 +48,7 @@ fi
 
 # The CRF on top of the trained network (with the demo's parameters) raises mean IoU on the val scenes.
 for mode in net crf; do
-  flags=(); [ $mode = crf ] && flags=(--crf --config "$configs/crf-scenes.ini")
+  flags=(--save-probs); [ $mode = crf ] && flags=(--crf --config "$configs/crf-scenes.ini")
   "$bin" segment --model "$work/tiny/final.h5" --data "$work/scenes/val.h5" --out "$work/$mode.h5" "${flags[@]}" \
     --evaluate --json "$work/$mode.json" >/dev/null 2>&1 || fail "segment $mode"
 done
@@ -56,6 +56,20 @@ miou() { sed -E 's/.*"mean_iou": ([0-9.]+).*/\1/' "$1"; }
 net=$(miou "$work/net.json"); crf=$(miou "$work/crf.json")
 awk -v a="$crf" -v b="$net" 'BEGIN { exit !(a > b) }' && pass "CRF raises mean IoU: network $net, network + CRF $crf" \
   || fail "CRF does not help: network $net, network + CRF $crf"
+
+# The CRF sweep on the trained network's probabilities: the point of configs/crf-scenes.ini scores
+# exactly what segment --crf + evaluate scored with it; a small grid's best against the defaults.
+"$bin" crf-sweep --probs "$work/net.h5" --data "$work/scenes/val.h5" --grid "$configs/crf-scenes.ini" \
+  --out "$work/one" --images 0 --no-baseline >/dev/null 2>&1 || fail "crf-sweep of one point"
+sweep_scores=$(tail -1 "$work/one/results.csv" | cut -d, -f8,9)
+segment_scores=$(/usr/bin/python3 -c "import json; e = json.load(open('$work/crf.json')); print('%.6f,%.6f' % (e['mean_iou'], e['pixel_accuracy']))")
+[ "$sweep_scores" = "$segment_scores" ] && pass "sweep point = segment --crf + evaluate: $sweep_scores" \
+  || fail "sweep point $sweep_scores, segment --crf $segment_scores"
+printf '[crf]\nbi_w = 4,6,8\nbi_xy_std = 50,121\nbi_rgb_std = 5,10\niterations = 10\n' > "$work/grid.ini"
+out=$("$bin" crf-sweep --probs "$work/net.h5" --data "$work/scenes/val.h5" --grid "$work/grid.ini" --out "$work/sweep" --images 50 2>&1)
+best=$(sed -nE 's/^best .*mean IoU +([0-9.]+)%.*/\1/p' <<<"$out"); default=$(sed -nE 's/^default .*mean IoU +([0-9.]+)%.*/\1/p' <<<"$out")
+awk -v b="$best" -v d="$default" 'BEGIN { exit !(b >= d && d > 0) }' && pass "sweep: best $best% >= default parameters $default%" \
+  || fail "sweep: best '$best', default '$default'"
 
 "$bin" make-scenes --out "$work/four" --train 4 --val 1 --size 64 >/dev/null 2>&1
 expect "full-width LargeFOV on 4 images" 0 "finished 60 iterations" -- \

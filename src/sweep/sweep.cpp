@@ -1,0 +1,376 @@
+#include "sweep/sweep.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+
+#include "core/atomic_path.h"
+#include "core/error.h"
+#include "core/image_io.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "dist/work_counter.h"
+#include "eval/confusion.h"
+#include "segment/predict.h"
+#include "segment/predictions_file.h"
+
+namespace deeplab::sweep {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Image {
+  int64_t index = 0, height = 0, width = 0;
+  segment::Stride8Probabilities probs;
+  std::vector<uint8_t> rgb, labels;
+};
+
+// The chosen images, in memory or read when needed.
+class ImageStore {
+ public:
+  ImageStore(const SweepOptions& o, int classes) : pred_(o.probs_path), data_(o.data_path) {
+    if (!pred_.info().probs) fail(o.probs_path, ": holds no probabilities (segment with --save-probs)");
+    if (pred_.info().num_classes != classes || data_.num_classes() != classes)
+      fail(o.probs_path, " and ", o.data_path, " disagree on the classes");
+    if (pred_.info().count != data_.size())
+      fail(o.probs_path, " holds ", pred_.info().count, " images, ", o.data_path, " ", data_.size());
+    const int64_t n = data_.size(), k = o.images <= 0 ? n : std::min(o.images, n);
+    for (int64_t i = 0; i < k; ++i) indices_.push_back(i * n / k);  // evenly spaced, the same every time
+    // Keep them all, unless they grow past the limit: then each unit reads what it needs.
+    int64_t bytes = 0;
+    cached_ = true;
+    for (int64_t i : indices_) {
+      cache_.push_back(load(i));
+      const Image& im = cache_.back();
+      bytes += int64_t(im.rgb.size() + im.labels.size() + 2 * im.probs.bits.size());
+      if (bytes > o.memory_limit_mb * (int64_t(1) << 20)) {
+        cached_ = false;
+        cache_.clear();
+        break;
+      }
+    }
+  }
+  int64_t size() const { return int64_t(indices_.size()); }
+  Image get(int64_t k) const { return cached_ ? cache_[size_t(k)] : load(indices_[size_t(k)]); }
+  bool cached() const { return cached_; }
+
+ private:
+  Image load(int64_t i) const {
+    const data::Sample s = data_.read(i);
+    if (pred_.name(i) != s.name)
+      fail(pred_.path(), ": entry ", i, " is '", pred_.name(i), "', ", data_.path(), " has '", s.name, "'");
+    Image im{i, s.height, s.width, pred_.probabilities(i), s.rgb, s.labels};
+    return im;
+  }
+  segment::PredictionsReader pred_;
+  data::DatasetReader data_;
+  std::vector<int64_t> indices_;
+  std::vector<Image> cache_;
+  bool cached_ = false;
+};
+
+std::string point_key(const Point& p, int iterations, int64_t block) {
+  char key[256];
+  std::snprintf(key, sizeof key, "%.17g %.17g %.17g %.17g %.17g %d %lld", p[0], p[1], p[2], p[3], p[4], iterations,
+                (long long)block);
+  return key;
+}
+
+struct UnitRecord {
+  int round = 0;
+  Point point{};
+  int iterations = 0;
+  int64_t block = 0;
+  double seconds = 0;
+  std::vector<int64_t> counts;
+};
+
+// One finished unit per line; a line cut short by a kill has no "end" and is ignored.
+std::string format_record(const UnitRecord& r) {
+  std::ostringstream s;
+  s.precision(17);
+  s << "unit " << r.round;
+  for (double v : r.point) s << " " << v;
+  s << " " << r.iterations << " " << r.block << " " << r.seconds << " " << r.counts.size();
+  for (int64_t c : r.counts) s << " " << c;
+  s << " end\n";
+  return s.str();
+}
+
+bool parse_record(const std::string& line, UnitRecord& r) {
+  std::istringstream s(line);
+  std::string word;
+  size_t n = 0;
+  if (!(s >> word) || word != "unit" || !(s >> r.round)) return false;
+  for (double& v : r.point)
+    if (!(s >> v)) return false;
+  if (!(s >> r.iterations >> r.block >> r.seconds >> n) || n > 65536) return false;
+  r.counts.assign(n, 0);
+  for (int64_t& c : r.counts)
+    if (!(s >> c)) return false;
+  return bool(s >> word) && word == "end";
+}
+
+std::vector<UnitRecord> read_records(const std::string& dir) {
+  std::vector<UnitRecord> records;
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir, ec)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    std::ifstream in(f);
+    std::string line;
+    UnitRecord r;
+    while (std::getline(in, line))
+      if (parse_record(line, r)) records.push_back(r);
+  }
+  return records;
+}
+
+// Appends records to OUT/units/rank-R.log, each flushed to disk before the next unit starts.
+class UnitLog {
+ public:
+  explicit UnitLog(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "a")) {
+    if (!file_) fail(path, ": cannot open for appending");
+  }
+  ~UnitLog() { std::fclose(file_); }
+  void append(const UnitRecord& r) {
+    const std::string line = format_record(r);
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0 ||
+        fsync(fileno(file_)) != 0)
+      fail(path_, ": cannot write");
+  }
+
+ private:
+  std::string path_;
+  FILE* file_;
+};
+
+std::string settings_text(const SweepOptions& o, int64_t images, int64_t block) {
+  std::ostringstream s;
+  s << "probs = " << fs::absolute(o.probs_path).string() << "\ndata = " << fs::absolute(o.data_path).string()
+    << "\nimages = " << images << "\nblock_images = " << block << "\nrefine = " << o.refine
+    << "\nbaseline = " << o.baseline << "\ngrid:\n" << o.grid_text;
+  return s.str();
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  AtomicPath out(path);
+  {
+    std::ofstream f(out.temp());
+    f << text;
+    if (!f) fail(path, ": cannot write");
+  }
+  out.commit();
+}
+
+// mIoU over bi_w (rows) and bi_xy_std (columns): for each cell the best over the other parameters.
+void write_heatmap(const std::string& path, const std::vector<PointResult>& results) {
+  std::vector<double> ws, xs;
+  for (const PointResult& r : results) ws.push_back(r.point[0]), xs.push_back(r.point[1]);
+  std::sort(ws.begin(), ws.end());
+  ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
+  std::sort(xs.begin(), xs.end());
+  xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+  std::map<std::pair<size_t, size_t>, double> cell;
+  double lo = 1, hi = 0;
+  for (const PointResult& r : results) {
+    const size_t i = size_t(std::lower_bound(ws.begin(), ws.end(), r.point[0]) - ws.begin());
+    const size_t j = size_t(std::lower_bound(xs.begin(), xs.end(), r.point[1]) - xs.begin());
+    auto [it, fresh] = cell.emplace(std::make_pair(i, j), r.mean_iou);
+    if (!fresh) it->second = std::max(it->second, r.mean_iou);
+    lo = std::min(lo, r.mean_iou), hi = std::max(hi, r.mean_iou);
+  }
+  const int cw = std::max(40, 640 / int(std::max<size_t>(xs.size(), 1))), ch = std::max(28, 420 / int(std::max<size_t>(ws.size(), 1)));
+  const int left = 80, top = 40, width = left + cw * int(xs.size()) + 20, height = top + ch * int(ws.size()) + 50;
+  cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  for (const auto& [ij, v] : cell) {
+    const double t = hi > lo ? (v - lo) / (hi - lo) : 1.0;
+    const cv::Scalar colour(255 * (1 - t), 60 + 120 * t, 255 * t);  // BGR: blue (low) to red (high)
+    const cv::Point a(left + int(ij.second) * cw, top + int(ij.first) * ch);
+    cv::rectangle(img, a, a + cv::Point(cw - 1, ch - 1), colour, cv::FILLED);
+    char label[16];
+    std::snprintf(label, sizeof label, "%.1f", 100 * v);
+    cv::putText(img, label, a + cv::Point(3, ch / 2 + 4), cv::FONT_HERSHEY_SIMPLEX, 0.35, {255, 255, 255});
+  }
+  char label[32];
+  for (size_t i = 0; i < ws.size(); ++i) {
+    std::snprintf(label, sizeof label, "%g", ws[i]);
+    cv::putText(img, label, {5, top + int(i) * ch + ch / 2 + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.4, {0, 0, 0});
+  }
+  for (size_t j = 0; j < xs.size(); ++j) {
+    std::snprintf(label, sizeof label, "%g", xs[j]);
+    cv::putText(img, label, {left + int(j) * cw + 3, top + int(ws.size()) * ch + 16}, cv::FONT_HERSHEY_SIMPLEX, 0.4, {0, 0, 0});
+  }
+  cv::putText(img, "mean IoU (%): bi_w (rows) x bi_xy_std (columns), best over the others", {5, 20},
+              cv::FONT_HERSHEY_SIMPLEX, 0.45, {0, 0, 0});
+  RgbImage out{height, width, std::vector<uint8_t>(size_t(width) * height * 3)};
+  cv::Mat rgb(height, width, CV_8UC3, out.rgb.data());
+  cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
+  write_rgb_png(path, out);
+}
+
+std::string format_point(const Point& p, int iterations) {
+  char s[160];
+  std::snprintf(s, sizeof s, "bi_w %g, bi_xy_std %g, bi_rgb_std %g, pos_w %g, pos_xy_std %g, %d iterations", p[0], p[1],
+                p[2], p[3], p[4], iterations);
+  return s;
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
+  const auto start = Clock::now();
+  const bool root = mpi.rank() == 0;
+  const std::string units_dir = o.out_dir + "/units";
+  if (root) {
+    if (fs::exists(units_dir) && !o.resume)
+      fail(o.out_dir, ": holds an earlier sweep; pass --resume to finish it, or choose another --out");
+    fs::create_directories(units_dir);
+  }
+  const segment::PredictionsReader header(o.probs_path);
+  const int classes = header.info().num_classes;
+  const ImageStore store(o, classes);
+  const int64_t n = store.size();
+  const int64_t block = o.block_images <= 0 ? n : std::min(o.block_images, n);
+  const int64_t blocks = (n + block - 1) / block;
+  if (root) {
+    const std::string path = o.out_dir + "/settings", text = settings_text(o, n, block);
+    if (fs::exists(path)) {
+      std::ifstream in(path);
+      std::stringstream old;
+      old << in.rdbuf();
+      if (old.str() != text) fail(path, ": the earlier sweep used other settings; choose another --out");
+    } else {
+      write_text_atomically(path, text);
+    }
+    log_info("crf-sweep: " + std::to_string(n) + " images (" + (store.cached() ? "in memory" : "read per unit") +
+             "), " + std::to_string(blocks) + " block(s) per point, " + std::to_string(mpi.size()) + " rank(s)");
+  }
+  mpi.barrier();
+
+  std::map<std::string, UnitRecord> done;  // by point and block, from earlier runs
+  for (const UnitRecord& r : read_records(units_dir)) done[point_key(r.point, r.iterations, r.block)] = r;
+  UnitLog log(units_dir + "/rank-" + std::to_string(mpi.rank()) + ".log");
+  dist::WorkCounter counter(mpi);
+  SweepSummary summary;
+  std::vector<std::string> scored;  // point keys already in the results
+  Grid grid = o.grid;
+  double busy = 0, rank_time = 0;
+  for (int round = 0; round <= o.refine; ++round) {
+    std::vector<Point> points;
+    for (const Point& p : grid_points(grid))
+      if (std::find(scored.begin(), scored.end(), point_key(p, grid.iterations, -1)) == scored.end()) points.push_back(p);
+    const crf::CrfParams d;
+    const Point baseline{d.bi_w, d.bi_xy_std, d.bi_rgb_std, d.pos_w, d.pos_xy_std};
+    if (round == 0 && o.baseline && std::find(points.begin(), points.end(), baseline) == points.end())
+      points.push_back(baseline);
+    const int64_t units = int64_t(points.size()) * blocks;
+    counter.reset();
+    const auto round_start = Clock::now();
+    double round_busy = 0;
+    Progress progress("crf-sweep round " + std::to_string(round) + " (units)", long(units));
+    for (int64_t u = counter.next(); u < units; u = counter.next()) {
+      const Point& p = points[size_t(u / blocks)];
+      const int64_t b = u % blocks;
+      if (done.count(point_key(p, grid.iterations, b))) {
+        ++summary.units_reused;
+        continue;
+      }
+      const auto t0 = Clock::now();
+      const crf::CrfParams params = to_params(p, grid);
+      eval::ConfusionMatrix m(classes);
+      for (int64_t k = b * block; k < std::min(n, (b + 1) * block); ++k) {
+        const Image im = store.get(k);
+        const LabelMap labels = segment::labels_from_probabilities(im.probs, im.rgb.data(), im.height, im.width, &params);
+        m.add(labels.data.data(), im.labels.data(), im.height * im.width, o.data_path);
+      }
+      UnitRecord r{round, p, grid.iterations, b, std::chrono::duration<double>(Clock::now() - t0).count(), m.counts()};
+      log.append(r);
+      done[point_key(p, grid.iterations, b)] = r;
+      round_busy += r.seconds;
+      ++summary.units_computed;
+      if (root) progress.update(long(u + 1));
+    }
+    if (root) progress.finish();
+    mpi.barrier();  // every unit of this round is on disk
+    busy += round_busy;
+    rank_time += std::chrono::duration<double>(Clock::now() - round_start).count();
+
+    // Rank 0 sums the blocks of each point, from every rank's log.
+    std::vector<double> best(kParams, 0.0);
+    if (root) {
+      for (const UnitRecord& r : read_records(units_dir)) done[point_key(r.point, r.iterations, r.block)] = r;
+      for (const Point& p : points) {
+        eval::ConfusionMatrix m(classes);
+        PointResult res{round, p, grid.iterations};
+        for (int64_t b = 0; b < blocks; ++b) {
+          const auto it = done.find(point_key(p, grid.iterations, b));
+          if (it == done.end()) fail(units_dir, ": no record of ", format_point(p, grid.iterations), " block ", b);
+          for (size_t c = 0; c < m.counts().size(); ++c) m.counts()[c] += it->second.counts.at(c);
+          res.seconds += it->second.seconds;
+        }
+        res.mean_iou = m.mean_iou();
+        res.pixel_accuracy = m.pixel_accuracy();
+        summary.results.push_back(res);
+        if (p == baseline) summary.baseline = res, summary.has_baseline = true;
+        scored.push_back(point_key(p, grid.iterations, -1));
+      }
+      summary.best = summary.results.front();
+      for (const PointResult& r : summary.results)
+        if (r.mean_iou > summary.best.mean_iou) summary.best = r;
+      for (int k = 0; k < kParams; ++k) best[size_t(k)] = summary.best.point[size_t(k)];
+      log_info("round " + std::to_string(round) + ": " + std::to_string(points.size()) + " points; best so far " +
+               format_point(summary.best.point, summary.best.iterations) + ": mean IoU " +
+               std::to_string(100 * summary.best.mean_iou) + "%");
+    }
+    mpi.allreduce_sum(best.data(), kParams);  // rank 0's values; the others hold zeros
+    Point b{};
+    for (int k = 0; k < kParams; ++k) b[size_t(k)] = best[size_t(k)];
+    if (!root)  // the others keep the list of scored points too, to skip them next round
+      for (const Point& p : points) scored.push_back(point_key(p, grid.iterations, -1));
+    grid = refine(grid, b);
+  }
+  double totals[2] = {busy, rank_time};
+  mpi.allreduce_sum(totals, 2);
+  int64_t counts[2] = {summary.units_computed, summary.units_reused};
+  mpi.allreduce_sum(counts, 2);
+  summary.units_computed = counts[0];
+  summary.units_reused = counts[1];
+  summary.idle_fraction = totals[1] > 0 ? std::max(0.0, 1.0 - totals[0] / totals[1]) : 0.0;
+  summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (root) {
+    std::ostringstream csv;
+    csv << "round,bi_w,bi_xy_std,bi_rgb_std,pos_w,pos_xy_std,iterations,mean_iou,pixel_accuracy,seconds\n";
+    for (const PointResult& r : summary.results) {
+      char line[256];
+      std::snprintf(line, sizeof line, "%d,%g,%g,%g,%g,%g,%d,%.6f,%.6f,%.3f\n", r.round, r.point[0], r.point[1],
+                    r.point[2], r.point[3], r.point[4], r.iterations, r.mean_iou, r.pixel_accuracy, r.seconds);
+      csv << line;
+    }
+    write_text_atomically(o.out_dir + "/results.csv", csv.str());
+    const PointResult& b = summary.best;
+    char ini[512];
+    std::snprintf(ini, sizeof ini,
+                  "# The best point of deeplab crf-sweep on %lld images of %s: mean IoU %.2f%%, pixel accuracy %.2f%%.\n"
+                  "#   deeplab segment --crf --config best.ini ...\n[crf]\nbi_w = %g\nbi_xy_std = %g\nbi_rgb_std = %g\n"
+                  "pos_w = %g\npos_xy_std = %g\niterations = %d\n",
+                  (long long)n, o.data_path.c_str(), 100 * b.mean_iou, 100 * b.pixel_accuracy, b.point[0], b.point[1],
+                  b.point[2], b.point[3], b.point[4], b.iterations);
+    write_text_atomically(o.out_dir + "/best.ini", ini);
+    write_heatmap(o.out_dir + "/heatmap.png", summary.results);
+  }
+  return summary;
+}
+
+}  // namespace deeplab::sweep
