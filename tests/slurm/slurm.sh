@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The Slurm scripts against a real single-node Slurm (cluster/local), started here and stopped by
+# pid at the end, also when a check fails:
+#   1. pipeline.sh on the built-in scenes: every job COMPLETED with exit 0:0, every output there;
+#   2. a bad training config: train FAILED, its dependants CANCELLED (not pending), the pipeline
+#      names the failed job and exits 1;
+#   3. preemption: a training job requeued mid-run checkpoints on SIGTERM, comes back, resumes,
+#      and ends with the parameters of an uninterrupted run, bit for bit.
+# Skips (77) when not root or when Slurm is not installed.
+# usage: slurm.sh DEEPLAB MAKE_TEST_FILES REPO
+set -u
+export DEEPLAB=$1
+tool=$2
+repo=$3
+source "$repo/tests/e2e/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "skipped: the local Slurm needs root"; exit 77; }
+command -v sbatch >/dev/null || { echo "skipped: Slurm is not installed (./run.sh setup installs slurm-wlm)"; exit 77; }
+work=$(mktemp -d)
+state=$work/slurm
+trap 'bash "$repo/cluster/local/slurm-down.sh" "$state"; rm -rf "$work"' EXIT
+bash "$repo/cluster/local/slurm-up.sh" "$state" 8 || { status=$?; [ $status = 77 ] && exit 77; fail "slurm-up"; finish; exit 1; }
+export SLURM_CONF=$state/slurm.conf
+export OMP_NUM_THREADS=1
+cd "$work"
+
+# A quick version of the tiny recipe, and a small grid.
+sed -e 's/^max_iter = .*/max_iter = 40/' -e 's/^display = .*/display = 10/' -e 's/^snapshot = .*/snapshot = 20/' \
+  "$repo/configs/scenes-tiny.ini" > tiny.ini
+printf '[crf]\nbi_w = 4,6\nbi_xy_std = 50,121\nbi_rgb_std = 5\niterations = 5\n' > grid.ini
+pipeline=(bash "$repo/cluster/slurm/pipeline.sh" --scenes "--train 32 --val 8 --size 96" --grid grid.ini
+          --sweep-images 8 --ntasks 2 --wait)
+
+# 1. The whole pipeline.
+out=$("${pipeline[@]}" --work good --config tiny.ini 2>&1)
+status=$?
+echo "$out" | sed 's/^/    /'
+[ $status = 0 ] && pass "pipeline exits 0" || fail "pipeline exited $status"
+[ "$(grep -cE '^(convert|train|segment|evaluate|sweep) +[0-9]+ +COMPLETED +exit 0:0' <<<"$out")" = 5 ] \
+  && pass "all 5 jobs COMPLETED with exit 0:0" || fail "not every job COMPLETED 0:0"
+for f in good/data/train.h5 good/train/final.h5 good/train/checkpoint-0000040.h5 good/train/loss.png good/val-pred.h5 \
+         good/confusion.png good/sweep/results.csv good/sweep/best.ini good/sweep/heatmap.png; do
+  [ -s "$f" ] && pass "output $f" || fail "missing $f"
+done
+/usr/bin/python3 -c "
+import json; e = json.load(open('good/eval.json')); assert 0 <= e['mean_iou'] <= 1 and e['images'] == 8" \
+  && pass "evaluation JSON" || fail "evaluation JSON"
+
+# 2. A bad config: the failure is named, the dependants are cancelled.
+printf '[solver]\nno_such_key = 1\n' > bad.ini
+out=$("${pipeline[@]}" --work bad --config bad.ini 2>&1)
+status=$?
+echo "$out" | sed 's/^/    /'
+[ $status = 1 ] && pass "failed pipeline exits 1" || fail "failed pipeline exited $status"
+grep -qE '^train +[0-9]+ +FAILED' <<<"$out" && grep -q "job train (.*) failed" <<<"$out" \
+  && pass "the failed job is named" || fail "the failed job is not named"
+[ "$(grep -cE '^(segment|evaluate|sweep) +[0-9]+ +CANCELLED .*a job it depends on failed' <<<"$out")" = 3 ] \
+  && pass "its 3 dependants were cancelled" || fail "dependants not cancelled"
+
+# 3. Preemption: requeue a running training job; it checkpoints, comes back and resumes.
+sed -e 's/^max_iter = .*/max_iter = 80/' -e 's/^snapshot = .*/snapshot = 0/' tiny.ini > long.ini
+train=(--ntasks=2 "$repo/cluster/slurm/train.sbatch" --config long.ini --data good/data/train.h5)
+wait_for() { while squeue -h -j "$1" 2>/dev/null | grep -q .; do sleep 0.5; done; }
+straight=$(sbatch --parsable --output=straight-%j.out "${train[@]}" --out straight)
+preempted=$(sbatch --parsable --output=preempted-%j.out "${train[@]}" --out preempted)
+for _ in $(seq 1 600); do grep -q "iteration 20/80" "preempted-$preempted.out" 2>/dev/null && break; sleep 0.1; done
+scontrol requeue "$preempted"
+# A requeued job waits (BeginTime) before it may start again; let it start now.
+for _ in $(seq 1 100); do scontrol show job "$preempted" | grep -q 'JobState=PENDING' && break; sleep 0.1; done
+scontrol update JobId="$preempted" StartTime=now
+wait_for "$straight"
+wait_for "$preempted"
+log=$(cat "preempted-$preempted.out")
+grep -q "stopped by SIGTERM after iteration" <<<"$log" && pass "requeued job checkpointed on SIGTERM" || fail "no checkpoint on SIGTERM"
+grep -q "(start 2)" <<<"$log" && grep -qE "resuming from .*checkpoint-00000[0-9]{2}.h5" <<<"$log" \
+  && pass "it came back and resumed" || fail "no resume after the requeue"
+scontrol show job "$preempted" | grep -q "JobState=COMPLETED" && pass "preempted job COMPLETED" || fail "preempted job did not complete"
+if out=$("$tool" compare-models straight/final.h5 preempted/final.h5 0 2>&1); then pass "preempted = uninterrupted: $out"
+else fail "preempted and uninterrupted runs differ: $out"; fi
+finish
