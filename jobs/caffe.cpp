@@ -2,7 +2,6 @@
 // raw array, for checking against other frameworks.
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <set>
 
 #include "caffe/caffemodel.h"
@@ -94,13 +93,7 @@ int run_export_caffe(int argc, char** argv) {
     long long h = 0, w = 0;
     const std::string size = v["size"].as<std::string>();
     if (std::sscanf(size.c_str(), "%lldx%lld", &h, &w) != 2 || h < 1 || w < 1) fail("--size '", size, "': expected HxW");
-    AtomicPath out(prototxt);
-    {
-      std::ofstream f(out.temp());
-      f << caffe::deploy_prototxt(*model, h, w);
-      if (!f) fail(prototxt, ": cannot write");
-    }
-    out.commit();
+    write_text_file(prototxt, caffe::deploy_prototxt(*model, h, w));
   }
   log_info("wrote " + v["out"].as<std::string>() + (prototxt.empty() ? "" : " and " + prototxt));
   return 0;

@@ -1,7 +1,6 @@
 // deeplab segment: a trained model over a whole data set, with or without the CRF, on any number
 // of MPI ranks, resumable; deeplab evaluate: the predictions scored against the ground truth.
 #include <cstdio>
-#include <fstream>
 
 #include "core/atomic_path.h"
 #include "core/error.h"
@@ -28,15 +27,7 @@ void report(const eval::Evaluation& e, const po::variables_map& v, const std::st
   std::printf("%s\n%s", title.c_str(), eval::format_table(e).c_str());
   std::fflush(stdout);
   const std::string json = v["json"].as<std::string>(), png = v["confusion-png"].as<std::string>();
-  if (!json.empty()) {
-    AtomicPath out(json);
-    {
-      std::ofstream f(out.temp());
-      f << eval::to_json(e);
-      if (!f) fail(json, ": cannot write");
-    }
-    out.commit();
-  }
+  if (!json.empty()) write_text_file(json, eval::to_json(e));
   if (!png.empty()) eval::write_confusion_png(png, e);
 }
 

@@ -104,13 +104,7 @@ void check_or_write_settings(const std::string& parts, const std::string& text) 
            "finish it with those settings, or pass --overwrite to start over");
     return;
   }
-  AtomicPath out(path);
-  {
-    std::ofstream f(out.temp());
-    f << text;
-    if (!f) fail(path, ": cannot write");
-  }
-  out.commit();
+  write_text_file(path, text);
 }
 
 }  // namespace

@@ -164,16 +164,6 @@ std::string settings_text(const SweepOptions& o, int64_t images, int64_t block) 
   return s.str();
 }
 
-void write_text_atomically(const std::string& path, const std::string& text) {
-  AtomicPath out(path);
-  {
-    std::ofstream f(out.temp());
-    f << text;
-    if (!f) fail(path, ": cannot write");
-  }
-  out.commit();
-}
-
 // mIoU over bi_w (rows) and bi_xy_std (columns): for each cell the best over the other parameters.
 void write_heatmap(const std::string& path, const std::vector<PointResult>& results) {
   std::vector<double> ws, xs;
@@ -252,7 +242,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
       old << in.rdbuf();
       if (old.str() != text) fail(path, ": the earlier sweep used other settings; choose another --out");
     } else {
-      write_text_atomically(path, text);
+      write_text_file(path, text);
     }
     log_info("crf-sweep: " + std::to_string(n) + " images (" + (store.cached() ? "in memory" : "read per unit") +
              "), " + std::to_string(blocks) + " block(s) per point, " + std::to_string(mpi.size()) + " rank(s)");
@@ -358,7 +348,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
                     r.point[2], r.point[3], r.point[4], r.iterations, r.mean_iou, r.pixel_accuracy, r.seconds);
       csv << line;
     }
-    write_text_atomically(o.out_dir + "/results.csv", csv.str());
+    write_text_file(o.out_dir + "/results.csv", csv.str());
     const PointResult& b = summary.best;
     char ini[512];
     std::snprintf(ini, sizeof ini,
@@ -367,7 +357,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
                   "pos_w = %g\npos_xy_std = %g\niterations = %d\n",
                   (long long)n, o.data_path.c_str(), 100 * b.mean_iou, 100 * b.pixel_accuracy, b.point[0], b.point[1],
                   b.point[2], b.point[3], b.point[4], b.iterations);
-    write_text_atomically(o.out_dir + "/best.ini", ini);
+    write_text_file(o.out_dir + "/best.ini", ini);
     write_heatmap(o.out_dir + "/heatmap.png", summary.results);
   }
   return summary;

@@ -41,15 +41,9 @@ TrainLog::TrainLog(const std::string& dir, int64_t resume_iteration)
     while (std::getline(old, line))
       if (parse_row(line, r) && r.iteration <= resume_iteration) rows_.push_back(r);
   }
-  {  // rewrite what is kept, atomically, then append to it
-    AtomicPath out(csv_path_);
-    std::ofstream f(out.temp());
-    f << kHeader << "\n";
-    for (const LogRow& r : rows_) f << format_row(r) << "\n";
-    f.close();
-    if (!f) fail(csv_path_, ": cannot write");
-    out.commit();
-  }
+  std::string kept = std::string(kHeader) + "\n";  // rewritten atomically, then appended to
+  for (const LogRow& r : rows_) kept += format_row(r) + "\n";
+  write_text_file(csv_path_, kept);
   csv_.open(csv_path_, std::ios::app);
   if (!csv_) fail(csv_path_, ": cannot open for appending");
 }

@@ -9,8 +9,7 @@ tool=$2
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-mpirun="mpirun --oversubscribe --bind-to none -np"
+export OMP_NUM_THREADS=1
 
 "$bin" make-scenes --out "$work/scenes" --train 1 --val 12 --size 64 >/dev/null 2>&1 || { fail "make-scenes"; finish; exit; }
 "$tool" model "$work/m.h5" largefov 11 0.125

@@ -1,6 +1,10 @@
 # Helpers for the end-to-end scripts: results counted, one line per check.
 # Source it, run checks, end with `finish`.
 failures=0
+# MPI runs on any machine: more ranks than cores allowed, no binding (ranks share the cores),
+# and Open MPI's consent to run as root (containers, CI).
+mpirun="mpirun --oversubscribe --bind-to none -np"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 

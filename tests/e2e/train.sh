@@ -10,9 +10,7 @@ tool=$2
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1
-mpirun="mpirun --oversubscribe --bind-to none -np"
 
 "$bin" make-scenes --out "$work/scenes" --train 24 --val 4 --size 64 >/dev/null 2>&1 || { fail "make-scenes"; finish; exit; }
 # Options are given once each (repeating one is an error), so the lists below differ in what varies.
