@@ -22,7 +22,7 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint or dataset)"},
+    {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint, dataset or predictions)"},
     {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)"},
     {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
     {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks"},
@@ -33,7 +33,7 @@ const Command kCommands[] = {
     {"export-caffe", deeplab::jobs::run_export_caffe, "write a model as Caffe weights and a deploy prototxt"},
     {"forward", deeplab::jobs::run_forward, "the raw network on a raw .npy array: scores out as .npy"},
     {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out"},
-    {"bench", deeplab::jobs::run_bench, "measure speed: bench forward (network, or a training step), bench crf"},
+    {"bench", deeplab::jobs::run_bench, "measure speed: bench forward | train | crf | loader"},
 };
 
 void print_usage(FILE* out) {
