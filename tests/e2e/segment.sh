@@ -75,6 +75,11 @@ expect "model with another class count" 1 "m21.h5: the model has 21 classes, .*v
 expect "predictions missing images" 1 "holds 30 images, .*fewer/val.h5 holds 20" -- "$bin" evaluate --pred "$work/one.h5" --data "$work/fewer/val.h5"
 "$bin" segment --model "$work/m.h5" --data "$work/fewer/val.h5" --out "$work/f.h5" >/dev/null 2>&1
 expect "evaluated against another data set" 1 "holds 20 images, .*holds 30" -- "$bin" evaluate --pred "$work/f.h5" --data "$val"
+"$bin" make-scenes --out "$work/renamed" --train 30 --val 1 --size 64 >/dev/null 2>&1   # train_0 ... train_29
+"$bin" make-scenes --out "$work/resized" --train 1 --val 30 --size 72 >/dev/null 2>&1   # val_0 ... at 72x72
+expect "names that do not match" 1 "entry 0 is 'val_0', .*renamed/train.h5 has 'train_0'" -- \
+  "$bin" evaluate --pred "$work/one.h5" --data "$work/renamed/train.h5"
+expect "sizes that do not match" 1 "'val_0' is 64x64, the image is 72x72" -- "$bin" evaluate --pred "$work/one.h5" --data "$work/resized/val.h5"
 expect "not a predictions file" 1 "not a deeplab predictions file" -- "$bin" evaluate --pred "$val" --data "$val"
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 >/dev/null 2>&1 &
 pid=$!
