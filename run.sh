@@ -79,8 +79,10 @@ demo() {
   log "demo: DeepLab on the built-in scenes, end to end on 2 MPI ranks: make the data, train a narrow"
   log "LargeFOV, segment val with and without the fully connected CRF, evaluate both. Outputs: $out"
   "$deeplab" make-scenes --out "$out/scenes" --train 400 --val 100
-  log "training configs/scenes-tiny.ini on 2 ranks (global batch 8 = 4 x 2 ranks); rerunning resumes"
-  "${mpirun[@]}" "$deeplab" train --config configs/scenes-tiny.ini --solver.iter_size 1 \
+  # The tiny recipe with a longer schedule than its 1500 iterations (about 5 minutes here): from
+  # scratch this network keeps improving (val mean IoU 16% after 1500, 23% after 4000).
+  log "training configs/scenes-tiny.ini on 2 ranks (global batch 8 = 4 x 2 ranks), 4000 iterations; rerunning resumes"
+  "${mpirun[@]}" "$deeplab" train --config configs/scenes-tiny.ini --solver.iter_size 1 --solver.max_iter 4000 \
     --data "$out/scenes/train.h5" --out "$out/tiny" --resume auto
   log "loss curve: $out/tiny/loss.png"
   local mode

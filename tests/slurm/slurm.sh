@@ -45,6 +45,15 @@ done
 import json; e = json.load(open('good/eval.json')); assert 0 <= e['mean_iou'] <= 1 and e['images'] == 8" \
   && pass "evaluation JSON" || fail "evaluation JSON"
 
+# 1b. segment.sbatch as a job array over two data files.
+cp good/data/val.h5 other.h5
+printf '%s\n' "$work/good/data/val.h5" "$work/other.h5" > files.txt
+array=$(DEEPLAB_DATA_LIST=files.txt DEEPLAB_OUT_DIR=preds sbatch --parsable --array=0-1 --ntasks=2 \
+        --output=array-%A_%a.out "$repo/cluster/slurm/segment.sbatch" --model good/train/final.h5)
+while squeue -h -j "$array" 2>/dev/null | grep -q .; do sleep 0.5; done
+[ "$(scontrol show job "$array" | grep -c 'JobState=COMPLETED')" = 2 ] && [ -s preds/val-pred.h5 ] && [ -s preds/other-pred.h5 ] \
+  && pass "segment.sbatch as a 2-task job array" || { fail "job array"; cat array-*.out | tail -5; }
+
 # 2. A bad config: the failure is named, the dependants are cancelled.
 printf '[solver]\nno_such_key = 1\n' > bad.ini
 out=$("${pipeline[@]}" --work bad --config bad.ini 2>&1)
