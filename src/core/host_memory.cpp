@@ -3,20 +3,91 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 namespace deeplab {
 
+namespace {
+constexpr size_t kHuge = size_t(2) << 20;
+// Freed huge-page blocks kept for the next request of the same size: a job that runs the CRF
+// image after image (segment, crf-sweep) then reuses pages already faulted in, instead of having
+// the kernel zero ~50 MB of fresh pages per image (5% of the CRF's time). Bounded, so memory
+// still goes back to the system.
+constexpr size_t kPoolBytes = size_t(256) << 20;
+constexpr size_t kPoolBlocks = 16;
+
+struct Pool {
+  std::mutex mutex;
+  std::unordered_map<void*, size_t> huge_sizes;  // live and pooled huge blocks, by address
+  std::vector<std::pair<void*, size_t>> free_blocks;
+  size_t free_bytes = 0;
+};
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: frees may come from static destructors
+  return *p;
+}
+}  // namespace
+
 void* host_alloc(size_t bytes, bool huge_pages) {
-  constexpr size_t kHuge = size_t(2) << 20;
   const size_t align = huge_pages && bytes >= 4 * kHuge ? kHuge : 64;
   const size_t rounded = (bytes + align - 1) / align * align;
-  void* p = std::aligned_alloc(align, rounded == 0 ? align : rounded);
-  if (!p) throw std::bad_alloc();
-  if (align == kHuge) madvise(p, rounded, MADV_HUGEPAGE);  // a hint: ignored where unsupported
-  return p;
+  if (align == kHuge) {
+    Pool& p = pool();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    // Oldest first. (Measured: the most recently freed first was slower, 121 against 111 ms.)
+    for (size_t i = 0; i < p.free_blocks.size(); ++i)
+      if (p.free_blocks[i].second == rounded) {
+        void* reused = p.free_blocks[i].first;
+        p.free_blocks.erase(p.free_blocks.begin() + std::ptrdiff_t(i));
+        p.free_bytes -= rounded;
+        return reused;
+      }
+  }
+  void* ptr = std::aligned_alloc(align, rounded == 0 ? align : rounded);
+  if (!ptr) throw std::bad_alloc();
+  if (align == kHuge) {
+    madvise(ptr, rounded, MADV_HUGEPAGE);  // a hint: ignored where unsupported
+    Pool& p = pool();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    p.huge_sizes[ptr] = rounded;
+  }
+  return ptr;
 }
 
-void host_free(void* p) { std::free(p); }
+void host_free(void* ptr) {
+  if (!ptr) return;
+  Pool& p = pool();
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    auto it = p.huge_sizes.find(ptr);
+    if (it != p.huge_sizes.end()) {
+      const size_t size = it->second;
+      if (size <= kPoolBytes) {
+        // Make room, oldest first, then keep this one.
+        while (!p.free_blocks.empty() && (p.free_bytes + size > kPoolBytes || p.free_blocks.size() >= kPoolBlocks)) {
+          void* old = p.free_blocks.front().first;
+          p.free_bytes -= p.free_blocks.front().second;
+          p.free_blocks.erase(p.free_blocks.begin());
+          p.huge_sizes.erase(old);
+          std::free(old);
+        }
+        p.free_blocks.emplace_back(ptr, size);
+        p.free_bytes += size;
+        return;
+      }
+      p.huge_sizes.erase(it);
+    }
+  }
+  std::free(ptr);
+}
+
+size_t host_pool_bytes() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  return p.free_bytes;
+}
 
 }  // namespace deeplab

@@ -11,6 +11,7 @@ namespace deeplab {
 
 void* host_alloc(size_t bytes, bool huge_pages = false);  // throws std::bad_alloc
 void host_free(void* p);
+size_t host_pool_bytes();  // freed huge-page blocks kept for reuse
 
 struct HostFree {
   void operator()(void* p) const { host_free(p); }

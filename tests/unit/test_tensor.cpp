@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "nn/dnnl_util.h"
@@ -43,6 +46,33 @@ TEST(Rng, DeterministicAndRestorable) {
   double mean = 0;
   for (int i = 0; i < 10000; ++i) mean += a.uniform();
   EXPECT_NEAR(mean / 10000, 0.5, 0.02);
+}
+
+}  // namespace
+}  // namespace deeplab
+
+namespace deeplab {
+namespace {
+
+TEST(HostMemory, FreedHugeBlocksAreReusedForTheSameSizeAndThePoolIsBounded) {
+  const size_t big = size_t(46) << 20;  // huge-page sized (and a size no other test uses): pooled when freed
+  void* a = host_alloc(big, true);
+  static_cast<char*>(a)[0] = 1;
+  host_free(a);
+  EXPECT_GE(host_pool_bytes(), big);
+  void* b = host_alloc(big, true);  // the same size: the same, already faulted-in block
+  EXPECT_EQ(a, b);
+  void* c = host_alloc(big + (size_t(4) << 20), true);  // another size: a new block
+  EXPECT_NE(c, b);
+  host_free(b);
+  host_free(c);
+  // Freeing far more than the bound keeps at most 256 MB.
+  std::vector<void*> blocks;
+  for (int i = 0; i < 20; ++i) blocks.push_back(host_alloc(big, true));
+  for (void* p : blocks) host_free(p);
+  EXPECT_LE(host_pool_bytes(), size_t(256) << 20);
+  void* small = host_alloc(1000);  // small blocks are never pooled
+  host_free(small);
 }
 
 }  // namespace
