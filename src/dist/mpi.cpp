@@ -61,53 +61,42 @@ void Mpi::barrier() {
 }
 
 namespace {
-// MPI counts are int: long arrays go in pieces.
-constexpr int64_t kPiece = int64_t(1) << 30;
+// MPI counts are int: long arrays go in pieces of at most 2^30 elements.
+template <typename T, typename Call>
+void in_pieces(T* values, int64_t count, Call call) {
+  constexpr int64_t kPiece = int64_t(1) << 30;
+  for (int64_t at = 0; at < count; at += kPiece) call(values + at, int(std::min(kPiece, count - at)));
+}
 }  // namespace
 
 void Mpi::allreduce_sum(double* values, int64_t count) {
   if (!active_ || size_ == 1) return;
-  for (int64_t at = 0; at < count; at += kPiece)
-    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  in_pieces(values, count, [](double* v, int n) { MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); });
 }
 
 void Mpi::allreduce_sum(float* values, int64_t count) {
   if (!active_ || size_ == 1) return;
-  for (int64_t at = 0; at < count; at += kPiece)
-    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  in_pieces(values, count, [](float* v, int n) { MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); });
 }
 
 void Mpi::allreduce_sum(int64_t* values, int64_t count) {
   if (!active_ || size_ == 1) return;
-  for (int64_t at = 0; at < count; at += kPiece)
-    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  in_pieces(values, count, [](int64_t* v, int n) { MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD); });
 }
 
 void Mpi::allreduce_max(int64_t* values, int64_t count) {
   if (!active_ || size_ == 1) return;
-  for (int64_t at = 0; at < count; at += kPiece)
-    MPI_Allreduce(MPI_IN_PLACE, values + at, int(std::min(kPiece, count - at)), MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+  in_pieces(values, count, [](int64_t* v, int n) { MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD); });
 }
 
 void Mpi::broadcast(float* values, int64_t count, int root) {
   if (!active_ || size_ == 1) return;
-  for (int64_t at = 0; at < count; at += kPiece)
-    MPI_Bcast(values + at, int(std::min(kPiece, count - at)), MPI_FLOAT, root, MPI_COMM_WORLD);
+  in_pieces(values, count, [root](float* v, int n) { MPI_Bcast(v, n, MPI_FLOAT, root, MPI_COMM_WORLD); });
 }
 
 void Mpi::broadcast(int64_t* values, int64_t count, int root) {
   if (!active_ || size_ == 1) return;
-  for (int64_t at = 0; at < count; at += kPiece)
-    MPI_Bcast(values + at, int(std::min(kPiece, count - at)), MPI_INT64_T, root, MPI_COMM_WORLD);
-}
-
-void Mpi::broadcast(std::vector<uint8_t>& bytes, int root) {
-  if (!active_ || size_ == 1) return;
-  int64_t size = int64_t(bytes.size());
-  MPI_Bcast(&size, 1, MPI_INT64_T, root, MPI_COMM_WORLD);
-  if (size > INT32_MAX) fail("MPI: a broadcast of ", size, " bytes is over the 2 GiB one call can carry");
-  bytes.resize(size_t(size));
-  MPI_Bcast(bytes.data(), int(size), MPI_BYTE, root, MPI_COMM_WORLD);
+  in_pieces(values, count, [root](int64_t* v, int n) { MPI_Bcast(v, n, MPI_INT64_T, root, MPI_COMM_WORLD); });
 }
 
 void Mpi::abort(int code) {
