@@ -62,6 +62,14 @@ ModelSpec read_model_spec(const h5::File& file) {
   return spec;
 }
 
+void require_same_network(const h5::File& file, const ModelSpec& want) {
+  const ModelSpec spec = read_model_spec(file);
+  if (spec.kind != want.kind || spec.num_classes != want.num_classes || spec.width != want.width)
+    fail(file.path(), ": holds a ", model_kind_name(spec.kind), " with ", spec.num_classes, " classes at width ",
+         spec.width, ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes,
+         " classes at width ", want.width);
+}
+
 void read_params(const h5::File& file, Model& model) {
   for (nn::Param* p : model.params()) {
     Shape shape = file.shape_of(p->name);  // names the entry when missing

@@ -23,6 +23,8 @@ void save_model(const std::string& path, Model& model);
 
 // The spec stored in a model file; a foreign or damaged file is a clear error.
 ModelSpec read_model_spec(const h5::File& file);
+// Fails, naming both, when the file holds another network than `want` (kind, classes, width).
+void require_same_network(const h5::File& file, const ModelSpec& want);
 // Loads parameters into a model of the same spec; names each missing or misshaped entry.
 void read_params(const h5::File& file, Model& model);
 std::unique_ptr<Model> load_model(const std::string& path, nn::Phase phase);

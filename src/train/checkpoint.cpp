@@ -57,12 +57,7 @@ void save_checkpoint(const std::string& path, Model& model, Sgd& sgd, const Trai
 
 TrainState load_checkpoint(const std::string& path, Model& model, Sgd& sgd) {
   h5::File f = h5::File::open_read(path);
-  const ModelSpec spec = read_model_spec(f);
-  const ModelSpec& want = model.spec();
-  if (spec.kind != want.kind || spec.num_classes != want.num_classes || spec.width != want.width)
-    fail(path, ": checkpoint holds a ", model_kind_name(spec.kind), " with ", spec.num_classes, " classes at width ",
-         spec.width, ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes,
-         " classes at width ", want.width);
+  require_same_network(f, model.spec());
   if (!f.exists("solver")) fail(path, ": no 'solver' group: a model file, not a training checkpoint");
   TrainState s;
   s.iteration = required_int(f, "iteration");

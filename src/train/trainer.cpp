@@ -143,12 +143,7 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
   if (o.resume == "auto") log_info("no checkpoint in " + o.out_dir + ": starting from the beginning");
   if (!o.init.empty()) {
     h5::File f = h5::File::open_read(o.init);
-    const ModelSpec spec = read_model_spec(f);
-    const ModelSpec& want = model.spec();
-    if (spec.kind != want.kind || spec.num_classes != want.num_classes || spec.width != want.width)
-      fail(o.init, ": holds a ", model_kind_name(spec.kind), " with ", spec.num_classes, " classes at width ",
-           spec.width, ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes,
-           " classes at width ", want.width);
+    require_same_network(f, model.spec());
     read_params(f, model);
     log_info("initial weights from " + o.init);
   }
