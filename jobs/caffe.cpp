@@ -6,10 +6,10 @@
 
 #include "caffe/caffemodel.h"
 #include "caffe/convert.h"
-#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/npy.h"
+#include "core/text_file.h"
 #include "jobs.h"
 #include "models/model_file.h"
 #include "options.h"
@@ -93,7 +93,7 @@ int run_export_caffe(int argc, char** argv) {
     long long h = 0, w = 0;
     const std::string size = v["size"].as<std::string>();
     if (std::sscanf(size.c_str(), "%lldx%lld", &h, &w) != 2 || h < 1 || w < 1) fail("--size '", size, "': expected HxW");
-    write_text_file(prototxt, caffe::deploy_prototxt(*model, h, w));
+    write_file(prototxt, caffe::deploy_prototxt(*model, h, w));
   }
   log_info("wrote " + v["out"].as<std::string>() + (prototxt.empty() ? "" : " and " + prototxt));
   return 0;

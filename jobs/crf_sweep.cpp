@@ -1,10 +1,9 @@
 // deeplab crf-sweep: the CRF's parameters searched by mean IoU over MPI ranks, resumable.
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "dist/mpi.h"
 #include "jobs.h"
 #include "options.h"
@@ -40,13 +39,8 @@ int run_crf_sweep(int argc, char** argv) {
   o.data_path = v["data"].as<std::string>();
   o.out_dir = v["out"].as<std::string>();
   const std::string grid_path = v["grid"].as<std::string>();
-  o.grid = sweep::read_grid(grid_path);
-  {
-    std::ifstream in(grid_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    o.grid_text = text.str();
-  }
+  o.grid_text = read_file(grid_path);
+  o.grid = sweep::parse_grid(o.grid_text, grid_path);
   o.images = v["images"].as<int64_t>();
   o.refine = v["refine"].as<int>();
   o.block_images = v["block-images"].as<int64_t>();

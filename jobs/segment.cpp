@@ -2,9 +2,9 @@
 // of MPI ranks, resumable; deeplab evaluate: the predictions scored against the ground truth.
 #include <cstdio>
 
-#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "dist/mpi.h"
 #include "eval/evaluate.h"
 #include "jobs.h"
@@ -27,7 +27,7 @@ void report(const eval::Evaluation& e, const po::variables_map& v, const std::st
   std::printf("%s\n%s", title.c_str(), eval::format_table(e).c_str());
   std::fflush(stdout);
   const std::string json = v["json"].as<std::string>(), png = v["confusion-png"].as<std::string>();
-  if (!json.empty()) write_text_file(json, eval::to_json(e));
+  if (!json.empty()) write_file(json, eval::to_json(e));
   if (!png.empty()) eval::write_confusion_png(png, e);
 }
 

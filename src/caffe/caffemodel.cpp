@@ -1,14 +1,11 @@
 #include "caffe/caffemodel.h"
 
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "caffe/protobuf.h"
-#include "core/atomic_path.h"
 #include "core/error.h"
+#include "core/text_file.h"
 
 namespace deeplab::caffe {
 
@@ -119,11 +116,7 @@ CaffeLayer read_layer(std::string_view bytes, bool v1, const std::string& path, 
 }  // namespace
 
 CaffeNet read_caffemodel(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) fail(path, ": no such file");
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string bytes = buffer.str();
+  const std::string bytes = read_file(path);
   if (bytes.empty()) fail(path, ": empty file, not a caffemodel");
   CaffeNet net;
   MessageReader r(bytes, path);
@@ -172,13 +165,7 @@ void write_caffemodel(const std::string& path, const CaffeNet& net, CaffeLayout 
     }
     out.bytes_field(v1 ? net_field::layers_v1 : net_field::layer, l.bytes());
   }
-  AtomicPath target(path);
-  {
-    std::ofstream f(target.temp(), std::ios::binary);
-    f.write(out.bytes().data(), std::streamsize(out.bytes().size()));
-    if (!f) fail(path, ": cannot write");
-  }
-  target.commit();
+  write_file(path, out.bytes());
 }
 
 }  // namespace deeplab::caffe

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include "core/error.h"
 #include "core/signals.h"
@@ -29,17 +28,6 @@ void AtomicPath::commit() {
   if (rc != 0) fail(temp_, ": fsync failed");
   if (std::rename(temp_.c_str(), final_.c_str()) != 0) fail(final_, ": cannot rename ", temp_, " into place");
   committed_ = true;
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  AtomicPath out(path);
-  {
-    std::ofstream f(out.temp(), std::ios::binary);
-    f << text;
-    f.close();
-    if (!f) fail(path, ": cannot write");
-  }
-  out.commit();
 }
 
 }  // namespace deeplab

@@ -23,7 +23,4 @@ class AtomicPath {
   int slot_ = -1;  // in the list of temporaries removed on SIGTERM / SIGINT
 };
 
-// A whole text file (logs, settings, JSON, prototxt), written through an AtomicPath.
-void write_text_file(const std::string& path, const std::string& text);
-
 }  // namespace deeplab

@@ -3,13 +3,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
-#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/image_io.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "data/dataset.h"
 #include "models/model_file.h"
 #include "segment/predict.h"
@@ -93,20 +92,6 @@ bool output_already_complete(const SegmentOptions& o, const std::string& parts, 
   return false;
 }
 
-void check_or_write_settings(const std::string& parts, const std::string& text) {
-  const std::string path = parts + "/settings";
-  if (fs::exists(path)) {
-    std::ifstream in(path);
-    std::stringstream old;
-    old << in.rdbuf();
-    if (old.str() != text)
-      fail(path, ": the interrupted run used other settings:\n", old.str(), "this run:\n", text,
-           "finish it with those settings, or pass --overwrite to start over");
-    return;
-  }
-  write_text_file(path, text);
-}
-
 }  // namespace
 
 SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
@@ -132,7 +117,8 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
          reader.num_classes());
   if (root) {
     fs::create_directories(parts);
-    check_or_write_settings(parts, settings_text(o, n));
+    require_settings(parts + "/settings", settings_text(o, n),
+                     "finish it with those settings, or pass --overwrite to start over");
     if (!o.png_dir.empty()) fs::create_directories(o.png_dir);
   }
   mpi.barrier();

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <sstream>
 
 #include "core/error.h"
@@ -53,9 +52,8 @@ std::vector<double> parse_values(const std::string& text, const std::string& whe
   return out;
 }
 
-Grid read_grid(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(path, ": cannot open the grid file");
+Grid parse_grid(const std::string& text, const std::string& path) {
+  std::istringstream in(text);
   Grid g;
   const crf::CrfParams d;
   const double defaults[kParams] = {d.bi_w, d.bi_xy_std, d.bi_rgb_std, d.pos_w, d.pos_xy_std};

@@ -22,8 +22,9 @@ struct Grid {
 
 // Parses "3:6:1" (inclusive range) or "3,4.5,6" (list) or "3"; errors name the file and key.
 std::vector<double> parse_values(const std::string& text, const std::string& where);
-// Reads [crf] bi_w = ..., bi_xy_std = ..., ... (unset keys: the DeepLab-LargeFOV defaults), iterations = N.
-Grid read_grid(const std::string& path);
+// Parses a grid file's text: [crf] bi_w = ..., bi_xy_std = ..., ... (unset keys: the
+// DeepLab-LargeFOV defaults), iterations = N, normalization; errors name `path` and the line.
+Grid parse_grid(const std::string& text, const std::string& path);
 
 using Point = std::array<double, kParams>;
 std::vector<Point> grid_points(const Grid& grid);

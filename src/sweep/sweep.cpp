@@ -12,10 +12,10 @@
 #include <opencv2/imgproc.hpp>
 #include <sstream>
 
-#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/image_io.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "data/dataset.h"
 #include "dist/work_counter.h"
 #include "eval/confusion.h"
@@ -235,15 +235,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   const int64_t block = o.block_images <= 0 ? n : std::min(o.block_images, n);
   const int64_t blocks = (n + block - 1) / block;
   if (root) {
-    const std::string path = o.out_dir + "/settings", text = settings_text(o, n, block);
-    if (fs::exists(path)) {
-      std::ifstream in(path);
-      std::stringstream old;
-      old << in.rdbuf();
-      if (old.str() != text) fail(path, ": the earlier sweep used other settings; choose another --out");
-    } else {
-      write_text_file(path, text);
-    }
+    require_settings(o.out_dir + "/settings", settings_text(o, n, block), "choose another --out");
     log_info("crf-sweep: " + std::to_string(n) + " images (" + (store.cached() ? "in memory" : "read per unit") +
              "), " + std::to_string(blocks) + " block(s) per point, " + std::to_string(mpi.size()) + " rank(s)");
   }
@@ -348,7 +340,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
                     r.point[2], r.point[3], r.point[4], r.iterations, r.mean_iou, r.pixel_accuracy, r.seconds);
       csv << line;
     }
-    write_text_file(o.out_dir + "/results.csv", csv.str());
+    write_file(o.out_dir + "/results.csv", csv.str());
     const PointResult& b = summary.best;
     char ini[512];
     std::snprintf(ini, sizeof ini,
@@ -357,7 +349,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
                   "pos_w = %g\npos_xy_std = %g\niterations = %d\n",
                   (long long)n, o.data_path.c_str(), 100 * b.mean_iou, 100 * b.pixel_accuracy, b.point[0], b.point[1],
                   b.point[2], b.point[3], b.point[4], b.iterations);
-    write_text_file(o.out_dir + "/best.ini", ini);
+    write_file(o.out_dir + "/best.ini", ini);
     write_heatmap(o.out_dir + "/heatmap.png", summary.results);
   }
   return summary;

@@ -7,9 +7,9 @@
 #include <opencv2/imgproc.hpp>
 #include <sstream>
 
-#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/image_io.h"
+#include "core/text_file.h"
 
 namespace deeplab::train {
 
@@ -43,7 +43,7 @@ TrainLog::TrainLog(const std::string& dir, int64_t resume_iteration)
   }
   std::string kept = std::string(kHeader) + "\n";  // rewritten atomically, then appended to
   for (const LogRow& r : rows_) kept += format_row(r) + "\n";
-  write_text_file(csv_path_, kept);
+  write_file(csv_path_, kept);
   csv_.open(csv_path_, std::ios::app);
   if (!csv_) fail(csv_path_, ": cannot open for appending");
 }
