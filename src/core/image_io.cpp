@@ -10,14 +10,12 @@
 #include "core/error.h"
 
 namespace deeplab {
-namespace {
-
 // cv::imwrite picks the format from the extension, so the temporary name keeps ".png".
-void write_png_atomically(const std::string& path, const cv::Mat& mat) {
+void write_png(const std::string& path, const cv::Mat& image) {
   AtomicPath target(path, ".png");
   bool ok = false;
   try {
-    ok = cv::imwrite(target.temp(), mat);
+    ok = cv::imwrite(target.temp(), image);
   } catch (const cv::Exception& e) {
     fail(path, ": cannot write PNG: ", e.what());
   }
@@ -25,14 +23,12 @@ void write_png_atomically(const std::string& path, const cv::Mat& mat) {
   target.commit();
 }
 
-}  // namespace
-
 void write_rgb_png(const std::string& path, const RgbImage& image) {
   if (image.height < 1 || image.width < 1 || image.rgb.size() != size_t(image.height * image.width * 3))
     fail(path, ": cannot write a ", image.width, "x", image.height, " image from ", image.rgb.size(), " bytes");
   cv::Mat rgb(int(image.height), int(image.width), CV_8UC3, const_cast<uint8_t*>(image.rgb.data())), bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  write_png_atomically(path, bgr);
+  write_png(path, bgr);
 }
 
 ImageFormat check_image_format(const std::string& path) {
@@ -80,7 +76,7 @@ void write_label_png(const std::string& path, const LabelMap& labels, LabelPalet
   const uint8_t* src = &labels.data[size_t(image) * labels.h * labels.w];
   if (palette == LabelPalette::index) {
     cv::Mat grey(int(labels.h), int(labels.w), CV_8UC1, const_cast<uint8_t*>(src));
-    write_png_atomically(path, grey);
+    write_png(path, grey);
     return;
   }
   cv::Mat bgr(int(labels.h), int(labels.w), CV_8UC3);
@@ -89,7 +85,7 @@ void write_label_png(const std::string& path, const LabelMap& labels, LabelPalet
     uint8_t* px = bgr.data + i * 3;
     px[0] = c[2], px[1] = c[1], px[2] = c[0];
   }
-  write_png_atomically(path, bgr);
+  write_png(path, bgr);
 }
 
 }  // namespace deeplab

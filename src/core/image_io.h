@@ -8,6 +8,10 @@
 
 #include "core/label_map.h"
 
+namespace cv {
+class Mat;
+}
+
 namespace deeplab {
 
 struct RgbImage {
@@ -27,6 +31,8 @@ RgbImage read_rgb_image(const std::string& path);
 std::array<uint8_t, 3> voc_colour(int label);
 // A colour picture (plots, overlays) as a PNG.
 void write_rgb_png(const std::string& path, const RgbImage& image);
+// A picture drawn with OpenCV (8-bit, BGR or grey) as a PNG: plots, the confusion matrix.
+void write_png(const std::string& path, const cv::Mat& image);
 enum class LabelPalette { index, voc };
 void write_label_png(const std::string& path, const LabelMap& labels, LabelPalette palette, int image = 0);
 

@@ -140,10 +140,7 @@ void write_confusion_png(const std::string& path, const Evaluation& e) {
     turned.copyTo(img(cv::Rect(margin + t * cell, 2, cell, margin - 6)));
   }
   cv::putText(img, "truth (rows) vs prediction (columns)", {margin, size - 2}, cv::FONT_HERSHEY_SIMPLEX, 0.3, {0, 0, 0});
-  RgbImage out{size, size, std::vector<uint8_t>(size_t(size) * size * 3)};
-  cv::Mat rgb(size, size, CV_8UC3, out.rgb.data());
-  cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
-  write_rgb_png(path, out);
+  write_png(path, img);
 }
 
 }  // namespace deeplab::eval

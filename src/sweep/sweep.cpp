@@ -204,10 +204,7 @@ void write_heatmap(const std::string& path, const std::vector<PointResult>& resu
   }
   cv::putText(img, "mean IoU (%): bi_w (rows) x bi_xy_std (columns), best over the others", {5, 20},
               cv::FONT_HERSHEY_SIMPLEX, 0.45, {0, 0, 0});
-  RgbImage out{height, width, std::vector<uint8_t>(size_t(width) * height * 3)};
-  cv::Mat rgb(height, width, CV_8UC3, out.rgb.data());
-  cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
-  write_rgb_png(path, out);
+  write_png(path, img);
 }
 
 std::string format_point(const Point& p, int iterations) {

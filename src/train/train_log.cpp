@@ -93,10 +93,7 @@ void write_loss_curve_png(const std::string& path, const std::vector<LogRow>& ro
              cv::LINE_AA);
     running = next;
   }
-  RgbImage out{height, width, std::vector<uint8_t>(size_t(width) * height * 3)};
-  cv::Mat rgb(height, width, CV_8UC3, out.rgb.data());
-  cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
-  write_rgb_png(path, out);
+  write_png(path, img);
 }
 
 }  // namespace deeplab::train
