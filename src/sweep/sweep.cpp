@@ -38,10 +38,10 @@ struct Image {
 // The chosen images, in memory or read when needed.
 class ImageStore {
  public:
-  ImageStore(const SweepOptions& o, int classes) : pred_(o.probs_path), data_(o.data_path) {
+  explicit ImageStore(const SweepOptions& o) : pred_(o.probs_path), data_(o.data_path) {
     if (!pred_.info().probs) fail(o.probs_path, ": holds no probabilities (segment with --save-probs)");
-    if (pred_.info().num_classes != classes || data_.num_classes() != classes)
-      fail(o.probs_path, " and ", o.data_path, " disagree on the classes");
+    if (pred_.info().num_classes != data_.num_classes())
+      fail(o.probs_path, " has ", pred_.info().num_classes, " classes, ", o.data_path, " has ", data_.num_classes());
     if (pred_.info().count != data_.size())
       fail(o.probs_path, " holds ", pred_.info().count, " images, ", o.data_path, " ", data_.size());
     const int64_t n = data_.size(), k = o.images <= 0 ? n : std::min(o.images, n);
@@ -61,6 +61,7 @@ class ImageStore {
     }
   }
   int64_t size() const { return int64_t(indices_.size()); }
+  int classes() const { return data_.num_classes(); }
   Image get(int64_t k) const { return cached_ ? cache_[size_t(k)] : load(indices_[size_t(k)]); }
   bool cached() const { return cached_; }
 
@@ -225,9 +226,8 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
       fail(o.out_dir, ": holds an earlier sweep; pass --resume to finish it, or choose another --out");
     fs::create_directories(units_dir);
   }
-  const segment::PredictionsReader header(o.probs_path);
-  const int classes = header.info().num_classes;
-  const ImageStore store(o, classes);
+  const ImageStore store(o);
+  const int classes = store.classes();
   const int64_t n = store.size();
   const int64_t block = o.block_images <= 0 ? n : std::min(o.block_images, n);
   const int64_t blocks = (n + block - 1) / block;
