@@ -41,10 +41,8 @@ GradientReducer::GradientReducer(Mpi& mpi, std::vector<nn::Param*> params, size_
 }
 
 GradientReducer::~GradientReducer() {
-  for (Bucket& b : buckets_) {
-    // Only reached with a sum still in flight when the step failed; the job is ending anyway.
-    delete static_cast<MPI_Request*>(b.request);
-  }
+  // A sum still in flight here means a step failed midway: the job is ending, so it is left.
+  for (Bucket& b : buckets_) delete static_cast<MPI_Request*>(b.request);
 }
 
 void GradientReducer::begin() {
