@@ -69,19 +69,35 @@ grep -qE '^train +[0-9]+ +FAILED' <<<"$out" && grep -q "job train (.*) failed" <
 sed -e 's/^max_iter = .*/max_iter = 80/' -e 's/^snapshot = .*/snapshot = 0/' tiny.ini > long.ini
 train=(--ntasks=2 "$repo/cluster/slurm/train.sbatch" --config long.ini --data good/data/train.h5)
 wait_for() { while squeue -h -j "$1" 2>/dev/null | grep -q .; do sleep 0.5; done; }
+# until SECONDS COMMAND...: poll every 0.1 s; false when time runs out.
+until_true() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done; }
+# On a failed check, what the scheduler and the job said.
+explain() {
+  echo "    --- preempted job $preempted: log, state, scheduler log ---"
+  sed 's/^/    /' "preempted-$preempted.out" 2>/dev/null | tail -25
+  scontrol show job "$preempted" 2>&1 | grep -E 'JobState|Restarts|StartTime|Reason' | sed 's/^/    /'
+  grep -E "JobId=$preempted[^0-9]" "$state/log/slurmctld.log" | tail -15 | sed 's/^/    /'
+}
 straight=$(sbatch --parsable --output=straight-%j.out "${train[@]}" --out straight)
 preempted=$(sbatch --parsable --output=preempted-%j.out "${train[@]}" --out preempted)
-for _ in $(seq 1 600); do grep -q "iteration 20/80" "preempted-$preempted.out" 2>/dev/null && break; sleep 0.1; done
-scontrol requeue "$preempted"
-# A requeued job waits (BeginTime) before it may start again; let it start now.
-for _ in $(seq 1 100); do scontrol show job "$preempted" | grep -q 'JobState=PENDING' && break; sleep 0.1; done
-scontrol update JobId="$preempted" StartTime=now
+# The job may wait for the scheduler before it starts; requeue it only once it is a third done.
+if until_true 300 grep -q "iteration 20/80" "preempted-$preempted.out" 2>/dev/null; then
+  pass "preempted job reached iteration 20"
+  out=$(scontrol requeue "$preempted" 2>&1) && pass "scontrol requeue" || { fail "scontrol requeue: $out"; explain; }
+  # A requeued job waits (BeginTime) before it may start again; let it start now.
+  until_true 60 eval 'scontrol show job "$preempted" | grep -q "JobState=PENDING"' \
+    || { fail "requeued job never pending"; explain; }
+  scontrol update JobId="$preempted" StartTime=now
+else
+  fail "preempted job did not reach iteration 20 in 300 s"; explain
+fi
 wait_for "$straight"
 wait_for "$preempted"
 log=$(cat "preempted-$preempted.out")
-grep -q "stopped by SIGTERM after iteration" <<<"$log" && pass "requeued job checkpointed on SIGTERM" || fail "no checkpoint on SIGTERM"
+grep -q "stopped by SIGTERM after iteration" <<<"$log" && pass "requeued job checkpointed on SIGTERM" \
+  || { fail "no checkpoint on SIGTERM"; explain; }
 grep -q "(start 2)" <<<"$log" && grep -qE "resuming from .*checkpoint-00000[0-9]{2}.h5" <<<"$log" \
-  && pass "it came back and resumed" || fail "no resume after the requeue"
+  && pass "it came back and resumed" || { fail "no resume after the requeue"; explain; }
 scontrol show job "$preempted" | grep -q "JobState=COMPLETED" && pass "preempted job COMPLETED" || fail "preempted job did not complete"
 if out=$("$tool" compare-models straight/final.h5 preempted/final.h5 0 2>&1); then pass "preempted = uninterrupted: $out"
 else fail "preempted and uninterrupted runs differ: $out"; fi
