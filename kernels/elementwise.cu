@@ -1,56 +1,67 @@
-// Elementwise kernels: fill and ReLU. Grid-stride loops so any size works with one launch.
-#include <cuda_runtime.h>
-
-#include <stdexcept>
-#include <string>
-
+// Elementwise kernels: fill, ReLU, axpy, products, scaling.
 #include "kernels.h"
+#include "launch.cuh"
 
 namespace deeplab::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned blocks_for(size_t count) {
-  size_t b = (count + kThreads - 1) / kThreads;
-  return unsigned(b < 65535 ? (b == 0 ? 1 : b) : 65535);
-}
-
-void check_launch(const char* what) {
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e));
-}
-
 __global__ void fill_kernel(float* dst, size_t count, float value) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x)
-    dst[i] = value;
+  DL_FOR_EACH(i, count) dst[i] = value;
 }
-
 __global__ void relu_forward_kernel(const float* x, float* y, size_t count) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x)
-    y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  DL_FOR_EACH(i, count) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+__global__ void relu_backward_kernel(const float* x, const float* dy, float* dx, size_t count) {
+  DL_FOR_EACH(i, count) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+__global__ void axpy_kernel(float alpha, const float* x, float* y, size_t count) {
+  DL_FOR_EACH(i, count) y[i] += alpha * x[i];
+}
+__global__ void multiply_kernel(const float* a, const float* b, float* out, size_t count) {
+  DL_FOR_EACH(i, count) out[i] = a[i] * b[i];
+}
+__global__ void scale_kernel(float* x, float factor, size_t count) {
+  DL_FOR_EACH(i, count) x[i] *= factor;
 }
 
-__global__ void relu_backward_kernel(const float* x, const float* dy, float* dx, size_t count) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x)
-    dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+__global__ void nonfinite_kernel(const float* x, size_t count, double* total) {
+  unsigned bad = 0;
+  DL_FOR_EACH(i, count) bad += !isfinite(x[i]);
+  // One atomic per warp that saw any.
+  for (int offset = 16; offset > 0; offset /= 2) bad += __shfl_down_sync(0xffffffffu, bad, offset);
+  if ((threadIdx.x & 31) == 0 && bad) atomicAdd(total, double(bad));
 }
 
 }  // namespace
 
-void fill(float* dst, size_t count, float value) {
-  fill_kernel<<<blocks_for(count), kThreads>>>(dst, count, value);
+void count_nonfinite(const float* x, size_t n, double* count, cudaStream_t stream) {
+  nonfinite_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, count);
+  check_launch("count_nonfinite");
+}
+
+void fill(float* dst, size_t count, float value, cudaStream_t stream) {
+  fill_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dst, count, value);
   check_launch("fill");
 }
-
-void relu_forward(const float* x, float* y, size_t count) {
-  relu_forward_kernel<<<blocks_for(count), kThreads>>>(x, y, count);
+void relu_forward(const float* x, float* y, size_t count, cudaStream_t stream) {
+  relu_forward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, y, count);
   check_launch("relu_forward");
 }
-
-void relu_backward(const float* x, const float* dy, float* dx, size_t count) {
-  relu_backward_kernel<<<blocks_for(count), kThreads>>>(x, dy, dx, count);
+void relu_backward(const float* x, const float* dy, float* dx, size_t count, cudaStream_t stream) {
+  relu_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, dy, dx, count);
   check_launch("relu_backward");
+}
+void axpy(float alpha, const float* x, float* y, size_t count, cudaStream_t stream) {
+  axpy_kernel<<<blocks_for(count), kThreads, 0, stream>>>(alpha, x, y, count);
+  check_launch("axpy");
+}
+void multiply(const float* a, const float* b, float* out, size_t count, cudaStream_t stream) {
+  multiply_kernel<<<blocks_for(count), kThreads, 0, stream>>>(a, b, out, count);
+  check_launch("multiply");
+}
+void scale(float* x, float factor, size_t count, cudaStream_t stream) {
+  scale_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, factor, count);
+  check_launch("scale");
 }
 
 }  // namespace deeplab::cuda

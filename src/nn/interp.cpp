@@ -3,25 +3,16 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/interp_math.h"
 
 namespace deeplab::nn {
 namespace {
 
-// For each output index: the lower source index, the step to the upper one (0 at the edge),
-// and the weight of the upper one.
-struct Tap {
-  int64_t lo, step;
-  float frac;
-};
+using kernels::BilinearTap;
 
-std::vector<Tap> taps(int64_t in, int64_t out) {
-  std::vector<Tap> t(out);
-  const float ratio = out > 1 ? float(in - 1) / float(out - 1) : 0.0f;
-  for (int64_t i = 0; i < out; ++i) {
-    float src = ratio * float(i);
-    int64_t lo = int64_t(src);
-    t[i] = {lo, lo < in - 1 ? 1 : 0, src - float(lo)};
-  }
+std::vector<BilinearTap> taps(int64_t in, int64_t out) {
+  std::vector<BilinearTap> t(out);
+  for (int64_t i = 0; i < out; ++i) t[i] = kernels::bilinear_tap(i, in, out);
   return t;
 }
 
@@ -29,7 +20,7 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
 // index, the flat indices of its four source pixels and their bilinear weights. Forward
 // gathers along these taps and backward scatters along the same ones, so they stay adjoint.
 template <typename Visit>
-void for_each_output(const std::vector<Tap>& ty, const std::vector<Tap>& tx, int64_t in_w, Visit visit) {
+void for_each_output(const std::vector<BilinearTap>& ty, const std::vector<BilinearTap>& tx, int64_t in_w, Visit visit) {
   const int64_t out_w = int64_t(tx.size());
   for (int64_t i = 0; i < int64_t(ty.size()); ++i) {
     const int64_t r0 = ty[i].lo * in_w, r1 = r0 + ty[i].step * in_w;

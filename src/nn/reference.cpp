@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "kernels/pool_math.h"
+
 namespace deeplab::nn {
 
 Tensor conv_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvSpec& s) {
@@ -30,16 +32,9 @@ Tensor conv_reference(const Tensor& x, const Tensor& weight, const Tensor& bias,
 }
 
 namespace {
-// Caffe's window: start at i*stride - pad, end clipped to the padded image for the average's
-// divisor, then clipped to the image itself for the pixels read.
-struct Window {
-  int64_t begin, end, divisor_span;
-};
+using Window = kernels::PoolWindow;
 Window window(int i, int64_t size, const PoolSpec& s) {
-  int64_t begin = int64_t(i) * s.stride - s.pad;
-  int64_t end = std::min<int64_t>(begin + s.kernel, size + s.pad);
-  int64_t span = end - begin;
-  return {std::max<int64_t>(begin, 0), std::min<int64_t>(end, size), span};
+  return kernels::pool_window(i, size, s.kernel, s.stride, s.pad);
 }
 }  // namespace
 

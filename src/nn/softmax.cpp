@@ -4,8 +4,11 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/loss_math.h"
 
 namespace deeplab::nn {
+
+static_assert(kernels::kIgnore == kIgnoreLabel, "the kernels and the data agree on the ignore label");
 
 Tensor softmax_forward(const Tensor& x) {
   DEEPLAB_CHECK(x.ndim() == 4, "softmax of ", shape_str(x.shape()));
@@ -43,13 +46,10 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy) {
 
 LabelMap shrink_labels(const LabelMap& labels, int64_t h, int64_t w) {
   LabelMap out(labels.n, h, w);
-  auto source = [](int64_t i, int64_t in, int64_t outn) {
-    return outn > 1 ? (2 * i * (in - 1) + (outn - 1)) / (2 * (outn - 1)) : 0;  // rounded to nearest
-  };
   for (int64_t b = 0; b < labels.n; ++b)
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x)
-        out.at(b, y, x) = labels.at(b, source(y, labels.h, h), source(x, labels.w, w));
+        out.at(b, y, x) = labels.at(b, kernels::shrink_source(y, labels.h, h), kernels::shrink_source(x, labels.w, w));
   return out;
 }
 
@@ -59,31 +59,22 @@ LossResult softmax_cross_entropy(const Tensor& scores, const LabelMap& labels, L
   if (labels.n != n || labels.h != scores.dim(2) || labels.w != scores.dim(3))
     fail("softmax loss: labels ", labels.n, "x", labels.h, "x", labels.w, " do not match scores ",
          shape_str(scores.shape()));
+  for (int64_t i = 0; i < n * hw; ++i)
+    if (labels.data[i] != kIgnoreLabel && labels.data[i] >= c)
+      fail("softmax loss: label ", int(labels.data[i]), " at image ", i / hw, " pixel ", i % hw, " is outside [0, ", c, ")");
   LossResult r;
-  r.grad = softmax_forward(scores);  // becomes (p - onehot) / normaliser below
+  r.grad = Tensor(scores.shape());  // (p - onehot) / normaliser
   double loss = 0;
   int64_t labelled = 0, correct = 0;
+#pragma omp parallel for collapse(2) reduction(+ : loss, labelled, correct)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t p = 0; p < hw; ++p) {
-      float* g = r.grad.data() + b * c * hw + p;
-      const int label = labels.data[b * hw + p];
-      if (label == kIgnoreLabel) {
-        for (int64_t k = 0; k < c; ++k) g[k * hw] = 0.0f;
-        continue;
-      }
-      if (label >= c) fail("softmax loss: label ", label, " at image ", b, " pixel ", p, " is outside [0, ", c, ")");
-      int64_t best = 0;
-      for (int64_t k = 1; k < c; ++k)
-        if (g[k * hw] > g[best * hw]) best = k;
-      correct += best == label;
-      ++labelled;
-      // -log p(label) from the scores themselves (log-sum-exp), exact even where p underflows.
-      const float* s = scores.data() + b * c * hw + p;
-      const float m = s[best * hw];
-      double sum = 0;
-      for (int64_t k = 0; k < c; ++k) sum += std::exp(double(s[k * hw] - m));
-      loss += std::log(sum) + m - s[label * hw];
-      g[label * hw] -= 1.0f;
+      const int64_t at = b * c * hw + p;
+      const kernels::PixelLoss l = kernels::softmax_cross_entropy_pixel(scores.data() + at, r.grad.data() + at, hw,
+                                                                       int(c), labels.data[b * hw + p]);
+      loss += l.loss;
+      labelled += l.labelled;
+      correct += l.correct;
     }
   const double divisor = norm == LossNormalization::per_image   ? double(n)
                          : norm == LossNormalization::per_pixel ? double(std::max<int64_t>(labelled, 1))

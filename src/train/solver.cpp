@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/sgd_math.h"
 
 namespace deeplab::train {
 
@@ -79,8 +80,7 @@ void Sgd::update(int64_t iteration, double normaliser) {
     const int64_t n = p.value.numel();
 #pragma omp parallel for simd
     for (int64_t k = 0; k < n; ++k) {
-      v[k] = momentum * v[k] + lr * (g[k] * scale + decay * w[k]);
-      w[k] -= v[k];
+      kernels::sgd_step(w[k], v[k], g[k], scale, lr, decay, momentum);
     }
     ++p.version;
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "gradcheck.h"
+#include "kernels/dropout_math.h"
 #include "nn/concat.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"
@@ -249,6 +250,35 @@ TEST(Dropout, SameSeedSameMask) {
     out = net->output();
   }
   expect_close(outs[0], outs[1], 0, "same seed");
+}
+
+// The mask of element (c, y, x) of image b is dropout_scale(seed, key b, NCHW index), in whatever
+// layout the producing layer chose (a convolution's blocked one here): the formula the CUDA
+// kernel evaluates, so both backends draw the same masks.
+TEST(Dropout, KeyedMasksFollowTheSharedFormulaInAnyLayout) {
+  const ConvSpec spec{3, 32, 3, 1, 1, 1, true, false};
+  Net net(Phase::train);
+  const int x = net.add_input("data");
+  const int conv = net.add1(std::make_unique<Convolution>("conv", spec), {x});
+  auto layer = std::make_unique<Dropout>("drop", 0.5f, 77);
+  Dropout* drop = layer.get();
+  net.mark_output(net.add1(std::move(layer), {conv}));
+  const std::vector<uint64_t> keys = {1234, 99};
+  drop->set_sample_keys(keys);
+  Tensor image = random_tensor({2, 3, 7, 9}, 3);
+  net.forward({image});
+  Tensor y = net.output();
+  Param* w = net.find_param("conv/weight");
+  Param* b = net.find_param("conv/bias");
+  Tensor plain = conv_reference(image, w->value, b->value, spec);
+  const int64_t per_image = plain.numel() / 2;
+  int64_t kept = 0;
+  for (int64_t i = 0; i < plain.numel(); ++i) {
+    const float scale = kernels::dropout_scale(77, keys[i / per_image], uint64_t(i % per_image), 0.5f);
+    ASSERT_NEAR(y.data()[i], plain.data()[i] * scale, 1e-4f * (1 + std::fabs(plain.data()[i]))) << "element " << i;
+    kept += scale != 0.0f;
+  }
+  EXPECT_NEAR(double(kept) / double(plain.numel()), 0.5, 0.05);
 }
 
 TEST(Dropout, GradientsMatchFiniteDifferences) {
