@@ -15,6 +15,7 @@
 #include "dist/mpi.h"
 #include "jobs.h"
 #include "models/deeplab.h"
+#include "models/scorer.h"
 #include "nn/softmax.h"
 #include "options.h"
 #include "train/trainer.h"
@@ -78,6 +79,7 @@ int bench_forward(int argc, char** argv) {
       "step (forward, softmax loss, backward). Prints median ms, GFLOP, GFLOP/s and peak RSS.";
   add_network_options(cl.options, 10);
   cl.options.add_options()("backward", po::bool_switch(), "time a training step instead of inference");
+  add_device_options(cl);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
@@ -87,18 +89,22 @@ int bench_forward(int argc, char** argv) {
   const bool backward = v["backward"].as<bool>();
   const ModelSpec& spec = nb.spec;
   Model model(spec, backward ? nn::Phase::train : nn::Phase::test);
+  const DeviceSelection device = use_device(device_choice(cl), dist::Mpi::get().local_rank());
+  if (backward && device.device == Device::cuda)
+    fail("bench forward --backward runs on the CPU; time GPU training with bench train --device cuda");
+  Scorer scorer(model, device, v["tf32"].as<bool>());  // on a GPU: images in and scores out included
 
   Rng rng(7);
   Tensor input({batch, 3, h, w});
   for (int64_t i = 0; i < input.numel(); ++i) input.data()[i] = rng.uniform(-120.0f, 130.0f);
-  Tensor scores = model.forward(input);  // sizes the network
+  Tensor scores = scorer.scores(input);  // sizes the network
   LabelMap labels(batch, scores.dim(2), scores.dim(3));
   for (auto& l : labels.data) l = uint8_t(rng.below(spec.num_classes));
   const double gflop = (backward ? model.net().train_flops() : model.net().flops()) / 1e9;
 
   Timing t = measure(
       [&] {
-        Tensor s = model.forward(input);
+        Tensor s = scorer.scores(input);
         if (!backward) return;
         nn::LossResult loss = nn::softmax_cross_entropy(s, labels);
         model.net().zero_grads();
@@ -109,15 +115,16 @@ int bench_forward(int argc, char** argv) {
   const double rss = peak_rss_mb();
   if (v["json"].as<bool>()) {
     std::printf(
-        "{\"benchmark\": \"%s\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, \"batch\": %d, "
+        "{\"benchmark\": \"%s\", \"device\": \"%s\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, \"batch\": %d, "
         "\"threads\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, \"gflop\": %.3f, \"gflops_per_s\": %.1f, "
         "\"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
-        backward ? "train_step" : "forward", model_kind_name(spec.kind), (long long)h, (long long)w, batch,
+        backward ? "train_step" : "forward", device.describe().c_str(), model_kind_name(spec.kind), (long long)h, (long long)w, batch,
         cpu_threads(), median, t.min_ms(), gflop, gflop / (median / 1e3), rss, repeats);
   } else {
-    std::printf("%s %s %lldx%lld batch %d, %d threads: median %.1f ms (min %.1f), %.1f GFLOP, %.0f GFLOP/s, "
+    std::printf("%s %s %lldx%lld on %s, batch %d, %d threads: median %.1f ms (min %.1f), %.1f GFLOP, %.0f GFLOP/s, "
                 "peak RSS %.0f MB, scores %s\n",
-                backward ? "train step" : "forward", model_kind_name(spec.kind), (long long)h, (long long)w, batch,
+                backward ? "train step" : "forward", model_kind_name(spec.kind), (long long)h, (long long)w,
+                device.describe().c_str(), batch,
                 cpu_threads(), median, t.min_ms(), gflop, gflop / (median / 1e3), rss,
                 shape_str(scores.shape()).c_str());
   }
@@ -249,6 +256,7 @@ int bench_train(int argc, char** argv) {
       "SGD update) on random data: median ms per iteration, images/s over all ranks, and the share of an\n"
       "iteration spent waiting for the gradient all-reduce after backward.";
   add_network_options(cl.options, 6);
+  add_device_options(cl);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
@@ -261,7 +269,8 @@ int bench_train(int argc, char** argv) {
   train::SolverOptions so;
   so.batch = batch;
   train::Sgd sgd(so, model.params());
-  train::TrainStep step(model, sgd, so, mpi);
+  const DeviceSelection device = use_device(device_choice(cl), mpi.local_rank());
+  std::unique_ptr<train::Step> step = train::make_step(model, sgd, so, mpi, device, v["tf32"].as<bool>());
   Rng rng(7 + uint64_t(mpi.rank()));
   data::Batch b;
   b.images = Tensor({batch, 3, hw.first, hw.second});
@@ -273,7 +282,7 @@ int bench_train(int argc, char** argv) {
   std::vector<double> ms, wait;
   for (int it = 0; it < warmup + repeats; ++it) {
     mpi.barrier();  // every rank starts the iteration together
-    const train::StepStats s = step.run(it, [&] { return b; });
+    const train::StepStats s = step->run(it, [&] { return b; });
     if (it >= warmup) ms.push_back(1e3 * s.seconds), wait.push_back(s.allreduce_wait_seconds / s.seconds);
   }
   std::sort(ms.begin(), ms.end());
@@ -282,16 +291,16 @@ int bench_train(int argc, char** argv) {
   const double images_per_s = double(batch) * mpi.size() / (median / 1e3);
   if (mpi.rank() != 0) return 0;
   if (v["json"].as<bool>()) {
-    std::printf("{\"benchmark\": \"train_iteration\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, "
+    std::printf("{\"benchmark\": \"train_iteration\", \"device\": \"%s\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, "
                 "\"batch\": %d, \"ranks\": %d, \"threads\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, "
                 "\"images_per_s\": %.3f, \"allreduce_wait_share\": %.4f, \"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
-                model_kind_name(spec.kind), (long long)hw.first, (long long)hw.second, batch, mpi.size(), cpu_threads(),
-                median, ms.front(), images_per_s, wait_share, peak_rss_mb(), repeats);
+                device.describe().c_str(), model_kind_name(spec.kind), (long long)hw.first, (long long)hw.second, batch,
+                mpi.size(), cpu_threads(), median, ms.front(), images_per_s, wait_share, peak_rss_mb(), repeats);
   } else {
-    std::printf("train iteration %s %lldx%lld, batch %d on each of %d rank(s), %d threads each: median %.1f ms "
+    std::printf("train iteration %s %lldx%lld on %s, batch %d on each of %d rank(s), %d threads each: median %.1f ms "
                 "(min %.1f), %.2f images/s, all-reduce wait %.1f%% of an iteration, peak RSS %.0f MB (rank 0)\n",
-                model_kind_name(spec.kind), (long long)hw.first, (long long)hw.second, batch, mpi.size(),
-                cpu_threads(), median, ms.front(), images_per_s, 100 * wait_share, peak_rss_mb());
+                model_kind_name(spec.kind), (long long)hw.first, (long long)hw.second, device.describe().c_str(), batch,
+                mpi.size(), cpu_threads(), median, ms.front(), images_per_s, 100 * wait_share, peak_rss_mb());
   }
   return 0;
 }

@@ -71,12 +71,21 @@ int describe_predictions(const std::string& path) {
 int run_info(int argc, char** argv) {
   CommandLine cl;
   cl.command = "info";
-  cl.usage = "info FILE.h5";
+  cl.usage = "info FILE.h5 | info --devices";
   cl.about = "Describes a deeplab file: a model or checkpoint (network, classes, parameters, training state),\n"
-             "a data set (images, sizes, classes) or predictions (images, CRF settings).";
-  cl.options.add_options()("file", po::value<std::string>()->required(), "the HDF5 file");
+             "a data set (images, sizes, classes) or predictions (images, CRF settings). With --devices:\n"
+             "the CUDA devices this process sees (what --device auto would use).";
+  cl.options.add_options()("file", po::value<std::string>(), "the HDF5 file")(
+      "devices", po::bool_switch(), "list the CUDA devices instead");
   cl.positional.add("file", 1);
   if (!parse(cl, argc, argv)) return 0;
+  if (cl.values["devices"].as<bool>()) {
+    const std::vector<std::string> devices = cuda_device_descriptions();
+    if (devices.empty()) std::printf("cpu only: %s\n", cuda_unavailable_reason().c_str());
+    for (size_t i = 0; i < devices.size(); ++i) std::printf("cuda:%zu  %s\n", i, devices[i].c_str());
+    return 0;
+  }
+  if (!cl.values.count("file")) fail("give a FILE.h5 or --devices (see deeplab info --help)");
   const std::string path = cl.values["file"].as<std::string>();
 
   h5::File file = h5::File::open_read(path);

@@ -12,6 +12,15 @@ void add_config_option(CommandLine& cl) {
   cl.options.add_options()("config", po::value<std::string>(), "INI file with defaults; the command line wins");
 }
 
+void add_device_options(CommandLine& cl) {
+  cl.options.add_options()
+      ("device", po::value<std::string>()->default_value("cpu"),
+       "cpu | cuda | auto (a GPU when one is visible); rank r takes GPU (local rank mod GPUs)")
+      ("tf32", po::bool_switch(), "let GPU convolutions use TF32 tensor cores (default: strict fp32)");
+}
+
+DeviceChoice device_choice(const CommandLine& cl) { return parse_device_choice(cl.values["device"].as<std::string>()); }
+
 bool parse(CommandLine& cl, int argc, char** argv) {
   cl.options.add_options()("help,h", "show this help");
   try {

@@ -6,6 +6,8 @@
 #include <boost/program_options.hpp>
 #include <string>
 
+#include "core/device.h"
+
 namespace deeplab::jobs {
 
 namespace po = boost::program_options;
@@ -21,6 +23,11 @@ struct CommandLine {
 
 // Returns false when --help was asked (usage printed); throws Error on bad options.
 bool parse(CommandLine& cl, int argc, char** argv);
+
+// --device cpu|cuda|auto and --tf32, for the commands that compute (train, segment, crf,
+// crf-sweep, bench); device_choice() reads --device back.
+void add_device_options(CommandLine& cl);
+DeviceChoice device_choice(const CommandLine& cl);
 
 // Adds --config to a command's options (call before parse for commands that take configs).
 void add_config_option(CommandLine& cl);

@@ -55,10 +55,13 @@ int run_segment(int argc, char** argv) {
       ("evaluate", po::bool_switch(), "score the result against the data set's labels afterwards");
   add_report_options(cl.options);
   add_crf_options(cl.options);
+  add_device_options(cl);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   segment::SegmentOptions o;
+  o.device = device_choice(cl);
+  o.tf32 = v["tf32"].as<bool>();
   o.model_path = v["model"].as<std::string>();
   o.data_path = v["data"].as<std::string>();
   o.out_path = v["out"].as<std::string>();

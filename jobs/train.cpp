@@ -94,6 +94,7 @@ int run_train(int argc, char** argv) {
       ("data.loader_threads", po::value<int>()->default_value(2), "threads preparing batches per rank");
   add_model_options(cl.options);
   add_solver_options(cl.options);
+  add_device_options(cl);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
@@ -110,6 +111,8 @@ int run_train(int argc, char** argv) {
   o.augment.scale_max = v["data.scale_max"].as<float>();
   o.augment.mirror = v["data.mirror"].as<bool>();
   o.loader_threads = v["data.loader_threads"].as<int>();
+  o.device = device_choice(cl);
+  o.tf32 = v["tf32"].as<bool>();
   const train::TrainSummary s = train::train(o, dist::Mpi::get());
   // Stopped by a signal after its checkpoint: the conventional 128 + signal, so schedulers and
   // `afterok` dependencies do not mistake it for a finished run.

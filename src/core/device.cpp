@@ -1,6 +1,7 @@
 #include "core/device.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -46,6 +47,21 @@ int cuda_device_count() {
 #endif
 }
 
+std::vector<std::string> cuda_device_descriptions() {
+  std::vector<std::string> out;
+#ifdef DEEPLAB_WITH_CUDA
+  for (int i = 0; i < cuda_device_count(); ++i) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    char line[320];
+    std::snprintf(line, sizeof line, "%s, %.1f GiB, compute %d.%d", p.name, double(p.totalGlobalMem) / (1 << 30), p.major,
+                  p.minor);
+    out.push_back(line);
+  }
+#endif
+  return out;
+}
+
 std::string cuda_unavailable_reason() {
 #ifdef DEEPLAB_WITH_CUDA
   int n = 0;
@@ -56,6 +72,33 @@ std::string cuda_unavailable_reason() {
 #else
   return "no CUDA device: this build has CUDA switched off (DEEPLAB_CUDA=OFF)";
 #endif
+}
+
+DeviceChoice parse_device_choice(const std::string& name) {
+  if (name == "cpu") return DeviceChoice::cpu;
+  if (name == "cuda") return DeviceChoice::cuda;
+  if (name == "auto") return DeviceChoice::automatic;
+  fail("unknown device '", name, "' (expected cpu, cuda or auto)");
+}
+
+std::string DeviceSelection::describe() const {
+  return device == Device::cpu ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
+
+DeviceSelection select_device(DeviceChoice choice, int visible_gpus, int local_rank, const std::string& why_none) {
+  if (choice == DeviceChoice::cpu || (choice == DeviceChoice::automatic && visible_gpus <= 0)) return {};
+  if (visible_gpus <= 0) fail("--device cuda: ", why_none, " (use --device cpu or auto)");
+  if (local_rank < 0) fail("select_device: negative local rank ", local_rank);
+  return {Device::cuda, local_rank % visible_gpus};
+}
+
+DeviceSelection use_device(DeviceChoice choice, int local_rank) {
+  const int visible = cuda_device_count();
+  DeviceSelection s = select_device(choice, visible, local_rank, visible > 0 ? "" : cuda_unavailable_reason());
+#ifdef DEEPLAB_WITH_CUDA
+  if (s.device == Device::cuda) cuda_check(cudaSetDevice(s.index), "cudaSetDevice");
+#endif
+  return s;
 }
 
 float* device_alloc(Device device, size_t count) {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "dist/buckets.h"
 #include "dist/mpi.h"
 
 namespace deeplab::dist {
@@ -15,19 +16,16 @@ MPI_Request& request_of(void* r) { return *static_cast<MPI_Request*>(r); }
 }  // namespace
 
 GradientReducer::GradientReducer(Mpi& mpi, std::vector<nn::Param*> params, size_t bucket_bytes) : mpi_(mpi) {
-  Bucket current;
-  size_t bytes = 0;
-  for (nn::Param* p : params) {
-    if (p->lr_mult == 0.0f) continue;  // frozen: no gradient
-    current.params.push_back(p);
-    bytes += size_t(p->value.numel()) * sizeof(float);
-    if (bytes >= bucket_bytes) {
-      buckets_.push_back(std::move(current));
-      current = Bucket{};
-      bytes = 0;
+  std::vector<nn::Param*> trained;
+  std::vector<size_t> counts;
+  for (nn::Param* p : params)
+    if (p->lr_mult != 0.0f) {  // frozen: no gradient
+      trained.push_back(p);
+      counts.push_back(size_t(p->value.numel()));
     }
-  }
-  if (!current.params.empty()) buckets_.push_back(std::move(current));
+  const std::vector<int> bucket_of = plan_buckets(counts, bucket_bytes);
+  buckets_.resize(trained.empty() ? 0 : size_t(bucket_of.back()) + 1);
+  for (size_t i = 0; i < trained.size(); ++i) buckets_[size_t(bucket_of[i])].params.push_back(trained[i]);
   for (size_t b = 0; b < buckets_.size(); ++b) {
     int64_t n = 0;
     for (nn::Param* p : buckets_[b].params) {

@@ -60,6 +60,9 @@ class Net {
   };
   const std::vector<Node>& nodes() const { return nodes_; }
   const Blob& blob(int id) const { return blobs_.at(id); }
+  const std::vector<int>& input_blobs() const { return inputs_; }
+  const std::vector<int>& output_blobs() const { return outputs_; }
+  size_t blob_count() const { return blobs_.size(); }
 
  private:
   void compile();

@@ -15,8 +15,8 @@ namespace {
 constexpr float kMinProbability = 1e-8f;
 }  // namespace
 
-Stride8Probabilities network_probabilities(Model& model, const data::Sample& sample) {
-  const Tensor scores = model.forward(data::to_network_input(sample));
+Stride8Probabilities network_probabilities(Scorer& scorer, const data::Sample& sample) {
+  const Tensor scores = scorer.scores(data::to_network_input(sample));
   for (int64_t i = 0; i < scores.numel(); ++i)
     if (!std::isfinite(scores.data()[i]))
       fail("image '", sample.name, "': the network's scores are not finite (a damaged or diverged model?)");

@@ -17,6 +17,7 @@
 #include "crf/dense_crf.h"
 #include "data/dataset.h"
 #include "models/deeplab.h"
+#include "models/scorer.h"
 
 namespace deeplab::segment {
 
@@ -27,7 +28,7 @@ struct Stride8Probabilities {
   Shape shape() const { return {classes, height, width}; }
 };
 
-Stride8Probabilities network_probabilities(Model& model, const data::Sample& sample);
+Stride8Probabilities network_probabilities(Scorer& scorer, const data::Sample& sample);
 
 // A C x h x w map bilinearly resampled to C x H x W with source coordinate y / stride (clamped
 // to the last row and column).

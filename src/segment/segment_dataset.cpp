@@ -112,6 +112,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     return summary;
   }
   auto model = load_model(o.model_path, nn::Phase::test);
+  Scorer scorer(*model, use_device(o.device, mpi.local_rank()), o.tf32);
   if (model->spec().num_classes != reader.num_classes())
     fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ",
          reader.num_classes());
@@ -161,7 +162,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     PredictionsWriter writer(piece, piece_info);
     for (int64_t i = first; i < last; ++i) {
       const data::Sample s = reader.read(i);
-      const Stride8Probabilities probs = network_probabilities(*model, s);
+      const Stride8Probabilities probs = network_probabilities(scorer, s);
       const LabelMap labels =
           labels_from_probabilities(probs, s.rgb.data(), s.height, s.width, o.crf ? &o.crf_params : nullptr);
       writer.add(i, s.name, labels, o.save_probs ? &probs : nullptr);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/device.h"
 #include "crf/dense_crf.h"
 #include "dist/mpi.h"
 
@@ -24,6 +25,8 @@ struct SegmentOptions {
   std::string png_dir;      // when set: NAME.png (VOC colours) and NAME_overlay.png (image | prediction | truth)
   bool resume = false, overwrite = false;
   int piece_images = 8;
+  DeviceChoice device = DeviceChoice::cpu;  // the network (and CRF) on this rank's GPU with cuda
+  bool tf32 = false;
 };
 
 struct SegmentSummary {

@@ -17,6 +17,9 @@
 #include "nn/softmax.h"
 #include "train/checkpoint.h"
 #include "train/train_log.h"
+#ifdef DEEPLAB_WITH_CUDA
+#include "gpu/gpu_train_step.h"
+#endif
 
 namespace deeplab::train {
 
@@ -31,14 +34,6 @@ std::vector<nn::Param*> in_backward_order(Model& model) {
   return params;
 }
 
-// A key per training example: the same image in the same epoch gets the same dropout masks
-// whichever rank and batch position it lands in.
-std::vector<uint64_t> dropout_keys(const data::Batch& b) {
-  std::vector<uint64_t> keys;
-  for (int64_t index : b.indices) keys.push_back((uint64_t(b.epoch) << 40) ^ uint64_t(index));
-  return keys;
-}
-
 std::string format_duration(double seconds) {
   char s[32];
   const long t = long(seconds + 0.5);
@@ -48,6 +43,25 @@ std::string format_duration(double seconds) {
   return s;
 }
 }  // namespace
+
+std::vector<uint64_t> dropout_keys(const data::Batch& b) {
+  std::vector<uint64_t> keys;
+  for (int64_t index : b.indices) keys.push_back((uint64_t(b.epoch) << 40) ^ uint64_t(index));
+  return keys;
+}
+
+StepStats global_stats(double sums[4], const SolverOptions& options, dist::Mpi& mpi, int64_t iteration) {
+  mpi.allreduce_sum(sums, 4);
+  StepStats s;
+  s.images = int64_t(sums[3]);
+  s.normaliser = options.loss_normalization == nn::LossNormalization::per_pixel ? std::max(sums[1], 1.0) : sums[3];
+  s.loss = sums[0] / s.normaliser;
+  s.pixel_accuracy = sums[1] > 0 ? sums[2] / sums[1] : 0;
+  if (!std::isfinite(s.loss))
+    fail("iteration ", iteration + 1, ": the loss is ", s.loss,
+         "; training stopped before this update (lower solver.base_lr?)");
+  return s;
+}
 
 TrainStep::TrainStep(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi)
     : model_(model), sgd_(sgd), options_(options), mpi_(mpi), reducer_(mpi, in_backward_order(model)) {}
@@ -78,16 +92,8 @@ StepStats TrainStep::run(int64_t iteration, const std::function<data::Batch()>& 
     sums[3] += double(batch.images.dim(0));
   }
   reducer_.finish();
-  mpi_.allreduce_sum(sums, 4);
-
-  StepStats s;
-  s.images = int64_t(sums[3]);
-  s.normaliser = options_.loss_normalization == nn::LossNormalization::per_pixel ? std::max(sums[1], 1.0) : sums[3];
-  s.loss = sums[0] / s.normaliser;
-  s.pixel_accuracy = sums[1] > 0 ? sums[2] / sums[1] : 0;
+  StepStats s = global_stats(sums, options_, mpi_, iteration);
   const int64_t number = iteration + 1;
-  if (!std::isfinite(s.loss))
-    fail("iteration ", number, ": the loss is ", s.loss, "; training stopped before this update (lower solver.base_lr?)");
   for (nn::Param* p : sgd_.params()) {
     const float* g = p->grad.data();
     const int64_t n = p->grad.numel();
@@ -100,6 +106,17 @@ StepStats TrainStep::run(int64_t iteration, const std::function<data::Batch()>& 
   s.allreduce_wait_seconds = reducer_.wait_seconds();
   s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return s;
+}
+
+std::unique_ptr<Step> make_step(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi,
+                                const DeviceSelection& device, bool tf32) {
+  if (device.device == Device::cpu) return std::make_unique<TrainStep>(model, sgd, options, mpi);
+#ifdef DEEPLAB_WITH_CUDA
+  return std::make_unique<gpu::GpuTrainStep>(model, sgd, options, mpi, gpu::GpuOptions{tf32});
+#else
+  (void)tf32;
+  fail(cuda_unavailable_reason());
+#endif
 }
 
 void broadcast_state(Model& model, Sgd& sgd, dist::Mpi& mpi) {
@@ -213,7 +230,8 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   if (start > max_iter) fail("the checkpoint is at iteration ", start, ", past solver.max_iter ", max_iter);
   const int64_t absolute = start * o.solver.iter_size;
   data::Loader loader(o.data_path, lo, data::LoaderPosition{absolute / per_epoch, absolute % per_epoch});
-  TrainStep step(model, sgd, o.solver, mpi);
+  const DeviceSelection device = use_device(o.device, mpi.local_rank());
+  std::unique_ptr<Step> step = make_step(model, sgd, o.solver, mpi, device, o.tf32);
   std::unique_ptr<TrainLog> log;
   if (root) {
     log = std::make_unique<TrainLog>(o.out_dir, start);
@@ -221,7 +239,8 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
              " parameters) on " + o.data_path + ": " + std::to_string(dataset_size) + " images, global batch " +
              std::to_string(global_batch) + " = " + std::to_string(o.solver.batch) + " x iter_size " +
              std::to_string(o.solver.iter_size) + " x " + std::to_string(mpi.size()) + " ranks, iterations " +
-             std::to_string(start) + " -> " + std::to_string(max_iter));
+             std::to_string(start) + " -> " + std::to_string(max_iter) + " on " + device.describe() +
+             (mpi.size() > 1 ? " (rank 0)" : ""));
   }
 
   TrainSummary summary;
@@ -239,7 +258,7 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
     return s;
   };
   while (it < max_iter) {
-    const StepStats s = step.run(it, [&] { return loader.next(); });
+    const StepStats s = step->run(it, [&] { return loader.next(); });
     ++it;
     summary.last_loss = s.loss;
     summary.last_pixel_accuracy = s.pixel_accuracy;
@@ -272,6 +291,7 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
     mpi.allreduce_max(flags, 2);
     const bool snapshot_due = o.solver.snapshot > 0 && it % o.solver.snapshot == 0;
     if (it < max_iter && (snapshot_due || flags[0] || flags[1])) {
+      step->sync_to_host();
       check_replicas_identical(model, mpi);
       if (root) save_snapshot(o, model, sgd, state_at(it), *log);
     }
@@ -286,6 +306,7 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
     }
   }
   if (root) progress.finish();
+  step->sync_to_host();
   const uint32_t crc = check_replicas_identical(model, mpi);
   if (root) {
     if (it > start || list_checkpoints(o.out_dir).empty()) save_snapshot(o, model, sgd, state_at(it), *log);

@@ -10,8 +10,10 @@
 // checkpoints already written stay as they are.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "core/device.h"
 #include "data/loader.h"
 #include "dist/gradient_reducer.h"
 #include "dist/mpi.h"
@@ -29,6 +31,8 @@ struct TrainOptions {
   SolverOptions solver;
   data::AugmentOptions augment;
   int loader_threads = 2;
+  DeviceChoice device = DeviceChoice::cpu;  // cuda: this rank's GPU (local rank mod GPUs visible)
+  bool tf32 = false;                        // GPU convolutions may use TF32 tensor cores
 };
 
 struct StepStats {
@@ -39,12 +43,29 @@ struct StepStats {
   double seconds = 0, allreduce_wait_seconds = 0;
 };
 
-// One training iteration on this rank's part of the global batch.
-class TrainStep {
+// One training iteration on this rank's part of the global batch, on some device.
+class Step {
+ public:
+  virtual ~Step() = default;
+  // iteration: updates done before this one (it sets the learning rate).
+  virtual StepStats run(int64_t iteration, const std::function<data::Batch()>& next_batch) = 0;
+  // Brings the parameters and momentum into the host Model and Sgd (before checkpoints).
+  virtual void sync_to_host() {}
+};
+
+// The global figures of a step from sums over this rank's batches {loss, labelled pixels,
+// correct pixels, images}: summed over ranks, normalised. Fails on a non-finite loss.
+StepStats global_stats(double sums[4], const SolverOptions& options, dist::Mpi& mpi, int64_t iteration);
+
+// A key per training example: the same image in the same epoch gets the same dropout masks
+// whichever rank and batch position it lands in.
+std::vector<uint64_t> dropout_keys(const data::Batch& batch);
+
+// The step on the CPU: oneDNN network, MPI gradient sums.
+class TrainStep : public Step {
  public:
   TrainStep(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi);
-  // iteration: updates done before this one (it sets the learning rate).
-  StepStats run(int64_t iteration, const std::function<data::Batch()>& next_batch);
+  StepStats run(int64_t iteration, const std::function<data::Batch()>& next_batch) override;
 
  private:
   Model& model_;
@@ -53,6 +74,10 @@ class TrainStep {
   dist::Mpi& mpi_;
   dist::GradientReducer reducer_;
 };
+
+// The step for a device: TrainStep on the CPU, gpu::GpuTrainStep on a GPU (made current).
+std::unique_ptr<Step> make_step(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi,
+                                const DeviceSelection& device, bool tf32);
 
 // Sends rank 0's parameters (and momentum) to every rank.
 void broadcast_state(Model& model, Sgd& sgd, dist::Mpi& mpi);

@@ -28,7 +28,7 @@ echo "plain text" >"$dir/text.h5"
 expect "not HDF5" 1 "text.h5: not an HDF5 file" -- "$deeplab" info "$dir/text.h5"
 expect "missing file" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
 
-expect "bench forward text" 0 "forward largefov 33x33 batch 2.*GFLOP/s.*peak RSS" -- \
+expect "bench forward text" 0 "forward largefov 33x33 on cpu, batch 2.*GFLOP/s.*peak RSS" -- \
   "$deeplab" bench forward --model largefov --size 33 --batch 2 --width 0.125 --repeats 2 --warmup 0
 json=$("$deeplab" bench forward --model deeplab --size 41x33 --width 0.0625 --repeats 1 --warmup 0 --backward --json)
 if grep -qE '^\{"benchmark": "train_step".*"median_ms": [0-9.]+.*"gflop": [0-9.]*[1-9].*"gflops_per_s": [0-9.]+, "peak_rss_mb": [0-9.]+.*\}$' <<<"$json"; then
@@ -36,6 +36,17 @@ if grep -qE '^\{"benchmark": "train_step".*"median_ms": [0-9.]+.*"gflop": [0-9.]
 else
   fail "bench forward --json: $json"
 fi
+
+# --device: auto falls back to the CPU without a GPU; cuda without one is a clear error.
+tiny=(--model largefov --size 33 --width 0.125 --repeats 1 --warmup 0)
+expect "bench forward --device auto" 0 "on (cpu|cuda:0), batch 1" -- "$deeplab" bench forward "${tiny[@]}" --device auto
+if "$deeplab" info --devices 2>/dev/null | grep -q "cuda:0"; then
+  pass "a GPU is visible: --device cuda without one not checked"
+else
+  expect "bench forward --device cuda, no GPU" 1 "--device cuda: no CUDA device" -- \
+    "$deeplab" bench forward "${tiny[@]}" --device cuda
+fi
+expect "unknown device" 1 "unknown device 'gpu'" -- "$deeplab" bench forward "${tiny[@]}" --device gpu
 
 # The model file as a user of h5py sees it (README's snippet).
 if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then

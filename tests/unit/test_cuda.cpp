@@ -4,6 +4,7 @@
 
 #include "core/device.h"
 #include "gradcheck.h"
+#include "test_support.h"
 #ifdef DEEPLAB_WITH_CUDA
 #include "kernels.h"
 #endif
@@ -31,6 +32,21 @@ TEST(Cuda, TensorRoundTripAndReluMatchCpu) {
   Tensor host = filled.to(Device::cpu);
   for (int64_t i = 0; i < host.numel(); ++i) ASSERT_EQ(host.data()[i], 2.5f);
 #endif
+}
+
+TEST(Device, RanksSpreadOverTheVisibleGpus) {
+  EXPECT_EQ(select_device(DeviceChoice::cpu, 4, 1).device, Device::cpu);
+  EXPECT_EQ(select_device(DeviceChoice::automatic, 0, 3).device, Device::cpu);
+  const DeviceSelection s = select_device(DeviceChoice::automatic, 4, 6);
+  EXPECT_EQ(s.device, Device::cuda);
+  EXPECT_EQ(s.index, 2);  // local rank 6 mod 4 GPUs
+  EXPECT_EQ(s.describe(), "cuda:2");
+  EXPECT_EQ(select_device(DeviceChoice::cuda, 2, 3).index, 1);
+  EXPECT_EQ(select_device(DeviceChoice::cuda, 1, 5).index, 0);  // ranks share the one GPU
+  testing::expect_error([] { select_device(DeviceChoice::cuda, 0, 0, "no CUDA device: driver missing"); },
+                        {"--device cuda", "driver missing"});
+  EXPECT_EQ(parse_device_choice("auto"), DeviceChoice::automatic);
+  testing::expect_error([] { parse_device_choice("gpu"); }, {"unknown device 'gpu'", "cpu, cuda or auto"});
 }
 
 TEST(Cuda, WithoutCudaTheErrorSaysWhy) {

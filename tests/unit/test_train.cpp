@@ -12,6 +12,7 @@
 #include "core/signals.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "dist/buckets.h"
 #include "dist/mpi.h"
 #include "gradcheck.h"
 #include "models/model_file.h"
@@ -28,6 +29,17 @@ namespace {
 namespace fs = std::filesystem;
 using deeplab::testing::expect_error;
 using TrainTest = deeplab::testing::ScratchDirTest;
+
+// The MPI and NCCL reducers share this plan: a bucket closes once it reaches the size, and the
+// last one takes whatever is left.
+TEST(GradientBuckets, CloseAtTheSizeInBackwardOrder) {
+  const size_t mb = size_t(1) << 20;  // floats per MB / 4
+  // 4 MB, 3 MB, 2 MB, 8 MB, 1 KB with 8 MB buckets: {4+3+2}, {8}, {the rest}.
+  EXPECT_EQ(dist::plan_buckets({mb, 3 * mb / 4, mb / 2, 2 * mb, 256}, 8 * mb), (std::vector<int>{0, 0, 0, 1, 2}));
+  EXPECT_EQ(dist::plan_buckets({2 * mb, 2 * mb}, 8 * mb), (std::vector<int>{0, 1}));  // no empty bucket at the end
+  EXPECT_EQ(dist::plan_buckets({10, 10, 10}, 1 * mb), (std::vector<int>{0, 0, 0}));
+  EXPECT_TRUE(dist::plan_buckets({}, mb).empty());
+}
 
 TEST(LearningRate, StepPolyAndFixedFollowCaffe) {
   SolverOptions o;

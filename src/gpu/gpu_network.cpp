@@ -1,0 +1,316 @@
+#include "gpu/gpu_network.h"
+
+#include <map>
+
+#include "kernels.h"
+#include "nn/concat.h"
+#include "nn/dropout.h"
+#include "nn/pool.h"
+#include "nn/split.h"
+
+namespace deeplab::gpu {
+
+struct GpuNetwork::Layer {
+  enum Kind { conv, pool, dropout, concat, split } kind;
+  std::vector<int> in, out;
+  std::unique_ptr<CudnnConvolution> convolution;
+  nn::ConvSpec conv_spec;
+  size_t bias_slot = 0, weight_slot = 0;  // bias_slot + 1 == weight_slot (backward order)
+  nn::PoolSpec pool_spec;
+  float ratio = 0;
+  uint64_t seed = 0;
+  Tensor mask;
+};
+
+namespace {
+int64_t plane_size(const Shape& s) { return s[2] * s[3]; }
+}  // namespace
+
+GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
+    : model_(model), options_(options), training_(model.net().phase() == nn::Phase::train) {
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudnnCreate(&cudnn_), "cudnnCreate");
+  check(cudnnSetStream(cudnn_, stream_), "cudnnSetStream");
+
+  // Parameters in backward order, one slice each of the value and gradient arrays.
+  std::vector<nn::Param*> params = model.params();
+  std::map<const nn::Param*, size_t> slot_of;
+  for (auto it = params.rbegin(); it != params.rend(); ++it) {
+    slot_of[*it] = slots_.size();
+    slots_.push_back({*it, total_, size_t((*it)->value.numel())});
+    total_ += size_t((*it)->value.numel());
+  }
+  values_.resize(total_);
+  grads_.resize(total_);
+  upload_params();
+  zero_grads();
+
+  const nn::Net& net = model.net();
+  blobs_.resize(net.blob_count());
+  input_blob_ = net.input_blobs().at(0);
+  output_blob_ = net.output_blobs().at(0);
+  // A blob read by several layers gets a split, as the CPU net gives it (if that net has not
+  // been compiled yet), so each reader's gradient lands in a buffer of its own and they add up.
+  std::vector<int> readers(blobs_.size(), 0), taken(blobs_.size(), 0);
+  std::vector<std::vector<int>> split_outputs(blobs_.size());
+  for (const nn::Net::Node& node : net.nodes())
+    for (int b : node.inputs) ++readers[size_t(b)];
+  auto read = [&](int b) {
+    if (readers[size_t(b)] < 2) return b;
+    if (split_outputs[size_t(b)].empty()) {
+      auto split = std::make_unique<Layer>();
+      split->kind = Layer::split;
+      split->in = {b};
+      for (int k = 0; k < readers[size_t(b)]; ++k) {
+        split->out.push_back(int(blobs_.size()));
+        blobs_.push_back(Blob{});
+        blobs_.back().alias_of = b;
+        blobs_.back().needs_diff = blobs_[size_t(b)].needs_diff;
+      }
+      split_outputs[size_t(b)] = split->out;
+      layers_.push_back(std::move(split));
+    }
+    return split_outputs[size_t(b)][size_t(taken[size_t(b)]++)];
+  };
+  for (const nn::Net::Node& node : net.nodes()) {
+    auto layer = std::make_unique<Layer>();
+    for (int b : node.inputs) layer->in.push_back(read(b));
+    layer->out = node.outputs;
+    nn::Layer* l = node.layer.get();
+    bool has_params = false;
+    if (auto* c = dynamic_cast<nn::Convolution*>(l)) {
+      layer->kind = Layer::conv;
+      layer->conv_spec = c->spec();
+      layer->convolution = std::make_unique<CudnnConvolution>(cudnn_, c->spec(), options.tf32, options.workspace_limit);
+      layer->weight_slot = slot_of.at(&c->weight());
+      layer->bias_slot = slot_of.at(&c->bias());
+      if (layer->bias_slot + 1 != layer->weight_slot) fail("GPU network: ", l->name(), "'s parameters are not adjacent");
+      has_params = true;
+    } else if (auto* p = dynamic_cast<nn::Pooling*>(l)) {
+      layer->kind = Layer::pool;
+      layer->pool_spec = p->spec();
+    } else if (auto* d = dynamic_cast<nn::Dropout*>(l)) {
+      layer->kind = Layer::dropout;
+      layer->ratio = d->ratio();
+      layer->seed = d->seed();
+    } else if (dynamic_cast<nn::Concat*>(l)) {
+      layer->kind = Layer::concat;
+    } else if (dynamic_cast<nn::Split*>(l)) {
+      layer->kind = Layer::split;
+      for (int b : node.outputs) blobs_[b].alias_of = layer->in[0];
+    } else {
+      fail("GPU network: no CUDA version of layer ", l->name(), " (", l->type(), ")");
+    }
+    bool needs = has_params;
+    for (int b : layer->in) needs |= blobs_[b].needs_diff;
+    for (int b : node.outputs) blobs_[b].needs_diff = needs && training_;
+    layers_.push_back(std::move(layer));
+  }
+}
+
+GpuNetwork::~GpuNetwork() {
+  layers_.clear();
+  if (cudnn_) cudnnDestroy(cudnn_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void GpuNetwork::upload_params() {
+  for (const Slot& s : slots_)
+    check(cudaMemcpy(values_.get() + s.offset, s.host->value.data(), s.count * sizeof(float), cudaMemcpyHostToDevice),
+          "cudaMemcpy (parameters to the GPU)");
+}
+
+void GpuNetwork::download_params() {
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  for (const Slot& s : slots_) {
+    check(cudaMemcpy(s.host->value.data(), values_.get() + s.offset, s.count * sizeof(float), cudaMemcpyDeviceToHost),
+          "cudaMemcpy (parameters to the host)");
+    ++s.host->version;
+  }
+}
+
+void GpuNetwork::zero_grads() {
+  check(cudaMemsetAsync(grads_.get(), 0, total_ * sizeof(float), stream_), "cudaMemsetAsync");
+}
+
+void GpuNetwork::set_dropout_keys(const std::vector<uint64_t>& keys) { host_keys_ = keys; }
+
+void GpuNetwork::reshape(const Shape& input) {
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");  // old buffers may still be in use
+  input_shape_ = input;
+  blobs_[input_blob_].shape = input;
+  blobs_[input_blob_].data = Tensor(input, Device::cuda);
+  size_t workspace = 0;
+  for (auto& layer : layers_) {
+    const Shape& x = blobs_[layer->in[0]].shape;
+    Shape y;
+    switch (layer->kind) {
+      case Layer::conv:
+        y = layer->convolution->plan(x, training_);
+        workspace = std::max(workspace, layer->convolution->workspace_bytes());
+        break;
+      case Layer::pool: {
+        const nn::PoolSpec& p = layer->pool_spec;
+        y = {x[0], x[1], nn::pool_out_size(int(x[2]), p.kernel, p.stride, p.pad),
+             nn::pool_out_size(int(x[3]), p.kernel, p.stride, p.pad)};
+        break;
+      }
+      case Layer::concat: {
+        y = x;
+        y[1] = 0;
+        for (int b : layer->in) {
+          const Shape& s = blobs_[b].shape;
+          if (s[0] != x[0] || s[2] != x[2] || s[3] != x[3])
+            fail("GPU network: concat inputs differ in size: ", shape_str(x), " and ", shape_str(s));
+          y[1] += s[1];
+        }
+        break;
+      }
+      case Layer::dropout:
+      case Layer::split:
+        y = x;
+        break;
+    }
+    if (layer->kind == Layer::dropout && training_) layer->mask = Tensor(y, Device::cuda);
+    for (int b : layer->out) {
+      Blob& blob = blobs_[b];
+      blob.shape = y;
+      blob.data = blob.alias_of >= 0 ? blobs_[blob.alias_of].data : Tensor(y, Device::cuda);
+      blob.diff = blob.needs_diff ? Tensor(y, Device::cuda) : Tensor();
+    }
+  }
+  workspace_.resize(std::max<size_t>(workspace, 1));
+  // New tensors were zeroed on the legacy default stream, which this stream does not wait for.
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+const Tensor& GpuNetwork::forward(const Tensor& image) {
+  if (image.ndim() != 4 || image.dim(1) != 3)
+    fail("GPU network: expects an N x 3 x H x W image batch, got ", shape_str(image.shape()));
+  if (image.shape() != input_shape_) reshape(image.shape());
+  Blob& input = blobs_[input_blob_];
+  check(cudaMemcpyAsync(input.data.data(), image.data(), image.numel() * sizeof(float), cudaMemcpyDefault, stream_),
+        "cudaMemcpyAsync (images to the GPU)");
+  const int64_t images = image.dim(0);
+  if (training_) {
+    std::vector<uint64_t> keys = host_keys_;
+    if (keys.empty())
+      for (int64_t b = 0; b < images; ++b) keys.push_back(next_key_++);
+    if (int64_t(keys.size()) != images) fail("GPU network: ", keys.size(), " dropout keys for a batch of ", images);
+    keys_.resize(keys.size());
+    // Synchronous for pageable memory: the keys are on the device before this returns.
+    check(cudaMemcpyAsync(keys_.get(), keys.data(), keys.size() * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_),
+          "cudaMemcpyAsync (dropout keys)");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+  for (auto& layer : layers_) {
+    Blob& x = blobs_[layer->in[0]];
+    Blob& y = blobs_[layer->out[0]];
+    switch (layer->kind) {
+      case Layer::conv:
+        layer->convolution->forward(x.data.data(), values_.get() + slots_[layer->weight_slot].offset,
+                                    values_.get() + slots_[layer->bias_slot].offset, y.data.data(), workspace_.get());
+        break;
+      case Layer::pool: {
+        const nn::PoolSpec& p = layer->pool_spec;
+        auto run = p.kind == nn::PoolKind::max ? cuda::max_pool_forward : cuda::avg_pool_forward;
+        run(x.data.data(), y.data.data(), x.shape[0] * x.shape[1], x.shape[2], x.shape[3], y.shape[2], y.shape[3],
+            p.kernel, p.stride, p.pad, stream_);
+        break;
+      }
+      case Layer::dropout:
+        if (training_)
+          cuda::dropout_forward(x.data.data(), y.data.data(), layer->mask.data(), keys_.get(), x.shape[0],
+                                x.data.numel() / x.shape[0], layer->seed, layer->ratio, stream_);
+        else
+          check(cudaMemcpyAsync(y.data.data(), x.data.data(), x.data.numel() * sizeof(float), cudaMemcpyDeviceToDevice,
+                                stream_),
+                "cudaMemcpyAsync");
+        break;
+      case Layer::concat: {
+        const size_t out_image = size_t(y.shape[1] * plane_size(y.shape)) * sizeof(float);
+        size_t offset = 0;
+        for (int b : layer->in) {
+          const Blob& part = blobs_[b];
+          const size_t part_image = size_t(part.shape[1] * plane_size(part.shape)) * sizeof(float);
+          check(cudaMemcpy2DAsync(reinterpret_cast<char*>(y.data.data()) + offset, out_image, part.data.data(),
+                                  part_image, part_image, size_t(part.shape[0]), cudaMemcpyDeviceToDevice, stream_),
+                "cudaMemcpy2DAsync (concat)");
+          offset += part_image;
+        }
+        break;
+      }
+      case Layer::split:
+        break;  // the outputs share the input's data
+    }
+  }
+  return blobs_[output_blob_].data;
+}
+
+void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(size_t, size_t)>& after_layer) {
+  if (!training_) fail("GPU network: backward needs a model built for training");
+  Blob& output = blobs_[output_blob_];
+  if (score_grad.shape() != output.shape)
+    fail("GPU network: score gradient ", shape_str(score_grad.shape()), " for scores ", shape_str(output.shape));
+  check(cudaMemcpyAsync(output.diff.data(), score_grad.data(), score_grad.numel() * sizeof(float), cudaMemcpyDefault,
+                        stream_),
+        "cudaMemcpyAsync (score gradient)");
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+    Layer& layer = **it;
+    Blob& y = blobs_[layer.out[0]];
+    if (!y.needs_diff) continue;
+    Blob& x = blobs_[layer.in[0]];
+    float* dx = x.needs_diff ? x.diff.data() : nullptr;
+    switch (layer.kind) {
+      case Layer::conv: {
+        if (layer.conv_spec.relu)  // through the fused ReLU, in place: nobody else reads this gradient
+          cuda::relu_backward(y.data.data(), y.diff.data(), y.diff.data(), size_t(y.diff.numel()), stream_);
+        const Slot& w = slots_[layer.weight_slot];
+        const Slot& b = slots_[layer.bias_slot];
+        layer.convolution->backward(x.data.data(), values_.get() + w.offset, y.diff.data(), grads_.get() + w.offset,
+                                    grads_.get() + b.offset, dx, workspace_.get());
+        if (after_layer) after_layer(layer.bias_slot, 2);
+        break;
+      }
+      case Layer::pool: {
+        if (!dx) break;
+        const nn::PoolSpec& p = layer.pool_spec;
+        check(cudaMemsetAsync(dx, 0, x.diff.numel() * sizeof(float), stream_), "cudaMemsetAsync");
+        const int64_t planes = x.shape[0] * x.shape[1];
+        if (p.kind == nn::PoolKind::max)
+          cuda::max_pool_backward(x.data.data(), y.diff.data(), dx, planes, x.shape[2], x.shape[3], y.shape[2],
+                                  y.shape[3], p.kernel, p.stride, p.pad, stream_);
+        else
+          cuda::avg_pool_backward(y.diff.data(), dx, planes, x.shape[2], x.shape[3], y.shape[2], y.shape[3], p.kernel,
+                                  p.stride, p.pad, stream_);
+        break;
+      }
+      case Layer::dropout:
+        if (dx) cuda::multiply(y.diff.data(), layer.mask.data(), dx, size_t(x.diff.numel()), stream_);
+        break;
+      case Layer::concat: {
+        const size_t out_image = size_t(y.shape[1] * plane_size(y.shape)) * sizeof(float);
+        size_t offset = 0;
+        for (int b : layer.in) {
+          Blob& part = blobs_[b];
+          const size_t part_image = size_t(part.shape[1] * plane_size(part.shape)) * sizeof(float);
+          if (part.needs_diff)
+            check(cudaMemcpy2DAsync(part.diff.data(), part_image, reinterpret_cast<const char*>(y.diff.data()) + offset,
+                                    out_image, part_image, size_t(part.shape[0]), cudaMemcpyDeviceToDevice, stream_),
+                  "cudaMemcpy2DAsync (concat gradient)");
+          offset += part_image;
+        }
+        break;
+      }
+      case Layer::split: {
+        if (!dx) break;
+        const size_t n = size_t(x.diff.numel());
+        check(cudaMemcpyAsync(dx, y.diff.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "cudaMemcpyAsync");
+        for (size_t k = 1; k < layer.out.size(); ++k) cuda::axpy(1.0f, blobs_[layer.out[k]].diff.data(), dx, n, stream_);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace deeplab::gpu

@@ -1,0 +1,88 @@
+// A model's network on one GPU. It mirrors the CPU net (models/deeplab.h builds the graph and
+// owns the parameters' canonical copy) layer by layer: cuDNN convolutions, kernels/ for pooling,
+// dropout, concat and the rest. Activations, parameters and gradients stay on the device for a
+// whole step; parameters cross to the host only when asked (checkpoints, the end of training).
+// Every operation runs on the network's stream.
+#pragma once
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "gpu/cuda_check.h"
+#include "gpu/cudnn_conv.h"
+#include "models/deeplab.h"
+
+namespace deeplab::gpu {
+
+struct GpuOptions {
+  bool tf32 = false;                          // allow TF32 tensor cores in convolutions
+  size_t workspace_limit = size_t(1) << 30;   // cuDNN workspace per convolution, bytes
+};
+
+class GpuNetwork {
+ public:
+  // The model's phase decides whether backward is possible. Uploads the parameters.
+  GpuNetwork(Model& model, const GpuOptions& options);
+  ~GpuNetwork();
+  GpuNetwork(const GpuNetwork&) = delete;
+  GpuNetwork& operator=(const GpuNetwork&) = delete;
+
+  // Mean-subtracted BGR batch (N x 3 x H x W, on the host or the device) -> class scores, on the
+  // device (N x classes x h x w), valid until the next forward.
+  const Tensor& forward(const Tensor& image_bgr);
+  // The gradient of the scores (device) -> parameter gradients, added to what is there.
+  // after_layer(first, count): the gradients of params [first, first + count) (backward order,
+  // see grads()) are final, so their all-reduce can start.
+  void backward(const Tensor& score_grad, const std::function<void(size_t first, size_t count)>& after_layer = {});
+  void zero_grads();
+  void set_dropout_keys(const std::vector<uint64_t>& keys);
+
+  // Parameters in backward order (the reverse of the model's), each a slice of one contiguous
+  // device array of values and one of gradients, so all-reduce buckets are plain ranges.
+  struct Slot {
+    nn::Param* host;
+    size_t offset, count;
+  };
+  const std::vector<Slot>& slots() const { return slots_; }
+  float* values() { return values_.get(); }
+  float* grads() { return grads_.get(); }
+  size_t param_floats() const { return total_; }
+  void upload_params();    // host model -> device
+  void download_params();  // device -> host model (bumps each Param's version)
+
+  cudaStream_t stream() const { return stream_; }
+  void synchronize() const { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+  cudnnHandle_t cudnn() const { return cudnn_; }
+
+ private:
+  struct Layer;
+  void reshape(const Shape& input);
+
+  Model& model_;
+  GpuOptions options_;
+  bool training_;
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  struct Blob {
+    Shape shape;
+    Tensor data, diff;
+    bool needs_diff = false;
+    int alias_of = -1;  // a Split output shares its input's data
+  };
+  std::vector<Blob> blobs_;
+  int input_blob_ = 0, output_blob_ = 0;
+  Shape input_shape_;
+  std::vector<Slot> slots_;
+  DeviceArray<float> values_, grads_;
+  size_t total_ = 0;
+  DeviceArray<char> workspace_;
+  DeviceArray<uint64_t> keys_;
+  std::vector<uint64_t> host_keys_;
+  uint64_t next_key_ = 0;
+};
+
+}  // namespace deeplab::gpu

@@ -1,0 +1,33 @@
+#include "models/scorer.h"
+
+#include "core/error.h"
+#ifdef DEEPLAB_WITH_CUDA
+#include "gpu/gpu_network.h"
+#endif
+
+namespace deeplab {
+
+Scorer::Scorer(Model& model, const DeviceSelection& device, bool tf32) : model_(model), device_(device) {
+  if (device.device != Device::cuda) return;
+#ifdef DEEPLAB_WITH_CUDA
+  gpu_ = std::make_unique<gpu::GpuNetwork>(model, gpu::GpuOptions{tf32});
+#else
+  (void)tf32;
+  fail(cuda_unavailable_reason());
+#endif
+}
+
+Scorer::~Scorer() = default;
+
+Tensor Scorer::scores(const Tensor& image_bgr) {
+#ifdef DEEPLAB_WITH_CUDA
+  if (gpu_) {
+    const Tensor& scores = gpu_->forward(image_bgr);
+    gpu_->synchronize();  // the copy below runs on another stream
+    return scores.to(Device::cpu);
+  }
+#endif
+  return model_.forward(image_bgr);
+}
+
+}  // namespace deeplab
