@@ -7,6 +7,7 @@
 #include "core/image_io.h"
 #include "core/npy.h"
 #include "core/timing.h"
+#include "crf/crf_runner.h"
 #include "crf/dense_crf.h"
 #include "jobs.h"
 #include "options.h"
@@ -86,6 +87,7 @@ int run_crf(int argc, char** argv) {
       ("marginals", po::value<std::string>(), "also write the final marginals (.npy, L x H x W)")
       ("threads", po::value<int>()->default_value(0), "CPU threads (0: all cores)");
   add_crf_options(cl.options);
+  add_device_options(cl);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
@@ -113,17 +115,18 @@ int run_crf(int argc, char** argv) {
     fail(array_path, ": ", e.what());
   }
 
+  crf::CrfRunner runner(use_device(device_choice(cl), 0));
   auto start = std::chrono::steady_clock::now();
-  crf::DenseCrf crf(image.rgb.data(), image.height, image.width, params);
-  crf::CrfResult result = crf.infer(unary);
+  crf::CrfResult result = runner.run(image.rgb.data(), image.height, image.width, params, unary);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
   write_label_png(v["out"].as<std::string>(), result.labels, palette == "voc" ? LabelPalette::voc : LabelPalette::index);
   if (v.count("marginals")) write_npy(v["marginals"].as<std::string>(), result.marginals);
   std::vector<int64_t> histogram(classes.dim(0), 0);
   for (uint8_t l : result.labels.data) ++histogram[l];
-  std::printf("crf %s: %lldx%lld, %lld labels, %d iterations, %.1f ms; pixels per label:", image_path.c_str(),
-              (long long)image.width, (long long)image.height, (long long)classes.dim(0), params.iterations, ms);
+  std::printf("crf %s: %lldx%lld, %lld labels, %d iterations, %.1f ms on %s; pixels per label:", image_path.c_str(),
+              (long long)image.width, (long long)image.height, (long long)classes.dim(0), params.iterations, ms,
+              runner.device().describe().c_str());
   for (size_t l = 0; l < histogram.size(); ++l)
     if (histogram[l]) std::printf(" %zu:%lld", l, (long long)histogram[l]);
   std::printf("\n");

@@ -32,6 +32,7 @@ int run_crf_sweep(int argc, char** argv) {
       ("memory-mb", po::value<int64_t>()->default_value(4096), "keep the images in memory up to this much")
       ("no-baseline", po::bool_switch(), "do not also score the DeepLab-LargeFOV default parameters")
       ("resume", po::bool_switch(), "finish an interrupted sweep in --out");
+  add_device_options(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   sweep::SweepOptions o;
@@ -45,6 +46,7 @@ int run_crf_sweep(int argc, char** argv) {
   o.refine = v["refine"].as<int>();
   o.block_images = v["block-images"].as<int64_t>();
   o.memory_limit_mb = v["memory-mb"].as<int64_t>();
+  o.device = device_choice(cl);
   o.baseline = !v["no-baseline"].as<bool>();
   o.resume = v["resume"].as<bool>();
   if (o.refine < 0 || o.refine > 10) fail("--refine ", o.refine, " outside 0..10");

@@ -64,7 +64,7 @@ Tensor upsample(const Tensor& map, int64_t height, int64_t width, int stride) {
 }
 
 LabelMap labels_from_probabilities(const Stride8Probabilities& probs, const uint8_t* rgb, int64_t height,
-                                   int64_t width, const crf::CrfParams* crf) {
+                                   int64_t width, const crf::CrfParams* crf, crf::CrfRunner* runner) {
   // Score i sits on pixel 8i; Caffe's rounded-up pooling gives ceil(H/8) or one more.
   const auto fits = [](int64_t grid, int64_t pixels) { return grid >= (pixels + 7) / 8 && grid <= (pixels + 7) / 8 + 1; };
   if (!fits(probs.height, height) || !fits(probs.width, width))
@@ -76,8 +76,8 @@ LabelMap labels_from_probabilities(const Stride8Probabilities& probs, const uint
   if (crf) {
     float* u = up.data();
     for (int64_t i = 0; i < up.numel(); ++i) u[i] = -u[i];  // unary = -log p
-    crf::DenseCrf field(rgb, height, width, *crf);
-    return field.infer(up).labels;
+    if (runner) return runner->run(rgb, height, width, *crf, up).labels;
+    return crf::DenseCrf(rgb, height, width, *crf).infer(up).labels;
   }
   LabelMap labels(1, height, width);
   const int64_t plane = height * width;

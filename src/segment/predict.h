@@ -14,6 +14,7 @@
 
 #include "core/label_map.h"
 #include "core/tensor.h"
+#include "crf/crf_runner.h"
 #include "crf/dense_crf.h"
 #include "data/dataset.h"
 #include "models/deeplab.h"
@@ -35,8 +36,9 @@ Stride8Probabilities network_probabilities(Scorer& scorer, const data::Sample& s
 Tensor upsample(const Tensor& map, int64_t height, int64_t width, int stride = 8);
 
 // Labels (H x W) from stored probabilities: argmax of the upsampled log-probabilities, or, with
-// crf non-null, the CRF's labels on the image (rgb H x W x 3).
+// crf non-null, the CRF's labels on the image (rgb H x W x 3), on the runner's device (the CPU
+// when runner is null).
 LabelMap labels_from_probabilities(const Stride8Probabilities& probs, const uint8_t* rgb, int64_t height,
-                                   int64_t width, const crf::CrfParams* crf);
+                                   int64_t width, const crf::CrfParams* crf, crf::CrfRunner* runner = nullptr);
 
 }  // namespace deeplab::segment

@@ -112,7 +112,9 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     return summary;
   }
   auto model = load_model(o.model_path, nn::Phase::test);
-  Scorer scorer(*model, use_device(o.device, mpi.local_rank()), o.tf32);
+  const DeviceSelection device = use_device(o.device, mpi.local_rank());
+  Scorer scorer(*model, device, o.tf32);
+  crf::CrfRunner crf_runner(o.crf ? device : DeviceSelection{});
   if (model->spec().num_classes != reader.num_classes())
     fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ",
          reader.num_classes());
@@ -164,7 +166,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
       const data::Sample s = reader.read(i);
       const Stride8Probabilities probs = network_probabilities(scorer, s);
       const LabelMap labels =
-          labels_from_probabilities(probs, s.rgb.data(), s.height, s.width, o.crf ? &o.crf_params : nullptr);
+          labels_from_probabilities(probs, s.rgb.data(), s.height, s.width, o.crf ? &o.crf_params : nullptr, &crf_runner);
       writer.add(i, s.name, labels, o.save_probs ? &probs : nullptr);
       if (!o.png_dir.empty()) write_pictures(o.png_dir, s, labels);
       ++counts[0];

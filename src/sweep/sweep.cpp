@@ -218,6 +218,7 @@ std::string format_point(const Point& p, int iterations) {
 }  // namespace
 
 SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
+  crf::CrfRunner crf_runner(use_device(o.device, mpi.local_rank()));
   const auto start = Clock::now();
   const bool root = mpi.rank() == 0;
   const std::string units_dir = o.out_dir + "/units";
@@ -271,7 +272,8 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
       eval::ConfusionMatrix m(classes);
       for (int64_t k = b * block; k < std::min(n, (b + 1) * block); ++k) {
         const Image im = store.get(k);
-        const LabelMap labels = segment::labels_from_probabilities(im.probs, im.rgb.data(), im.height, im.width, &params);
+        const LabelMap labels =
+            segment::labels_from_probabilities(im.probs, im.rgb.data(), im.height, im.width, &params, &crf_runner);
         m.add(labels.data.data(), im.labels.data(), im.height * im.width, o.data_path);
       }
       UnitRecord r{round, p, grid.iterations, b, std::chrono::duration<double>(Clock::now() - t0).count(), m.counts()};

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "dist/mpi.h"
 #include "sweep/grid.h"
 
@@ -31,6 +32,7 @@ struct SweepOptions {
   bool resume = false;
   int64_t memory_limit_mb = 4096;
   bool baseline = true;   // also score the DeepLab-LargeFOV defaults, for comparison
+  DeviceChoice device = DeviceChoice::cpu;  // the CRF on this rank's GPU with cuda
 };
 
 struct PointResult {

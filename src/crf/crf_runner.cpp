@@ -1,0 +1,49 @@
+#include "crf/crf_runner.h"
+
+#include <stdexcept>
+
+#include "core/error.h"
+#ifdef DEEPLAB_WITH_CUDA
+#include "crf_cuda.h"
+#endif
+
+namespace deeplab::crf {
+
+CrfRunner::CrfRunner(const DeviceSelection& device) : device_(device) {
+  if (device.device != Device::cuda) return;
+#ifdef DEEPLAB_WITH_CUDA
+  try {
+    gpu_ = std::make_unique<cuda::CudaCrf>(device.index);
+  } catch (const std::runtime_error& e) {
+    fail(e.what());
+  }
+#else
+  fail(cuda_unavailable_reason());
+#endif
+}
+
+CrfRunner::~CrfRunner() = default;
+
+CrfResult CrfRunner::run(const uint8_t* rgb, int64_t height, int64_t width, const CrfParams& params,
+                         const Tensor& unary) {
+  if (!gpu_) return DenseCrf(rgb, height, width, params).infer(unary);
+#ifdef DEEPLAB_WITH_CUDA
+  validate(params);
+  if (unary.ndim() != 3 || unary.dim(1) != height || unary.dim(2) != width)
+    fail("CRF: unary ", shape_str(unary.shape()), " for a ", height, " x ", width, " image");
+  const cuda::CrfKernelParams p{params.bi_w,      params.bi_xy_std, params.bi_rgb_std, params.pos_w,
+                                params.pos_xy_std, params.iterations,
+                                params.normalization == Normalization::symmetric};
+  CrfResult r{LabelMap(1, height, width), Tensor(unary.shape())};
+  try {
+    gpu_->infer(rgb, int(height), int(width), unary.data(), int(unary.dim(0)), p, r.marginals.data(), r.labels.data.data());
+  } catch (const std::runtime_error& e) {
+    fail(e.what());
+  }
+  return r;
+#else
+  fail(cuda_unavailable_reason());
+#endif
+}
+
+}  // namespace deeplab::crf

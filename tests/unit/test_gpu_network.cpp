@@ -1,0 +1,152 @@
+// The GPU backend against its CPU twin: every operator forward and backward to 1e-4 relative in
+// fp32, through whole networks (largefov, and msc-largefov for concat and split), and the loss,
+// label shrinking, resize and SGD kernels. Skipped, with the reason, where no GPU is visible.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/device.h"
+#include "gradcheck.h"
+#include "nn/interp.h"
+#include "nn/softmax.h"
+#include "train/solver.h"
+#ifdef DEEPLAB_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "gpu/gpu_network.h"
+#include "kernels.h"
+#endif
+
+namespace deeplab {
+namespace {
+
+using testing::random_tensor;
+
+// Largest |got - want| relative to the largest |want| (so near-zero elements do not dominate).
+double relative_difference(const Tensor& got, const Tensor& want) {
+  EXPECT_EQ(got.shape(), want.shape());
+  double diff = 0, scale = 1e-12;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    diff = std::max(diff, double(std::fabs(got.data()[i] - want.data()[i])));
+    scale = std::max(scale, double(std::fabs(want.data()[i])));
+  }
+  return diff / scale;
+}
+
+#define SKIP_WITHOUT_GPU() \
+  if (cuda_device_count() == 0) GTEST_SKIP() << cuda_unavailable_reason()
+
+#ifdef DEEPLAB_WITH_CUDA
+
+ModelSpec small_spec(ModelKind kind) {
+  ModelSpec s;
+  s.kind = kind;
+  s.num_classes = 5;
+  s.width = 0.125;
+  s.conv_policy = ConvPolicy::direct;
+  return s;
+}
+
+class GpuNetworkTest : public ::testing::TestWithParam<ModelKind> {};
+
+TEST_P(GpuNetworkTest, ForwardMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  Model model(small_spec(GetParam()), nn::Phase::test, 3);
+  gpu::GpuNetwork gpu(model, {});
+  const Tensor x = random_tensor({2, 3, 49, 57}, 1, -100, 100);
+  const Tensor want = model.forward(x);
+  const Tensor& scores = gpu.forward(x);
+  gpu.synchronize();
+  EXPECT_LT(relative_difference(scores.to(Device::cpu), want), 1e-4);
+}
+
+TEST_P(GpuNetworkTest, BackwardMatchesTheCpuWithDropout) {
+  SKIP_WITHOUT_GPU();
+  Model model(small_spec(GetParam()), nn::Phase::train, 3);
+  gpu::GpuNetwork gpu(model, {});
+  const Tensor x = random_tensor({2, 3, 41, 41}, 1, -100, 100);
+  const std::vector<uint64_t> keys = {17, 4242};
+  model.set_dropout_keys(keys);
+  gpu.set_dropout_keys(keys);
+  const Tensor scores = model.forward(x);
+  const Tensor dy = random_tensor(scores.shape(), 2);
+  model.net().zero_grads();
+  model.backward(dy);
+  EXPECT_LT(relative_difference(gpu.forward(x).to(Device::cpu), scores), 1e-4);
+  gpu.zero_grads();
+  gpu.backward(dy.to(Device::cuda));
+  gpu.synchronize();
+  Tensor grads({int64_t(gpu.param_floats())});
+  gpu::check(cudaMemcpy(grads.data(), gpu.grads(), grads.numel() * sizeof(float), cudaMemcpyDeviceToHost), "copy");
+  for (const auto& slot : gpu.slots()) {
+    Tensor got(slot.host->grad.shape());
+    std::copy(grads.data() + slot.offset, grads.data() + slot.offset + slot.count, got.data());
+    EXPECT_LT(relative_difference(got, slot.host->grad), 1e-4) << slot.host->name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, GpuNetworkTest, ::testing::Values(ModelKind::largefov, ModelKind::msc_largefov));
+
+TEST(GpuKernels, LossAndShrinkMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const Tensor scores = random_tensor({2, 6, 9, 11}, 5, -4, 4);
+  LabelMap full(2, 65, 81);
+  Rng rng(9);
+  for (auto& l : full.data) l = rng.uniform() < 0.1f ? 255 : uint8_t(rng.below(6));
+  const LabelMap small = nn::shrink_labels(full, 9, 11);
+  const nn::LossResult want = nn::softmax_cross_entropy(scores, small, nn::LossNormalization::none);
+  gpu::DeviceArray<uint8_t> labels(full.data.size()), shrunk(small.data.size());
+  gpu::DeviceArray<double> sums(4);
+  cudaMemcpy(labels.get(), full.data.data(), full.data.size(), cudaMemcpyHostToDevice);
+  cudaMemset(sums.get(), 0, 4 * sizeof(double));
+  cuda::shrink_labels(labels.get(), shrunk.get(), 2, 65, 81, 9, 11, 0);
+  const Tensor gs = scores.to(Device::cuda);
+  Tensor grad(scores.shape(), Device::cuda);
+  cuda::softmax_cross_entropy(gs.data(), shrunk.get(), grad.data(), sums.get(), 2, 6, 99, 0);
+  std::vector<uint8_t> got_labels(small.data.size());
+  double got[4];
+  cudaMemcpy(got_labels.data(), shrunk.get(), got_labels.size(), cudaMemcpyDeviceToHost);
+  cudaMemcpy(got, sums.get(), sizeof got, cudaMemcpyDeviceToHost);
+  EXPECT_EQ(got_labels, small.data);
+  EXPECT_NEAR(got[0], want.loss, 1e-6 * std::fabs(want.loss));
+  EXPECT_EQ(got[1], double(want.labelled));
+  EXPECT_EQ(got[2], double(want.correct));
+  EXPECT_EQ(got[3], 0.0);
+  EXPECT_LT(relative_difference(grad.to(Device::cpu), want.grad), 1e-5);
+}
+
+TEST(GpuKernels, InterpForwardAndBackwardMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const Tensor x = random_tensor({2, 3, 11, 13}, 6);
+  const Tensor want = nn::interp_forward(x, 81, 97);
+  Tensor y(want.shape(), Device::cuda);
+  cuda::interp_forward(x.to(Device::cuda).data(), y.data(), 6, 11, 13, 81, 97, 0);
+  EXPECT_LT(relative_difference(y.to(Device::cpu), want), 1e-5);
+  const Tensor dy = random_tensor(want.shape(), 7);
+  const Tensor want_dx = nn::interp_backward(dy, 11, 13);
+  Tensor dx(x.shape(), Device::cuda);
+  cuda::interp_backward(dy.to(Device::cuda).data(), dx.data(), 6, 11, 13, 81, 97, 0);
+  EXPECT_LT(relative_difference(dx.to(Device::cpu), want_dx), 1e-4);
+}
+
+TEST(GpuKernels, SgdMatchesTheSolver) {
+  SKIP_WITHOUT_GPU();
+  Tensor w = random_tensor({1000}, 8), g = random_tensor({1000}, 9), v = random_tensor({1000}, 10);
+  Tensor gw = w.to(Device::cuda), gg = g.to(Device::cuda), gv = v.to(Device::cuda);
+  cuda::sgd_update(gw.data(), gv.data(), gg.data(), 1000, 0.25f, 0.01f, 5e-4f, 0.9f, 0);
+  for (int64_t i = 0; i < 1000; ++i) {
+    float vi = 0.9f * v.data()[i] + 0.01f * (g.data()[i] * 0.25f + 5e-4f * w.data()[i]);
+    w.data()[i] -= vi, v.data()[i] = vi;
+  }
+  EXPECT_LT(relative_difference(gw.to(Device::cpu), w), 1e-6);
+  EXPECT_LT(relative_difference(gv.to(Device::cpu), v), 1e-6);
+}
+
+#else
+
+TEST(GpuNetwork, NeedsACudaBuild) { GTEST_SKIP() << cuda_unavailable_reason(); }
+
+#endif
+
+}  // namespace
+}  // namespace deeplab
