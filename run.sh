@@ -124,6 +124,8 @@ bench() {
   bash tests/bench/segment_speed.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/bin/make_test_files"
   log "CRF sweep throughput, 1 and 2 ranks:"
   bash tests/bench/sweep_speed.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/bin/make_test_files"
+  log "GPU: network, training and CRF against the paper's figures (skipped without a GPU):"
+  bash tests/bench/gpu.sh "$BUILD_DIR/bin/deeplab"
   log "operator micro-benchmarks (Google Benchmark):"
   "$BUILD_DIR/bin/bench_ops"
 }

@@ -7,6 +7,8 @@
 //   make_test_files poison IN.npy OUT.npy             the array with one value made NaN
 //   make_test_files compare-models A.h5 B.h5 RTOL     the largest relative difference between two
 //       models' parameters (per parameter: max |a - b| / max |a|); exit 1 above RTOL (0: bitwise)
+//   make_test_files compare-predictions A.h5 B.h5 MIN   the share of pixels whose labels agree
+//       between two predictions files of the same images; exit 1 below MIN
 //   make_test_files agreement LABELS.png ANNO.png      of the annotated pixels, the share whose
 //       label (index PNG) is the annotation's; and the largest label used vs the colours there
 #include <algorithm>
@@ -25,6 +27,7 @@
 #include "data/voc.h"
 #include <filesystem>
 #include "models/model_file.h"
+#include "segment/predictions_file.h"
 
 int main(int argc, char** argv) {
   using namespace deeplab;
@@ -55,6 +58,20 @@ int main(int argc, char** argv) {
       }
       std::printf("max relative difference %.3g (%s)%s\n", worst, worst_name.c_str(), identical ? ", bitwise identical" : "");
       return (rtol == 0 ? identical : worst <= rtol) ? 0 : 1;
+    }
+    if (what == "compare-predictions" && argc == 5) {
+      const segment::PredictionsReader a(argv[2]), b(argv[3]);
+      if (a.info().count != b.info().count) fail(argv[3], ": ", b.info().count, " images, ", argv[2], " has ", a.info().count);
+      int64_t same = 0, total = 0;
+      for (int64_t i = 0; i < a.info().count; ++i) {
+        const LabelMap la = a.labels(i), lb = b.labels(i);
+        if (la.data.size() != lb.data.size()) fail("image ", i, ": sizes differ");
+        for (size_t k = 0; k < la.data.size(); ++k) same += la.data[k] == lb.data[k];
+        total += int64_t(la.data.size());
+      }
+      const double share = double(same) / double(std::max<int64_t>(total, 1));
+      std::printf("labels agree on %.4f%% of %lld pixels\n", 100 * share, (long long)total);
+      return share >= std::stod(argv[4]) ? 0 : 1;
     }
     if (what == "foreign") {
       h5::File f = h5::File::create(argv[2]);

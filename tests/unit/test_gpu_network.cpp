@@ -85,7 +85,10 @@ TEST_P(GpuNetworkTest, BackwardMatchesTheCpuWithDropout) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, GpuNetworkTest, ::testing::Values(ModelKind::largefov, ModelKind::msc_largefov));
+INSTANTIATE_TEST_SUITE_P(Models, GpuNetworkTest, ::testing::Values(ModelKind::largefov, ModelKind::msc_largefov),
+                         [](const ::testing::TestParamInfo<ModelKind>& info) {
+                           return info.param == ModelKind::largefov ? "largefov" : "msc_largefov";
+                         });
 
 TEST(GpuKernels, LossAndShrinkMatchTheCpu) {
   SKIP_WITHOUT_GPU();
