@@ -93,7 +93,7 @@ int bench_forward(int argc, char** argv) {
   const DeviceSelection device = use_device(device_choice(cl), dist::Mpi::get().local_rank());
   if (backward && device.device == Device::cuda)
     fail("bench forward --backward runs on the CPU; time GPU training with bench train --device cuda");
-  Scorer scorer(model, device, v["tf32"].as<bool>());  // on a GPU: images in and scores out included
+  Scorer scorer(model, device, v["tf32"].as<bool>(), /*measure_algorithms=*/true);  // on a GPU: images in and scores out included
 
   Rng rng(7);
   Tensor input({batch, 3, h, w});

@@ -12,7 +12,7 @@ __global__ void relu_forward_kernel(const float* x, float* y, size_t count) {
   DL_FOR_EACH(i, count) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 __global__ void relu_backward_kernel(const float* x, const float* dy, float* dx, size_t count) {
-  DL_FOR_EACH(i, count) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+  DL_FOR_EACH(i, count) dx[i] = x[i] <= 0.0f ? 0.0f : dy[i];  // NaN passes, as on the CPU
 }
 __global__ void axpy_kernel(float alpha, const float* x, float* y, size_t count) {
   DL_FOR_EACH(i, count) y[i] += alpha * x[i];

@@ -14,7 +14,7 @@ const Perf* pick(const std::vector<Perf>& results, int count, size_t limit, bool
   for (int i = 0; i < count; ++i) {
     const Perf& r = results[i];
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > limit) continue;
-    if (!tf32 && r.mathType != CUDNN_FMA_MATH) continue;
+    if (!tf32 && (r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) continue;
     return &r;
   }
   fail("cuDNN: no ", what, " algorithm fits a workspace of ", limit >> 20, " MB",
@@ -22,15 +22,16 @@ const Perf* pick(const std::vector<Perf>& results, int count, size_t limit, bool
 }
 }  // namespace
 
-CudnnConvolution::CudnnConvolution(cudnnHandle_t handle, const nn::ConvSpec& spec, bool tf32, size_t workspace_limit)
-    : handle_(handle), spec_(spec), tf32_(tf32), workspace_limit_(workspace_limit) {
+CudnnConvolution::CudnnConvolution(cudnnHandle_t handle, const nn::ConvSpec& spec, bool tf32, size_t workspace_limit,
+                                   bool measure)
+    : handle_(handle), spec_(spec), tf32_(tf32), measure_(measure), workspace_limit_(workspace_limit) {
   check(cudnnCreateTensorDescriptor(&x_desc_), "cudnnCreateTensorDescriptor");
   check(cudnnCreateTensorDescriptor(&y_desc_), "cudnnCreateTensorDescriptor");
   check(cudnnCreateTensorDescriptor(&bias_desc_), "cudnnCreateTensorDescriptor");
   check(cudnnCreateFilterDescriptor(&w_desc_), "cudnnCreateFilterDescriptor");
   check(cudnnCreateConvolutionDescriptor(&conv_desc_), "cudnnCreateConvolutionDescriptor");
   check(cudnnCreateActivationDescriptor(&relu_desc_), "cudnnCreateActivationDescriptor");
-  check(cudnnSetActivationDescriptor(relu_desc_, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),
+  check(cudnnSetActivationDescriptor(relu_desc_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0),
         "cudnnSetActivationDescriptor");
   check(cudnnSetFilter4dDescriptor(w_desc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, spec.out_channels, spec.in_channels,
                                    spec.kernel, spec.kernel),
@@ -74,24 +75,40 @@ ConvAlgorithms CudnnConvolution::choose(bool training) {
   ConvAlgorithms a{};
   int found = 0;
   std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(kMax);
-  check(cudnnFindConvolutionForwardAlgorithm(handle_, x_desc_, w_desc_, conv_desc_, y_desc_, kMax, &found, fwd.data()),
-        "cudnnFindConvolutionForwardAlgorithm");
+  if (measure_)
+    check(cudnnFindConvolutionForwardAlgorithm(handle_, x_desc_, w_desc_, conv_desc_, y_desc_, kMax, &found, fwd.data()),
+          "cudnnFindConvolutionForwardAlgorithm");
+  else
+    check(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, conv_desc_, y_desc_, kMax, &found, fwd.data()),
+          "cudnnGetConvolutionForwardAlgorithm_v7");
   const auto* f = pick(fwd, found, workspace_limit_, tf32_, "forward");
-  a.forward = f->algo, a.forward_math = f->mathType, a.workspace_bytes = f->memory;
+  // Strict fp32 runs every algorithm with FMA math, whatever type cuDNN reported it under.
+  const auto math = [&](cudnnMathType_t reported) { return tf32_ ? reported : CUDNN_FMA_MATH; };
+  a.forward = f->algo, a.forward_math = math(f->mathType), a.workspace_bytes = f->memory;
   if (training) {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> data(kMax);
-    check(cudnnFindConvolutionBackwardDataAlgorithm(handle_, w_desc_, y_desc_, conv_desc_, x_desc_, kMax, &found,
-                                                    data.data()),
-          "cudnnFindConvolutionBackwardDataAlgorithm");
+    if (measure_)
+      check(cudnnFindConvolutionBackwardDataAlgorithm(handle_, w_desc_, y_desc_, conv_desc_, x_desc_, kMax, &found,
+                                                      data.data()),
+            "cudnnFindConvolutionBackwardDataAlgorithm");
+    else
+      check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, conv_desc_, x_desc_, kMax, &found,
+                                                        data.data()),
+            "cudnnGetConvolutionBackwardDataAlgorithm_v7");
     const auto* d = pick(data, found, workspace_limit_, tf32_, "backward-data");
-    a.backward_data = d->algo, a.backward_data_math = d->mathType;
+    a.backward_data = d->algo, a.backward_data_math = math(d->mathType);
     a.workspace_bytes = std::max(a.workspace_bytes, d->memory);
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> filter(kMax);
-    check(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, x_desc_, y_desc_, conv_desc_, w_desc_, kMax, &found,
-                                                      filter.data()),
-          "cudnnFindConvolutionBackwardFilterAlgorithm");
+    if (measure_)
+      check(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, x_desc_, y_desc_, conv_desc_, w_desc_, kMax, &found,
+                                                        filter.data()),
+            "cudnnFindConvolutionBackwardFilterAlgorithm");
+    else
+      check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, conv_desc_, w_desc_, kMax, &found,
+                                                          filter.data()),
+            "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
     const auto* g = pick(filter, found, workspace_limit_, tf32_, "backward-filter");
-    a.backward_filter = g->algo, a.backward_filter_math = g->mathType;
+    a.backward_filter = g->algo, a.backward_filter_math = math(g->mathType);
     a.workspace_bytes = std::max(a.workspace_bytes, g->memory);
   }
   return a;

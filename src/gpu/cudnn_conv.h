@@ -1,7 +1,9 @@
 // One convolution on the GPU through cuDNN: forward with bias (and the ReLU the CPU layer fuses),
-// and both backward passes plus the bias gradient. For each input shape the fastest algorithms
-// are measured once (cudnnFind*) and cached; only algorithms whose workspace fits the limit are
-// taken. fp32 by default (CUDNN_FMA_MATH); TF32 tensor cores only when allowed.
+// and both backward passes plus the bias gradient. For each input shape the algorithms are chosen
+// once and cached: measured (cudnnFind*, best for training's fixed crop) or, where every image
+// has its own size (segmentation), taken from cuDNN's heuristics (cudnnGet*_v7) without running
+// anything. Only algorithms whose workspace fits the limit are taken. Strict fp32 by default
+// (CUDNN_FMA_MATH); TF32 tensor cores only when allowed.
 #pragma once
 #include <cudnn.h>
 
@@ -22,7 +24,7 @@ struct ConvAlgorithms {
 
 class CudnnConvolution {
  public:
-  CudnnConvolution(cudnnHandle_t handle, const nn::ConvSpec& spec, bool tf32, size_t workspace_limit);
+  CudnnConvolution(cudnnHandle_t handle, const nn::ConvSpec& spec, bool tf32, size_t workspace_limit, bool measure);
   ~CudnnConvolution();
   CudnnConvolution(const CudnnConvolution&) = delete;
   CudnnConvolution& operator=(const CudnnConvolution&) = delete;
@@ -43,7 +45,7 @@ class CudnnConvolution {
 
   cudnnHandle_t handle_;
   nn::ConvSpec spec_;
-  bool tf32_;
+  bool tf32_, measure_;
   size_t workspace_limit_;
   cudnnTensorDescriptor_t x_desc_, y_desc_, bias_desc_;
   cudnnFilterDescriptor_t w_desc_;

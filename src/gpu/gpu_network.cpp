@@ -28,7 +28,9 @@ int64_t plane_size(const Shape& s) { return s[2] * s[3]; }
 
 GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
     : model_(model), options_(options), training_(model.net().phase() == nn::Phase::train) {
-  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  // A blocking stream: ordered with the legacy default stream both ways, so device tensors made
+  // or filled there (Tensor::to, zeroed allocations) are safe to hand to forward and backward.
+  check(cudaStreamCreate(&stream_), "cudaStreamCreate");
   check(cudnnCreate(&cudnn_), "cudnnCreate");
   check(cudnnSetStream(cudnn_, stream_), "cudnnSetStream");
 
@@ -81,7 +83,8 @@ GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
     if (auto* c = dynamic_cast<nn::Convolution*>(l)) {
       layer->kind = Layer::conv;
       layer->conv_spec = c->spec();
-      layer->convolution = std::make_unique<CudnnConvolution>(cudnn_, c->spec(), options.tf32, options.workspace_limit);
+      layer->convolution = std::make_unique<CudnnConvolution>(cudnn_, c->spec(), options.tf32, options.workspace_limit,
+                                                             options.measure_algorithms);
       layer->weight_slot = slot_of.at(&c->weight());
       layer->bias_slot = slot_of.at(&c->bias());
       if (layer->bias_slot + 1 != layer->weight_slot) fail("GPU network: ", l->name(), "'s parameters are not adjacent");
@@ -116,8 +119,10 @@ GpuNetwork::~GpuNetwork() {
 
 void GpuNetwork::upload_params() {
   for (const Slot& s : slots_)
-    check(cudaMemcpy(values_.get() + s.offset, s.host->value.data(), s.count * sizeof(float), cudaMemcpyHostToDevice),
-          "cudaMemcpy (parameters to the GPU)");
+    check(cudaMemcpyAsync(values_.get() + s.offset, s.host->value.data(), s.count * sizeof(float),
+                          cudaMemcpyHostToDevice, stream_),
+          "cudaMemcpyAsync (parameters to the GPU)");
+  synchronize();  // the host arrays may change as soon as this returns
 }
 
 void GpuNetwork::download_params() {
@@ -193,10 +198,10 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
         "cudaMemcpyAsync (images to the GPU)");
   const int64_t images = image.dim(0);
   if (training_) {
-    std::vector<uint64_t> keys = host_keys_;
-    if (keys.empty())
-      for (int64_t b = 0; b < images; ++b) keys.push_back(next_key_++);
-    if (int64_t(keys.size()) != images) fail("GPU network: ", keys.size(), " dropout keys for a batch of ", images);
+    const std::vector<uint64_t>& keys = host_keys_;
+    if (int64_t(keys.size()) != images)
+      fail("GPU network: training needs a dropout key per image (set_dropout_keys): ", keys.size(), " for a batch of ",
+           images);
     keys_.resize(keys.size());
     // Synchronous for pageable memory: the keys are on the device before this returns.
     check(cudaMemcpyAsync(keys_.get(), keys.data(), keys.size() * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_),

@@ -20,6 +20,9 @@ namespace deeplab::gpu {
 struct GpuOptions {
   bool tf32 = false;                          // allow TF32 tensor cores in convolutions
   size_t workspace_limit = size_t(1) << 30;   // cuDNN workspace per convolution, bytes
+  // Time cuDNN's candidate algorithms per input shape (cudnnFind); false: its heuristics, for
+  // inputs whose size changes from image to image.
+  bool measure_algorithms = true;
 };
 
 class GpuNetwork {
@@ -38,6 +41,7 @@ class GpuNetwork {
   // see grads()) are final, so their all-reduce can start.
   void backward(const Tensor& score_grad, const std::function<void(size_t first, size_t count)>& after_layer = {});
   void zero_grads();
+  // One key per image of the next batches (training needs them): dropout masks as on the CPU.
   void set_dropout_keys(const std::vector<uint64_t>& keys);
 
   // Parameters in backward order (the reverse of the model's), each a slice of one contiguous
@@ -82,7 +86,6 @@ class GpuNetwork {
   DeviceArray<char> workspace_;
   DeviceArray<uint64_t> keys_;
   std::vector<uint64_t> host_keys_;
-  uint64_t next_key_ = 0;
 };
 
 }  // namespace deeplab::gpu

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 
+#include "core/log.h"
 #include "dist/mpi.h"
 #include "kernels.h"
 
@@ -26,7 +27,15 @@ GpuTrainStep::GpuTrainStep(Model& model, train::Sgd& sgd, const train::SolverOpt
             "cudaMemcpy (momentum to the GPU)");
     counts.push_back(s.count);
   }
-  if (mpi.size() > 1) comm_ = std::make_unique<dist::NcclCommunicator>(mpi);
+  sum_through_host_ = mpi.size() > 1 && mpi.local_size() > cuda_device_count();
+  if (sum_through_host_) {
+    host_grads_.resize(net_.param_floats());
+    if (mpi.rank() == 0)
+      log_warn(std::to_string(mpi.local_size()) + " ranks share " + std::to_string(cuda_device_count()) +
+               " GPU(s) on a node: gradients are summed over MPI through the host (NCCL needs a GPU per rank)");
+  } else if (mpi.size() > 1) {
+    comm_ = std::make_unique<dist::NcclCommunicator>(mpi);
+  }
   reducer_ = std::make_unique<dist::NcclGradientReducer>(comm_.get(), net_.grads(), counts, net_.stream());
   sums_.resize(5);
 }
@@ -43,6 +52,9 @@ train::StepStats GpuTrainStep::run(int64_t iteration, const std::function<data::
     net_.set_dropout_keys(train::dropout_keys(batch));
     const Tensor& scores = net_.forward(batch.images);
     const int64_t n = scores.dim(0), classes = scores.dim(1), h = scores.dim(2), w = scores.dim(3);
+    if (batch.labels.n != n || batch.labels.h != batch.images.dim(2) || batch.labels.w != batch.images.dim(3))
+      fail("GPU training: labels ", batch.labels.n, "x", batch.labels.h, "x", batch.labels.w, " for images ",
+           shape_str(batch.images.shape()));
     labels_.resize(batch.labels.data.size());
     small_labels_.resize(size_t(n * h * w));
     check(cudaMemcpyAsync(labels_.get(), batch.labels.data.data(), batch.labels.data.size(), cudaMemcpyHostToDevice,
@@ -64,6 +76,16 @@ train::StepStats GpuTrainStep::run(int64_t iteration, const std::function<data::
     images += double(n);
   }
   reducer_->finish();
+  double wait = 0;
+  if (sum_through_host_) {
+    const auto w0 = Clock::now();
+    const size_t bytes = host_grads_.size() * sizeof(float);
+    check(cudaMemcpyAsync(host_grads_.data(), net_.grads(), bytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    mpi_.allreduce_sum(host_grads_.data(), int64_t(host_grads_.size()));
+    check(cudaMemcpyAsync(net_.grads(), host_grads_.data(), bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync");
+    wait = std::chrono::duration<double>(Clock::now() - w0).count();
+  }
   cuda::count_nonfinite(net_.grads(), net_.param_floats(), sums_.get() + 4, stream);
   double device_sums[5];
   check(cudaMemcpyAsync(device_sums, sums_.get(), sizeof device_sums, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
@@ -86,6 +108,7 @@ train::StepStats GpuTrainStep::run(int64_t iteration, const std::function<data::
                      scale, float(rate * p.lr_mult), float(options_.weight_decay * p.decay_mult), momentum, stream);
   }
   check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  s.allreduce_wait_seconds = wait;
   s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return s;
 }

@@ -30,6 +30,10 @@ class GpuTrainStep : public train::Step {
   std::vector<int> history_of_;      // per slot: index into sgd.history(), or -1 (frozen)
   std::unique_ptr<dist::NcclCommunicator> comm_;
   std::unique_ptr<dist::NcclGradientReducer> reducer_;
+  // Ranks sharing a GPU (more ranks on a node than GPUs): NCCL refuses one device twice, so the
+  // gradients are summed by MPI through the host instead.
+  bool sum_through_host_ = false;
+  std::vector<float> host_grads_;
   DeviceArray<uint8_t> labels_, small_labels_;
   DeviceArray<double> sums_;         // loss, labelled, correct, bad labels, non-finite gradients
   Tensor score_grad_;

@@ -7,12 +7,16 @@
 
 namespace deeplab {
 
-Scorer::Scorer(Model& model, const DeviceSelection& device, bool tf32) : model_(model), device_(device) {
+Scorer::Scorer(Model& model, const DeviceSelection& device, bool tf32, bool measure_algorithms)
+    : model_(model), device_(device) {
   if (device.device != Device::cuda) return;
 #ifdef DEEPLAB_WITH_CUDA
-  gpu_ = std::make_unique<gpu::GpuNetwork>(model, gpu::GpuOptions{tf32});
+  gpu::GpuOptions options;
+  options.tf32 = tf32;
+  options.measure_algorithms = measure_algorithms;
+  gpu_ = std::make_unique<gpu::GpuNetwork>(model, options);
 #else
-  (void)tf32;
+  (void)tf32, (void)measure_algorithms;
   fail(cuda_unavailable_reason());
 #endif
 }

@@ -15,7 +15,9 @@ class GpuNetwork;
 class Scorer {
  public:
   // The model must outlive the scorer; its weights are read now (the GPU keeps a copy).
-  Scorer(Model& model, const DeviceSelection& device, bool tf32 = false);
+  // measure_algorithms: time cuDNN's algorithms per input size (for a fixed size, as in bench);
+  // false takes its heuristics, for data sets whose images differ in size.
+  Scorer(Model& model, const DeviceSelection& device, bool tf32 = false, bool measure_algorithms = false);
   ~Scorer();
   Scorer(const Scorer&) = delete;
   Scorer& operator=(const Scorer&) = delete;

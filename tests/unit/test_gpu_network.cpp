@@ -72,7 +72,9 @@ TEST_P(GpuNetworkTest, BackwardMatchesTheCpuWithDropout) {
   const Tensor dy = random_tensor(scores.shape(), 2);
   model.net().zero_grads();
   model.backward(dy);
-  EXPECT_LT(relative_difference(gpu.forward(x).to(Device::cpu), scores), 1e-4);
+  const Tensor& gpu_scores = gpu.forward(x);
+  gpu.synchronize();
+  EXPECT_LT(relative_difference(gpu_scores.to(Device::cpu), scores), 1e-4);
   gpu.zero_grads();
   gpu.backward(dy.to(Device::cuda));
   gpu.synchronize();
