@@ -93,6 +93,7 @@ DeviceSelection select_device(DeviceChoice choice, int visible_gpus, int local_r
 }
 
 DeviceSelection use_device(DeviceChoice choice, int local_rank) {
+  if (choice == DeviceChoice::cpu) return {};  // without touching the CUDA runtime
   const int visible = cuda_device_count();
   DeviceSelection s = select_device(choice, visible, local_rank, visible > 0 ? "" : cuda_unavailable_reason());
 #ifdef DEEPLAB_WITH_CUDA

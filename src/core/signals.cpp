@@ -1,75 +1,99 @@
 #include "core/signals.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 namespace deeplab {
 
 namespace {
-// Fixed slots, so the handler only reads memory that is always there.
+// Fixed slots, so the watcher reads memory that is always there.
 constexpr int kSlots = 16;
 char g_temp_paths[kSlots][4096];
-volatile sig_atomic_t g_temp_used[kSlots];
-volatile sig_atomic_t g_catching = 0;
-volatile sig_atomic_t g_stop = 0;
-volatile sig_atomic_t g_checkpoint = 0;
+std::atomic<bool> g_temp_used[kSlots];
+std::atomic<bool> g_catching{false}, g_checkpoint{false};
+std::atomic<int> g_stop{0};
 
-extern "C" void on_stop_signal(int sig) {
-  if (g_catching && !(sig == SIGINT && g_stop == SIGINT)) {
-    g_stop = sig;
-    return;
-  }
+sigset_t watched_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
+// Ends the process as the signal's default action would, without the temporaries.
+[[noreturn]] void die_of(int sig) {
   for (int i = 0; i < kSlots; ++i)
     if (g_temp_used[i]) unlink(g_temp_paths[i]);
   signal(sig, SIG_DFL);
-  raise(sig);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+  raise(sig);  // to this thread, where it is now unblocked: the default action ends the process
+  _exit(128 + sig);
 }
 
-extern "C" void on_checkpoint_signal(int) { g_checkpoint = 1; }
-
-void install_stop_handlers() {
-  static bool installed = false;
-  if (installed) return;
-  signal(SIGTERM, on_stop_signal);
-  signal(SIGINT, on_stop_signal);
-  installed = true;
+void watch(sigset_t set) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (!g_catching || (sig == SIGINT && g_stop == SIGINT)) die_of(sig);  // a second Ctrl-C: at once
+    if (sig == SIGUSR1)
+      g_checkpoint = true;
+    else
+      g_stop = sig;
+  }
 }
 }  // namespace
 
+void watch_signals() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Every thread made after this inherits the mask, so the signals are only ever taken by the
+    // watcher, never run as a handler on a compute thread's stack in the middle of its work.
+    const sigset_t set = watched_signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(watch, set).detach();
+  });
+}
+
 int register_temporary(const std::string& path) {
-  install_stop_handlers();
+  watch_signals();
   if (path.size() >= sizeof g_temp_paths[0]) return -1;
+  static std::mutex slots;
+  std::lock_guard<std::mutex> lock(slots);
   for (int i = 0; i < kSlots; ++i)
     if (!g_temp_used[i]) {
       std::memcpy(g_temp_paths[i], path.c_str(), path.size() + 1);
-      g_temp_used[i] = 1;
+      g_temp_used[i] = true;
       return i;
     }
   return -1;
 }
 
 void release_temporary(int slot) {
-  if (slot >= 0 && slot < kSlots) g_temp_used[slot] = 0;
+  if (slot >= 0 && slot < kSlots) g_temp_used[slot] = false;
 }
 
 void catch_stop_signals() {
-  install_stop_handlers();
-  g_catching = 1;
-  signal(SIGUSR1, on_checkpoint_signal);
+  watch_signals();
+  g_catching = true;
 }
 
 int stop_signal() { return g_stop; }
 
-bool take_checkpoint_request() {
-  if (!g_checkpoint) return false;
-  g_checkpoint = 0;
-  return true;
-}
+bool take_checkpoint_request() { return g_checkpoint.exchange(false); }
 
 void request_stop(int sig) {
-  if (sig == SIGUSR1) g_checkpoint = 1;
+  if (sig == SIGUSR1) g_checkpoint = true;
   else g_stop = sig;
 }
 
