@@ -227,6 +227,7 @@ void Permutohedral::set_stride(int stride) {
   const int threads = omp_get_max_threads();
   if (stride == stride_ && int(partial_.size()) == threads) return;
   stride_ = stride;
+  splat_clear_ = false;
   values_ = host_array<float>(rows * stride, true);
   blurred_ = host_array<float>(rows * stride, true);
   std::fill_n(values_.get(), stride, 0.0f);
@@ -236,11 +237,14 @@ void Permutohedral::set_stride(int stride) {
 }
 
 void Permutohedral::clear_splat() {
-  // Every buffer, whatever size the team is: blur() sums them all.
-  const int buffers = int(partial_.size());
+  if (!splat_clear_) {  // else blur() zeroed them as it summed them
+    // Every buffer, whatever size the team is: blur() sums them all.
+    const int buffers = int(partial_.size());
 #pragma omp parallel
-  for (int t = omp_get_thread_num(); t < buffers; t += omp_get_num_threads())
-    std::fill_n(partial_[t].get(), (m_ + 1) * stride_, 0.0f);
+    for (int t = omp_get_thread_num(); t < buffers; t += omp_get_num_threads())
+      std::fill_n(partial_[t].get(), (m_ + 1) * stride_, 0.0f);
+  }
+  splat_clear_ = false;  // splats follow
 }
 
 void Permutohedral::blur() {
@@ -250,15 +254,19 @@ void Permutohedral::blur() {
   const int threads = int(partial_.size());
 #pragma omp parallel
   {
-    // Sum the threads' splats.
+    // Sum the threads' splats, and zero them while their rows are in cache: the next splat
+    // then needs no pass of its own to clear them.
 #pragma omp for schedule(static)
     for (int64_t r = 1; r < rows; ++r) {
       float* dst = values_.get() + r * stride;
-      std::copy_n(partial_[0].get() + r * stride, stride, dst);
+      float* first = partial_[0].get() + r * stride;
+      std::copy_n(first, stride, dst);
+      std::fill_n(first, stride, 0.0f);
       for (int t = 1; t < threads; ++t) {
-        const float* src = partial_[t].get() + r * stride;
+        float* src = partial_[t].get() + r * stride;
 #pragma omp simd
         for (int c = 0; c < stride; ++c) dst[c] += src[c];
+        std::fill_n(src, stride, 0.0f);
       }
     }
     // Blur along each direction in turn: v + (down + up) / 2, ping-ponging two buffers.
@@ -280,6 +288,8 @@ void Permutohedral::blur() {
   }
   // After an odd number of directions the result is in blurred_; after an even one, in values_.
   if (corners % 2 == 0) values_.swap(blurred_);
+  for (auto& partial : partial_) std::fill_n(partial.get(), stride, 0.0f);  // row 0, outside the loop above
+  splat_clear_ = true;
 }
 
 void Permutohedral::splat_blur(const float* values, int stride, const float* point_scale) {

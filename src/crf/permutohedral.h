@@ -55,7 +55,8 @@ class Permutohedral {
   // (m + 1) x stride each, left uninitialised: every row but row 0 (the zero stand-in for
   // missing neighbours) is written before it is read, and touching fresh memory costs page faults.
   HostArray<float> values_, blurred_;
-  std::vector<HostArray<float>> partial_;  // per-thread splat buffers, summed by blur()
+  std::vector<HostArray<float>> partial_;  // per-thread splat buffers, summed (and zeroed) by blur()
+  bool splat_clear_ = false;               // the partial buffers hold zeros
 };
 
 }  // namespace deeplab::crf
