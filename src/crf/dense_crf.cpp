@@ -104,7 +104,7 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
   const int64_t n = h_ * w_;
   // Features in units of their standard deviations: the lattice blurs with unit std.
   if (params.bi_w > 0) {
-    std::vector<float> f(n * 5);
+    HostArray<float> f = host_array<float>(size_t(n) * 5, true);  // every element written below
 #pragma omp parallel for schedule(static)
     for (int64_t y = 0; y < h_; ++y)
       for (int64_t x = 0; x < w_; ++x) {
@@ -114,10 +114,10 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
         for (int c = 0; c < 3; ++c) f[i * 5 + 2 + c] = float(rgb[i * 3 + c]) / params.bi_rgb_std;
       }
     kernels_.emplace_back();
-    setup_kernel(kernels_.back(), f, 5, params.bi_w);
+    setup_kernel(kernels_.back(), f.get(), 5, params.bi_w);
   }
   if (params.pos_w > 0) {
-    std::vector<float> f(n * 2);
+    HostArray<float> f = host_array<float>(size_t(n) * 2, true);
 #pragma omp parallel for schedule(static)
     for (int64_t y = 0; y < h_; ++y)
       for (int64_t x = 0; x < w_; ++x) {
@@ -125,13 +125,13 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
         f[(y * w_ + x) * 2 + 1] = float(y) / params.pos_xy_std;
       }
     kernels_.emplace_back();
-    setup_kernel(kernels_.back(), f, 2, params.pos_w);
+    setup_kernel(kernels_.back(), f.get(), 2, params.pos_w);
   }
 }
 
-void DenseCrf::setup_kernel(Kernel& k, const std::vector<float>& features, int dim, float weight) {
+void DenseCrf::setup_kernel(Kernel& k, const float* features, int dim, float weight) {
   k.weight = weight;
-  k.lattice.build(features.data(), h_ * w_, dim);
+  k.lattice.build(features, h_ * w_, dim);
 }
 
 void DenseCrf::ensure_norm(Kernel& k) {

@@ -64,7 +64,7 @@ class DenseCrf {
     Permutohedral lattice;
     std::vector<float> norm;  // per pixel; empty until needed (see mean_field)
   };
-  void setup_kernel(Kernel& k, const std::vector<float>& features, int dim, float weight);
+  void setup_kernel(Kernel& k, const float* features, int dim, float weight);
   void ensure_norm(Kernel& k);  // per-pixel normaliser by filtering a constant, once
   template <int S>
   void mean_field(const float* u, int64_t labels, int stride, CrfResult& result);

@@ -157,8 +157,8 @@ void Permutohedral::build(const float* features, int64_t n, int d) {
   float scale[kMaxDim];
   const float inv_std = std::sqrt(2.0f / 3.0f) * float(d + 1);
   for (int i = 0; i < d; ++i) scale[i] = inv_std / std::sqrt(float((i + 1) * (i + 2)));
-  vertex_.resize(n * corners);
-  weight_.resize(n * corners);
+  vertex_ = host_array<int32_t>(size_t(n) * corners, true);
+  weight_ = host_array<float>(size_t(n) * corners, true);
 
   // Each thread embeds a contiguous share of the points and numbers the simplex corners it
   // meets in a table of its own; the tables are merged afterwards (they are small: lattice

@@ -49,8 +49,10 @@ class Permutohedral {
  private:
   int64_t n_ = 0, m_ = 0;  // points, lattice vertices
   int d_ = 0, stride_ = 0;
-  std::vector<int32_t> vertex_;      // n x (d+1): lattice vertex of each simplex corner (1-based; 0 = none)
-  std::vector<float> weight_;        // n x (d+1): barycentric weights
+  // n x (d+1) each, written in full by build() (uninitialised before: no serial zeroing, and
+  // huge pages the memory pool hands back from the previous image):
+  HostArray<int32_t> vertex_;        // lattice vertex of each simplex corner (1-based; 0 = none)
+  HostArray<float> weight_;          // barycentric weights
   std::vector<int32_t> neighbours_;  // (d+1) x m x 2: vertex indices one step down / up each direction
   // (m + 1) x stride each, left uninitialised: every row but row 0 (the zero stand-in for
   // missing neighbours) is written before it is read, and touching fresh memory costs page faults.
