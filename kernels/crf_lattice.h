@@ -1,7 +1,7 @@
-// The permutohedral lattice's per-point math, shared by the GPU CRF (kernels/crf.cu) and by the
-// CPU tests that check it against src/crf/permutohedral.cpp: the same steps in the same float
-// operation order as that file, so both place every pixel in the same simplex with the same
-// weights. Plain C++17; DL_HD marks each function for host and device under nvcc (inline on both).
+// The permutohedral lattice's per-point math, one copy for both CRFs: the CPU lattice
+// (src/crf/permutohedral.cpp) and the GPU CRF (kernels/crf.cu) call the same functions, so both
+// place every pixel in the same simplex with the same weights and number the same vertices.
+// Plain C++17; DL_HD marks each function for host and device under nvcc (inline on both).
 //
 // A point's features f (d values, already divided by their standard deviations) are scaled,
 // elevated onto the hyperplane x . 1 = 0 of R^(d+1), and located in the simplex of the lattice
@@ -21,18 +21,18 @@
 #endif
 #endif
 
-namespace deeplab::cuda::lattice {
+namespace deeplab::lattice {
 
 constexpr unsigned kEmptySlot = 0xFFFFFFFFu;  // a free hash-table slot (all bits set: memset 0xFF)
 
 // The factor for feature i of d so the lattice's [1/2 1 1/2] blurs make a unit-std Gaussian.
-// Computed in float exactly as Permutohedral::build does.
+// Computed in float, the same on the host and the device.
 DL_HD float feature_scale(int d, int i) {
   const float inv_std = sqrtf(2.0f / 3.0f) * float(d + 1);
   return inv_std / sqrtf(float((i + 1) * (i + 2)));
 }
 
-// Onto the hyperplane of R^(D+1), as Permutohedral's running sum: with c_k = f[k-1] scale[k-1],
+// Onto the hyperplane of R^(D+1) by a running sum: with c_k = f[k-1] scale[k-1],
 // elevated[0] = sum_k c_k and elevated[i] = sum_{k > i} c_k - i c_i.
 template <int D>
 DL_HD void elevate(const float* f, const float* scale, float* elevated) {
@@ -60,7 +60,8 @@ DL_HD void find_simplex(const float* elevated, Simplex<D>& s) {
   int sum = 0;
   s.overflow = false;
   for (int i = 0; i <= D; ++i) {
-    // The nearest multiple of D+1, ties rounding down (ceil(v - 1/2)), as in Permutohedral.
+    // The nearest multiple of D+1, ties rounding down (ceil(v - 1/2)): no division to sum,
+    // and no branch comparing both candidates (data-dependent, it would mispredict).
     const float v = ceilf(elevated[i] * down_factor - 0.5f);
     s.overflow |= !(fabsf(v) < 1e6f);
     const int q = int(fminf(fmaxf(v, -1e6f), 1e6f));
@@ -306,4 +307,4 @@ DL_HD float normaliser(float filtered_one, bool symmetric) {
   return symmetric ? 1.0f / sqrtf(filtered_one + 1e-20f) : 1.0f / (filtered_one + 1e-20f);
 }
 
-}  // namespace deeplab::cuda::lattice
+}  // namespace deeplab::lattice

@@ -9,18 +9,21 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/crf_lattice.h"
 
 namespace deeplab::crf {
 namespace {
 
 using Key = std::array<int32_t, Permutohedral::kMaxDim>;  // the first d coordinates of a vertex
 
-// Open addressing with linear probing; grows at half load. Keys are lattice coordinates.
+// Open addressing with linear probing; grows at half load. Keys are lattice coordinates, hashed
+// as the GPU's table hashes them (kernels/crf_lattice.h).
 // Cache-line aligned: each thread fills its own table, and tables side by side in a vector
 // would otherwise share a line that every insert writes.
+template <int D>
 class alignas(64) VertexTable {
  public:
-  explicit VertexTable(int d, size_t expected) : d_(d) {
+  explicit VertexTable(size_t expected) {
     size_t cap = 1024;
     while (cap < 2 * expected) cap <<= 1;
     slots_.assign(cap, -1);
@@ -38,28 +41,14 @@ class alignas(64) VertexTable {
         if (keys_.size() * 2 > slots_.size()) grow();
         return id;
       }
-      if (same(key, keys_[id])) return id;
+      if (lattice::keys_equal<D>(key.data(), keys_[id].data())) return id;
     }
   }
   int32_t find(const Key& key) const { return const_cast<VertexTable*>(this)->find(key, false); }
   const std::vector<Key>& keys() const { return keys_; }
 
  private:
-  bool same(const Key& a, const Key& b) const {
-    for (int i = 0; i < d_; ++i)
-      if (a[i] != b[i]) return false;
-    return true;
-  }
-  // Lattice coordinates are small integers that differ in low bits: mix them thoroughly
-  // (multiply-add, then a 64-bit finaliser) so linear probing sees no clusters.
-  size_t hash(const Key& key) const {
-    uint64_t h = 0;
-    for (int i = 0; i < d_; ++i) h = (h + uint32_t(key[i])) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 32;
-    h *= 0xD6E8FEB86659FD93ull;
-    h ^= h >> 32;
-    return size_t(h);
-  }
+  static size_t hash(const Key& key) { return size_t(lattice::key_hash<D>(key.data())); }
   void grow() {
     std::vector<int32_t> old;
     old.swap(slots_);
@@ -72,79 +61,9 @@ class alignas(64) VertexTable {
       slots_[s] = id;
     }
   }
-  int d_;
   std::vector<int32_t> slots_;
   std::vector<Key> keys_;
 };
-
-// Where one point lands: the remainder-0 vertex nearest to it, the ordering of its
-// coordinates' differentials (rank), and its barycentric weights in the enclosing simplex.
-struct Embedding {
-  std::array<int32_t, Permutohedral::kMaxDim + 1> rem0, rank;
-  std::array<float, Permutohedral::kMaxDim + 2> bary;
-  bool overflow = false;  // a coordinate too large for the lattice (std far too small)
-};
-
-void embed(const float* f, int d, const float* scale, Embedding& e) {
-  // Elevate onto the hyperplane x . 1 = 0 of R^(d+1), scaled so the blur's Gaussian has unit std.
-  float elevated[Permutohedral::kMaxDim + 1];
-  float sm = 0;
-  for (int i = d; i > 0; --i) {
-    const float cf = f[i - 1] * scale[i - 1];
-    elevated[i] = sm - i * cf;
-    sm += cf;
-  }
-  elevated[0] = sm;
-  // Nearest remainder-0 point: round each coordinate to a multiple of d+1.
-  const float down_factor = 1.0f / float(d + 1);
-  int sum = 0;
-  e.overflow = false;
-  for (int i = 0; i <= d; ++i) {
-    // The nearest multiple of d+1 (ties round down), as its quotient q: no division to sum,
-    // and ceil(v - 1/2) rather than comparing both candidates, a branch that mispredicts.
-    const float v = std::ceil(elevated[i] * down_factor - 0.5f);
-    e.overflow |= !(std::abs(v) < 1e6f);  // beyond this, float features lose their fractions
-    const int q = int(std::clamp(v, -1e6f, 1e6f));
-    e.rem0[i] = q * (d + 1);
-    sum += q;
-    e.rank[i] = 0;
-  }
-  // Rank the differentials, then fix the point back onto the hyperplane. Branch-free: the
-  // comparisons are data-dependent and would mispredict about half the time.
-  float diff[Permutohedral::kMaxDim + 1];
-  for (int i = 0; i <= d; ++i) diff[i] = elevated[i] - float(e.rem0[i]);
-  for (int i = 0; i < d; ++i)
-    for (int j = i + 1; j <= d; ++j) {
-      const int less = diff[i] < diff[j];
-      e.rank[i] += less;
-      e.rank[j] += 1 - less;
-    }
-  if (sum != 0) {
-    for (int i = 0; i <= d; ++i) {
-      // sum > 0: the sum largest-ranked coordinates step down by d+1; sum < 0: the -sum
-      // smallest step up. Every rank shifts by sum, wrapping around those that moved.
-      const int moves = sum > 0 ? e.rank[i] >= d + 1 - sum : e.rank[i] < -sum;
-      const int step = sum > 0 ? -(d + 1) : d + 1;
-      e.rem0[i] += moves * step;
-      e.rank[i] += sum + moves * step;
-    }
-  }
-  // Barycentric coordinates from the sorted differentials.
-  std::fill(e.bary.begin(), e.bary.begin() + d + 2, 0.0f);
-  for (int i = 0; i <= d; ++i) {
-    const float v = (elevated[i] - float(e.rem0[i])) * down_factor;
-    e.bary[d - e.rank[i]] += v;
-    e.bary[d + 1 - e.rank[i]] -= v;
-  }
-  e.bary[0] += 1.0f + e.bary[d + 1];
-}
-
-// Vertex k of the simplex: rem0 plus the k-th canonical offset, taken in rank order.
-Key vertex_key(const Embedding& e, int d, int k) {
-  Key key{};
-  for (int i = 0; i < d; ++i) key[i] = e.rem0[i] + k - (d + 1) * (e.rank[i] > d - k);
-  return key;
-}
 
 }  // namespace
 
@@ -153,10 +72,26 @@ void Permutohedral::build(const float* features, int64_t n, int d) {
   DEEPLAB_CHECK(n >= 1 && n < (int64_t(1) << 31) / (d + 1), "lattice of ", n, " points");
   n_ = n;
   d_ = d;
-  const int corners = d + 1;
-  float scale[kMaxDim];
-  const float inv_std = std::sqrt(2.0f / 3.0f) * float(d + 1);
-  for (int i = 0; i < d; ++i) scale[i] = inv_std / std::sqrt(float((i + 1) * (i + 2)));
+  switch (d) {  // the dimension as a compile-time constant, so the per-point math unrolls
+    case 1: build_for<1>(features); break;
+    case 2: build_for<2>(features); break;
+    case 3: build_for<3>(features); break;
+    case 4: build_for<4>(features); break;
+    case 5: build_for<5>(features); break;
+    case 6: build_for<6>(features); break;
+    case 7: build_for<7>(features); break;
+    default: build_for<8>(features); break;
+  }
+  stride_ = 0;
+}
+
+template <int D>
+void Permutohedral::build_for(const float* features) {
+  static_assert(D <= kMaxDim);
+  constexpr int corners = D + 1;
+  const int64_t n = n_;
+  float scale[D];
+  for (int i = 0; i < D; ++i) scale[i] = lattice::feature_scale(D, i);
   vertex_ = host_array<int32_t>(size_t(n) * corners, true);
   weight_ = host_array<float>(size_t(n) * corners, true);
 
@@ -165,29 +100,33 @@ void Permutohedral::build(const float* features, int64_t n, int d) {
   // vertices, not points), and the points' vertex numbers translated. A point whose simplex
   // equals the previous point's reuses its numbers without hashing.
   const int threads = omp_get_max_threads();
-  std::vector<VertexTable> local;
-  for (int t = 0; t < threads; ++t) local.emplace_back(d, size_t(n) / (4 * threads) + 16);
+  std::vector<VertexTable<D>> local;
+  for (int t = 0; t < threads; ++t) local.emplace_back(size_t(n) / (4 * threads) + 16);
   // Chunks are handed out by number, so the result does not depend on how many threads run.
   bool overflow = false;
 #pragma omp parallel reduction(|| : overflow)
   for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
     const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
-    Embedding e, previous;
+    lattice::Simplex<D> e, previous;
     for (int64_t i = begin; i < end; ++i) {
-      embed(features + i * d, d, scale, e);
-      std::copy_n(e.bary.begin(), corners, &weight_[i * corners]);
-      if (i > begin && std::equal(e.rem0.begin(), e.rem0.begin() + corners, previous.rem0.begin()) &&
-          std::equal(e.rank.begin(), e.rank.begin() + corners, previous.rank.begin())) {
+      lattice::embed<D>(features + i * D, scale, e);
+      std::copy_n(e.bary, corners, &weight_[i * corners]);
+      if (i > begin && std::equal(e.rem0, e.rem0 + corners, previous.rem0) &&
+          std::equal(e.rank, e.rank + corners, previous.rank)) {
         std::copy_n(&vertex_[(i - 1) * corners], corners, &vertex_[i * corners]);
         continue;
       }
-      for (int k = 0; k < corners; ++k) vertex_[i * corners + k] = local[t].find(vertex_key(e, d, k), true);
+      for (int k = 0; k < corners; ++k) {
+        Key key{};
+        lattice::vertex_key<D>(e, k, key.data());
+        vertex_[i * corners + k] = local[t].find(key, true);
+      }
       previous = e;
       overflow = overflow || e.overflow;
     }
   }
   if (overflow) fail("lattice: feature values too large to place (a standard deviation far too small?)");
-  VertexTable table(d, local[0].keys().size() * 2 + 16);
+  VertexTable<D> table(local[0].keys().size() * 2 + 16);
   std::vector<std::vector<int32_t>> global_id(threads);
   for (int t = 0; t < threads; ++t)
     for (const Key& key : local[t].keys()) global_id[t].push_back(table.find(key, true) + 1);
@@ -205,20 +144,12 @@ void Permutohedral::build(const float* features, int64_t n, int d) {
 #pragma omp parallel for schedule(static)
   for (int64_t v = 0; v < m_; ++v) {
     for (int j = 0; j < corners; ++j) {
-      Key down = keys[v], up = keys[v];
-      for (int i = 0; i < d; ++i) {
-        down[i] -= 1;
-        up[i] += 1;
-      }
-      if (j < d) {
-        down[j] += d + 1;
-        up[j] -= d + 1;
-      }
+      Key down{}, up{};
+      lattice::neighbour_keys<D>(keys[v].data(), j, down.data(), up.data());
       neighbours_[(size_t(j) * m_ + v) * 2] = table.find(down) + 1;
       neighbours_[(size_t(j) * m_ + v) * 2 + 1] = table.find(up) + 1;
     }
   }
-  stride_ = 0;
 }
 
 void Permutohedral::set_stride(int stride) {

@@ -19,6 +19,7 @@ namespace deeplab::crf {
 class Permutohedral {
  public:
   // features: n points x d dimensions, row-major. d is at most kMaxDim.
+  // The per-point math is kernels/crf_lattice.h's, which the GPU CRF runs too.
   void build(const float* features, int64_t n, int d);
 
   // Filtering in steps, so callers can fuse them with their own per-point work:
@@ -47,6 +48,9 @@ class Permutohedral {
   static constexpr int kMaxStride = 256;  // values per point: a multiple of 8, at most this
 
  private:
+  template <int D>
+  void build_for(const float* features);
+
   int64_t n_ = 0, m_ = 0;  // points, lattice vertices
   int d_ = 0, stride_ = 0;
   // n x (d+1) each, written in full by build() (uninitialised before: no serial zeroing, and

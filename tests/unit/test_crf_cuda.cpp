@@ -33,7 +33,7 @@
 namespace deeplab {
 namespace {
 
-namespace lat = cuda::lattice;
+namespace lat = lattice;
 
 // ---------------------------------------------------------------------------------------------
 // Inputs
