@@ -1,4 +1,4 @@
-// Elementwise kernels: fill, ReLU, axpy, products, scaling.
+// Elementwise kernels: fill, ReLU, axpy, products, the non-finite count.
 #include "kernels.h"
 #include "launch.cuh"
 
@@ -19,9 +19,6 @@ __global__ void axpy_kernel(float alpha, const float* x, float* y, size_t count)
 }
 __global__ void multiply_kernel(const float* a, const float* b, float* out, size_t count) {
   DL_FOR_EACH(i, count) out[i] = a[i] * b[i];
-}
-__global__ void scale_kernel(float* x, float factor, size_t count) {
-  DL_FOR_EACH(i, count) x[i] *= factor;
 }
 
 __global__ void nonfinite_kernel(const float* x, size_t count, double* total) {
@@ -58,10 +55,6 @@ void axpy(float alpha, const float* x, float* y, size_t count, cudaStream_t stre
 void multiply(const float* a, const float* b, float* out, size_t count, cudaStream_t stream) {
   multiply_kernel<<<blocks_for(count), kThreads, 0, stream>>>(a, b, out, count);
   check_launch("multiply");
-}
-void scale(float* x, float factor, size_t count, cudaStream_t stream) {
-  scale_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, factor, count);
-  check_launch("scale");
 }
 
 }  // namespace deeplab::cuda

@@ -44,10 +44,10 @@ void shrink_labels(const uint8_t* labels, uint8_t* out, int64_t images, int64_t 
                    int64_t out_w, cudaStream_t stream);
 
 // Softmax cross-entropy with ignore label 255 (kernels/loss_math.h) over images x classes x hw
-// scores: grad gets (p - onehot) x scale; sums gets {loss, labelled, correct, bad labels} added.
+// scores: grad gets p - onehot (unnormalised: the caller divides); sums gets {loss, labelled,
+// correct, bad labels} added.
 void softmax_cross_entropy(const float* scores, const uint8_t* labels, float* grad, double* sums, int64_t images,
                            int classes, int64_t hw, cudaStream_t stream);
-void scale(float* x, float factor, size_t count, cudaStream_t stream);
 // Adds the number of non-finite values among x to *count (device memory).
 void count_nonfinite(const float* x, size_t n, double* count, cudaStream_t stream);
 

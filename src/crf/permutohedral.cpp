@@ -23,11 +23,7 @@ using Key = std::array<int32_t, Permutohedral::kMaxDim>;  // the first d coordin
 template <int D>
 class alignas(64) VertexTable {
  public:
-  explicit VertexTable(size_t expected) {
-    size_t cap = 1024;
-    while (cap < 2 * expected) cap <<= 1;
-    slots_.assign(cap, -1);
-  }
+  explicit VertexTable(size_t expected) : slots_(lattice::table_capacity(expected), -1) {}
   // Index of key (0-based), inserting it when absent and insert is true; -1 when absent.
   int32_t find(const Key& key, bool insert) {
     size_t mask = slots_.size() - 1;
