@@ -84,9 +84,14 @@ preempted=$(sbatch --parsable --output=preempted-%j.out "${train[@]}" --out pree
 if until_true 300 grep -q "iteration 20/80" "preempted-$preempted.out" 2>/dev/null; then
   pass "preempted job reached iteration 20"
   out=$(scontrol requeue "$preempted" 2>&1) && pass "scontrol requeue" || { fail "scontrol requeue: $out"; explain; }
-  # A requeued job waits (BeginTime) before it may start again; let it start now.
+  # A requeued job waits (BeginTime) before it may start again; let it start sooner. Not in the
+  # second of the requeue: slurmd revoked the old run's credential with a time in seconds, and a
+  # new one made in that same second counts as revoked ("Job credential revoked"; seen in CI).
   until_true 60 eval 'scontrol show job "$preempted" | grep -q "JobState=PENDING"' \
     || { fail "requeued job never pending"; explain; }
+  until_true 60 grep -q "Exited with exit code" "preempted-$preempted.out" \
+    || { fail "the first run did not end"; explain; }
+  sleep 2
   scontrol update JobId="$preempted" StartTime=now
 else
   fail "preempted job did not reach iteration 20 in 300 s"; explain
