@@ -36,16 +36,25 @@ void validate(const CrfParams& p) {
 
 namespace {
 
-void check_planar(const Tensor& t, const char* what) {
+void check_shape(const Tensor& t, const char* what) {
   if (t.ndim() != 3) fail("crf: ", what, " must be L x H x W, got ", shape_str(t.shape()));
   if (t.dim(0) < 1) fail("crf: ", what, " has no labels");
   if (t.dim(0) > 255) fail("crf: ", what, " has ", t.dim(0), " labels; at most 255 are supported");
   static_assert(Permutohedral::kMaxStride >= 256, "255 labels pad to 256");
+}
+
+// Fails naming the first non-finite element (in L, y, x order), if there is one.
+void check_finite(const Tensor& t, const char* what) {
   const int64_t plane = t.dim(1) * t.dim(2), total = t.numel();
   for (int64_t i = 0; i < total; ++i)
     if (!std::isfinite(t.data()[i]))
       fail("crf: ", what, " value at label ", i / plane, ", y ", i % plane / t.dim(2), ", x ", i % t.dim(2),
            " is not finite (", t.data()[i], ")");
+}
+
+void check_planar(const Tensor& t, const char* what) {
+  check_shape(t, what);
+  check_finite(t, what);
 }
 
 // Softmax over one pixel's padded label vector; S as in Permutohedral (0: runtime stride).
@@ -70,6 +79,21 @@ inline void softmax(const float* acc, float* q, int runtime_stride, bool shifted
   for (int j = 0; j < vectors; ++j) total += (x[j] = simd::exp(x[j]));
   const float inv = 1.0f / simd::hsum(total);
   for (int j = 0; j < vectors; ++j) simd::store(q + 8 * j, x[j] * inv);
+}
+
+// The first label with the largest probability: padding lanes hold exact zeros and a pixel's
+// probabilities sum to 1, so they never win. Compares whole vectors (a branch per label would
+// mispredict on every label change).
+template <int S>
+inline int argmax(const float* q, int runtime_stride) {
+  const int vectors = (S > 0 ? S : runtime_stride) / 8;
+  simd::f8 m = simd::load(q);
+  for (int j = 1; j < vectors; ++j) m = simd::max(m, simd::load(q + 8 * j));
+  const simd::f8 top = simd::splat(simd::hmax(m));
+  const simd::i8 lane = {0, 1, 2, 3, 4, 5, 6, 7}, none = lane + Permutohedral::kMaxStride;
+  simd::i8 first = none;
+  for (int j = 0; j < vectors; ++j) first = simd::min(first, simd::load(q + 8 * j) == top ? lane + 8 * j : none);
+  return simd::hmin(first);
 }
 
 }  // namespace
@@ -151,22 +175,29 @@ void DenseCrf::ensure_norm(Kernel& k) {
 }
 
 CrfResult DenseCrf::infer(const Tensor& unary) {
-  check_planar(unary, "unary");
+  check_shape(unary, "unary");
   if (unary.dim(1) != h_ || unary.dim(2) != w_)
     fail("crf: unary is ", unary.dim(1), " x ", unary.dim(2), " but the image is ", h_, " x ", w_);
   const int64_t labels = unary.dim(0), n = h_ * w_;
   const int stride = padded_labels(labels);
   // Pixel-major, padded: padding lanes get a huge energy, so their probability is exactly 0.
   // Each pixel's energies are shifted so its best label's is 0 (the marginals do not change).
+  // Non-finite energies are looked for here, in parallel; the serial scan only names the first.
   HostArray<float> u = host_array<float>(n * stride, true);
-#pragma omp parallel for schedule(static)
+  bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite)
   for (int64_t i = 0; i < n; ++i) {
     float* ui = &u[i * stride];
     float lowest = unary.data()[i];
-    for (int64_t l = 0; l < labels; ++l) lowest = std::min(lowest, ui[l] = unary.data()[l * n + i]);
+    for (int64_t l = 0; l < labels; ++l) {
+      const float v = unary.data()[l * n + i];
+      finite = finite && std::isfinite(v);
+      lowest = std::min(lowest, ui[l] = v);
+    }
     for (int64_t l = 0; l < labels; ++l) ui[l] -= lowest;
     for (int64_t l = labels; l < stride; ++l) ui[l] = 1e30f;
   }
+  if (!finite) check_finite(unary, "unary");
   CrfResult r;
   r.marginals = Tensor::uninitialized_large({labels, h_, w_});  // every element written below
   r.labels = LabelMap(1, h_, w_);
@@ -203,6 +234,8 @@ void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult&
       ensure_norm(k);
   }
   const int width = S > 0 ? S : stride;
+  constexpr int64_t kBlock = 32;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
   for (Kernel& k : kernels_) k.lattice.set_stride(stride);
   history_.clear();
   // Iteration t is one pass over the pixels: slice the messages of Q_(t-1) (blurred at the end of
@@ -217,33 +250,40 @@ void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult&
 #pragma omp parallel
     {
       const int thread = omp_get_thread_num();
-      alignas(64) float acc[256], qi[256], filtered[256];
+      alignas(64) float acc[256], filtered[256];
+      // Q of a block of pixels, written out label by label (runs of kBlock floats per plane,
+      // where pixel by pixel each of Q's values would land in another plane).
+      alignas(64) float q[kBlock * 256];  // pixel b's Q at q + b * width
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) {
-        const float* ui = &u[i * stride];
-        for (int c = 0; c < width; ++c) acc[c] = -ui[c];
-        if (it == 1 && lane_norm) {
-          for (Kernel& k : kernels_) {
-            std::fill_n(filtered, width, 0.0f);
-            k.lattice.template slice_add<S>(i, 1.0f, filtered);
-            k.norm[i] = 1.0f / (filtered[labels] + 1e-20f);
-            const float scale = k.weight * k.norm[i];
-            for (int c = 0; c < width; ++c) acc[c] += scale * filtered[c];
+      for (int64_t block = 0; block < blocks; ++block) {
+        const int64_t first = block * kBlock, count = std::min<int64_t>(kBlock, n - first);
+        for (int64_t b = 0; b < count; ++b) {
+          const int64_t i = first + b;
+          float* qi = q + b * width;
+          const float* ui = &u[i * stride];
+          for (int c = 0; c < width; ++c) acc[c] = -ui[c];
+          if (it == 1 && lane_norm) {
+            for (Kernel& k : kernels_) {
+              std::fill_n(filtered, width, 0.0f);
+              k.lattice.template slice_add<S>(i, 1.0f, filtered);
+              k.norm[i] = 1.0f / (filtered[labels] + 1e-20f);
+              const float scale = k.weight * k.norm[i];
+              for (int c = 0; c < width; ++c) acc[c] += scale * filtered[c];
+            }
+          } else if (it > 0) {
+            for (const Kernel& k : kernels_) k.lattice.template slice_add<S>(i, k.weight * k.norm[i], acc);
           }
-        } else if (it > 0) {
-          for (const Kernel& k : kernels_) k.lattice.template slice_add<S>(i, k.weight * k.norm[i], acc);
+          softmax<S>(acc, qi, stride, shifted);
+          if (lane_norm && it == 0) qi[labels] = 1.0f;  // the constant to filter; output reads lanes < labels
+          if (!last)
+            for (Kernel& k : kernels_) k.lattice.template splat_add<S>(thread, i, qi, symmetric ? k.norm[i] : 1.0f);
         }
-        softmax<S>(acc, qi, stride, shifted);
-        if (lane_norm && it == 0) qi[labels] = 1.0f;  // the constant to filter; output reads lanes < labels
-        if (!last)
-          for (Kernel& k : kernels_) k.lattice.template splat_add<S>(thread, i, qi, symmetric ? k.norm[i] : 1.0f);
         if (write_q) {
-          int best = 0;
           for (int64_t l = 0; l < labels; ++l) {
-            r.marginals.data()[l * n + i] = qi[l];
-            if (qi[l] > qi[best]) best = int(l);
+            float* plane = r.marginals.data() + l * n + first;
+            for (int64_t b = 0; b < count; ++b) plane[b] = q[b * width + l];
           }
-          r.labels.data[i] = uint8_t(best);
+          for (int64_t b = 0; b < count; ++b) r.labels.data[first + b] = uint8_t(argmax<S>(q + b * width, stride));
         }
       }
     }

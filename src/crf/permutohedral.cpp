@@ -155,12 +155,14 @@ void Permutohedral::set_stride(int stride) {
   if (stride == stride_ && int(partial_.size()) == threads) return;
   stride_ = stride;
   splat_clear_ = false;
-  values_ = host_array<float>(rows * stride, true);
-  blurred_ = host_array<float>(rows * stride, true);
-  std::fill_n(values_.get(), stride, 0.0f);
-  std::fill_n(blurred_.get(), stride, 0.0f);
+  const size_t size = size_t(rows) * stride;  // floats per buffer: a multiple of 8, so 32-byte aligned
+  buffers_ = host_array<float>(size * (2 + threads), true);
+  values_ = buffers_.get();
+  blurred_ = values_ + size;
+  std::fill_n(values_, stride, 0.0f);
+  std::fill_n(blurred_, stride, 0.0f);
   partial_.clear();
-  for (int t = 0; t < threads; ++t) partial_.push_back(host_array<float>(rows * stride, true));
+  for (int t = 0; t < threads; ++t) partial_.push_back(blurred_ + size * (1 + t));
 }
 
 void Permutohedral::clear_splat() {
@@ -169,7 +171,7 @@ void Permutohedral::clear_splat() {
     const int buffers = int(partial_.size());
 #pragma omp parallel
     for (int t = omp_get_thread_num(); t < buffers; t += omp_get_num_threads())
-      std::fill_n(partial_[t].get(), (m_ + 1) * stride_, 0.0f);
+      std::fill_n(partial_[t], (m_ + 1) * stride_, 0.0f);
   }
   splat_clear_ = false;  // splats follow
 }
@@ -185,12 +187,12 @@ void Permutohedral::blur() {
     // then needs no pass of its own to clear them.
 #pragma omp for schedule(static)
     for (int64_t r = 1; r < rows; ++r) {
-      float* dst = values_.get() + r * stride;
-      float* first = partial_[0].get() + r * stride;
+      float* dst = values_ + r * stride;
+      float* first = partial_[0] + r * stride;
       std::copy_n(first, stride, dst);
       std::fill_n(first, stride, 0.0f);
       for (int t = 1; t < threads; ++t) {
-        float* src = partial_[t].get() + r * stride;
+        float* src = partial_[t] + r * stride;
 #pragma omp simd
         for (int c = 0; c < stride; ++c) dst[c] += src[c];
         std::fill_n(src, stride, 0.0f);
@@ -200,8 +202,8 @@ void Permutohedral::blur() {
     // Row 0 is the zero stand-in for neighbours outside the lattice.
     for (int j = 0; j < corners; ++j) {
       const int32_t* nb = &neighbours_[size_t(j) * m_ * 2];
-      const float* src = j % 2 == 0 ? values_.get() : blurred_.get();
-      float* dst = j % 2 == 0 ? blurred_.get() : values_.get();
+      const float* src = j % 2 == 0 ? values_ : blurred_;
+      float* dst = j % 2 == 0 ? blurred_ : values_;
 #pragma omp for schedule(static)
       for (int64_t v = 0; v < m_; ++v) {
         const float* c0 = src + (v + 1) * stride;
@@ -214,8 +216,8 @@ void Permutohedral::blur() {
     }
   }
   // After an odd number of directions the result is in blurred_; after an even one, in values_.
-  if (corners % 2 == 0) values_.swap(blurred_);
-  for (auto& partial : partial_) std::fill_n(partial.get(), stride, 0.0f);  // row 0, outside the loop above
+  if (corners % 2 == 0) std::swap(values_, blurred_);
+  for (float* partial : partial_) std::fill_n(partial, stride, 0.0f);  // row 0, outside the loop above
   splat_clear_ = true;
 }
 

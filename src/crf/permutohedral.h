@@ -60,8 +60,12 @@ class Permutohedral {
   std::vector<int32_t> neighbours_;  // (d+1) x m x 2: vertex indices one step down / up each direction
   // (m + 1) x stride each, left uninitialised: every row but row 0 (the zero stand-in for
   // missing neighbours) is written before it is read, and touching fresh memory costs page faults.
-  HostArray<float> values_, blurred_;
-  std::vector<HostArray<float>> partial_;  // per-thread splat buffers, summed (and zeroed) by blur()
+  // All in one allocation, large enough for the memory pool to hand the next image pages that
+  // are already mapped.
+  HostArray<float> buffers_;
+  float* values_ = nullptr;
+  float* blurred_ = nullptr;
+  std::vector<float*> partial_;  // per-thread splat buffers, summed (and zeroed) by blur()
   bool splat_clear_ = false;               // the partial buffers hold zeros
 };
 

@@ -12,7 +12,7 @@ inline void Permutohedral::splat_add(int thread, int64_t i, const float* v, floa
   const int corners = d_ + 1, stride = S > 0 ? S : stride_, vectors = stride / 8;
   const int32_t* vert = &vertex_[i * corners];
   const float* w = &weight_[i * corners];
-  float* acc = partial_[thread].get();
+  float* acc = partial_[thread];
   simd::f8 value[kMaxStride / 8];
   for (int j = 0; j < vectors; ++j) value[j] = simd::load(v + 8 * j);
   for (int k = 0; k < corners; ++k) {
@@ -30,7 +30,7 @@ inline void Permutohedral::slice_add(int64_t i, float scale, float* out) const {
   simd::f8 sum[kMaxStride / 8];
   for (int j = 0; j < vectors; ++j) sum[j] = simd::load(out + 8 * j);
   for (int k = 0; k < corners; ++k) {
-    const float* src = blurred_.get() + int64_t(v[k]) * stride;
+    const float* src = blurred_ + int64_t(v[k]) * stride;
     const float s = scale * w[k];
     for (int j = 0; j < vectors; ++j) sum[j] += s * simd::load(src + 8 * j);
   }

@@ -19,6 +19,7 @@ inline void store(float* p, f8 v) { std::memcpy(p, &v, sizeof v); }
 inline f8 splat(float x) { return f8{} + x; }
 inline f8 max(f8 a, f8 b) { return a > b ? a : b; }
 inline f8 min(f8 a, f8 b) { return a < b ? a : b; }
+inline i8 min(i8 a, i8 b) { return a < b ? a : b; }
 // Horizontal sum and max by halving (shuffles stay in registers; v[i] would go through memory).
 inline float hsum(f8 v) {
   v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
@@ -30,6 +31,12 @@ inline float hmax(f8 v) {
   v = max(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
   v = max(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
   v = max(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+  return v[0];
+}
+inline int32_t hmin(i8 v) {
+  v = min(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+  v = min(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+  v = min(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
   return v[0];
 }
 

@@ -268,7 +268,8 @@ TEST(DenseCrf, BadInputIsAClearError) {
   expect_error([&] { crf.infer(Tensor({3, 11, 12})); }, {"11 x 12 but the image is 10 x 12"});
   Tensor nan({2, 10, 12});
   nan.data()[5] = std::nanf("");
-  expect_error([&] { crf.infer(nan); }, {"not finite"});
+  nan.data()[120 + 7] = INFINITY;  // a later one: the first is named
+  expect_error([&] { crf.infer(nan); }, {"unary value at label 0, y 0, x 5 is not finite"});
   Tensor inf({2, 10, 12});
   inf.data()[3] = INFINITY;
   expect_error([&] { unary_from_scores(inf); }, {"not finite"});

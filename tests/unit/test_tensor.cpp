@@ -62,10 +62,17 @@ TEST(HostMemory, FreedHugeBlocksAreReusedForTheSameSizeAndThePoolIsBounded) {
   EXPECT_GE(host_pool_bytes(), big);
   void* b = host_alloc(big, true);  // the same size: the same, already faulted-in block
   EXPECT_EQ(a, b);
-  void* c = host_alloc(big + (size_t(4) << 20), true);  // another size: a new block
+  void* c = host_alloc(big + (size_t(4) << 20), true);  // larger than any free block: a new block
   EXPECT_NE(c, b);
   host_free(b);
   host_free(c);
+  // A smaller request takes the smallest free block that fits, if at most twice its size.
+  void* d = host_alloc(big - (size_t(6) << 20), true);
+  EXPECT_EQ(d, b);
+  void* e = host_alloc(size_t(10) << 20, true);  // c is more than twice this: not handed out
+  EXPECT_NE(e, c);
+  host_free(d);
+  host_free(e);
   // Freeing far more than the bound keeps at most 256 MB.
   std::vector<void*> blocks;
   for (int i = 0; i < 20; ++i) blocks.push_back(host_alloc(big, true));
