@@ -191,6 +191,8 @@ TEST(DenseCrf, UniformImageAndFlatUnaryStayFlat) {
   u.fill(1.3f);
   CrfResult r = DenseCrf(grey.data(), 30, 20, CrfParams{}).infer(u);
   for (int64_t i = 0; i < r.marginals.numel(); ++i) ASSERT_NEAR(r.marginals.data()[i], 0.2f, 1e-5);
+  // Five equal marginals per pixel (600 pixels: a partial last block of 24): ties go to the first label.
+  for (uint8_t label : r.labels.data) ASSERT_EQ(label, 0);
 }
 
 TEST(DenseCrf, ZeroWeightsGiveBackTheUnaryArgmax) {
