@@ -12,7 +12,7 @@ namespace deeplab {
 
 namespace {
 constexpr size_t kHuge = size_t(2) << 20;
-// Freed huge-page blocks kept for the next request of the same size: a job that runs the CRF
+// Freed huge-page blocks kept for the next request they fit: a job that runs the CRF
 // image after image (segment, crf-sweep) then reuses pages already faulted in, instead of having
 // the kernel zero ~50 MB of fresh pages per image (5% of the CRF's time). Bounded, so memory
 // still goes back to the system.

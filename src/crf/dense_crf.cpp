@@ -81,8 +81,8 @@ inline void softmax(const float* acc, float* q, int runtime_stride, bool shifted
   for (int j = 0; j < vectors; ++j) simd::store(q + 8 * j, x[j] * inv);
 }
 
-// The first label with the largest probability: padding lanes hold exact zeros and a pixel's
-// probabilities sum to 1, so they never win. Compares whole vectors (a branch per label would
+// The first label with the largest probability: in final marginals padding lanes hold exact
+// zeros and a pixel's probabilities sum to 1, so they never win. Compares whole vectors (a branch per label would
 // mispredict on every label change).
 template <int S>
 inline int argmax(const float* q, int runtime_stride) {
@@ -283,7 +283,9 @@ void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult&
             float* plane = r.marginals.data() + l * n + first;
             for (int64_t b = 0; b < count; ++b) plane[b] = q[b * width + l];
           }
-          for (int64_t b = 0; b < count; ++b) r.labels.data[first + b] = uint8_t(argmax<S>(q + b * width, stride));
+          // Labels from the final marginals only: the first pass's Q may carry the constant 1 in a padding lane.
+          if (last)
+            for (int64_t b = 0; b < count; ++b) r.labels.data[first + b] = uint8_t(argmax<S>(q + b * width, stride));
         }
       }
     }
