@@ -18,11 +18,13 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools zlib1g-dev
   dataset-fashion-mnist                           # the built-in scenes are made from it
-  libopencv-dev
+  libopencv-core-dev libopencv-imgproc-dev        # resizing and drawing
+  libopencv-dnn-dev                               # a test runs our exported Caffe model in OpenCV
+  libturbojpeg0-dev libpng-dev                    # image decoding and encoding
   libboost-program-options-dev
   libgtest-dev libbenchmark-dev
   libdnnl-dev ocl-icd-opencl-dev opencl-headers  # Debian's oneDNN cmake config asks for OpenCL
-  python3-h5py python3-numpy                      # tests read our files the way users do
+  python3-h5py python3-numpy python3-pil          # tests read our files the way users do
   slurm-wlm munge                                 # the cluster scripts are tested on a local Slurm
 )
 BENCH_PACKAGES=(python3-torch)

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "core/h5.h"
-#include "core/image_io.h"
+#include "image/image_io.h"
 #include "core/npy.h"
 #include "core/timing.h"
 #include "crf/crf_runner.h"

@@ -21,23 +21,31 @@ int describe_dataset(const std::string& path) {
   data::DatasetReader reader(path);
   const int classes = reader.num_classes();
   std::vector<int64_t> histogram(256, 0);
-  int64_t min_h = INT64_MAX, max_h = 0, min_w = INT64_MAX, max_w = 0;
+  int64_t min_h = INT64_MAX, max_h = 0, min_w = INT64_MAX, max_w = 0, jpeg = 0;
   Progress progress("reading " + path, reader.size());
   for (int64_t i = 0; i < reader.size(); ++i) {
-    data::Sample s = reader.read(i);
-    min_h = std::min(min_h, s.height), max_h = std::max(max_h, s.height);
-    min_w = std::min(min_w, s.width), max_w = std::max(max_w, s.width);
-    for (uint8_t l : s.labels) ++histogram[l];
+    const data::EntryInfo e = reader.info(i);
+    min_h = std::min(min_h, e.height), max_h = std::max(max_h, e.height);
+    min_w = std::min(min_w, e.width), max_w = std::max(max_w, e.width);
+    jpeg += e.jpeg;
+    if (e.labelled)  // read (and checksum) the entry; its pixels are not decoded
+      for (uint8_t l : reader.read_encoded(i).labels) ++histogram[l];
     if (reader.size() > 200) progress.update(i + 1);
   }
   if (reader.size() > 200) progress.finish();
   int64_t pixels = 0;
   for (int64_t c : histogram) pixels += c;
-  std::printf("%s: deeplab dataset\n", path.c_str());
+  std::printf("%s: deeplab dataset (format version %d)\n", path.c_str(), reader.version());
   std::printf("  images           %lld\n", (long long)reader.size());
+  std::printf("  labelled         %lld\n", (long long)reader.labelled());
   if (reader.size() > 0)
     std::printf("  size             %lld..%lld x %lld..%lld (H x W)\n", (long long)min_h, (long long)max_h,
                 (long long)min_w, (long long)max_w);
+  std::printf("  stored as        %lld raw, %lld JPEG\n", (long long)(reader.size() - jpeg), (long long)jpeg);
+  if (classes == 0) {
+    std::printf("  classes          not given (segment takes the model's)\n");
+    return 0;
+  }
   std::printf("  classes          %d\n", classes);
   std::printf("  %-4s %-20s %12s %8s\n", "id", "class", "pixels", "share");
   for (int c = 0; c < classes; ++c)

@@ -12,6 +12,7 @@ int run_bench(int argc, char** argv);
 int run_crf(int argc, char** argv);
 int run_make_scenes(int argc, char** argv);
 int run_convert_voc(int argc, char** argv);
+int run_pack(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_segment(int argc, char** argv);
 int run_evaluate(int argc, char** argv);

@@ -24,6 +24,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint, dataset or predictions)"},
+    {"pack", deeplab::jobs::run_pack, "pack a folder or list of images (labels optional) into a dataset file (MPI)"},
     {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)"},
     {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
     {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks"},

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text_file.h"
+#include "data/dataset.h"
 #include "dist/mpi.h"
 #include "eval/evaluate.h"
 #include "jobs.h"
@@ -36,19 +37,33 @@ void report(const eval::Evaluation& e, const po::variables_map& v, const std::st
 int run_segment(int argc, char** argv) {
   CommandLine cl;
   cl.command = "segment";
-  cl.usage = "segment --model M.h5 --data D.h5 --out P.h5 [--crf] [--save-probs] [--png DIR] [--resume] [--evaluate]";
+  cl.usage =
+      "segment --model M.h5 --data D.h5 --out P.h5 [--crf] [--save-probs] [--png DIR [--png-layout flat|voc-server|tree]\n"
+      "        [--overlays]] [--max-side N [--crf-full-res]] [--memory-mb MB] [--resume] [--evaluate]";
   cl.about =
-      "Segments every image of a data set: the network at full size, bilinear upsampling, argmax, and\n"
-      "with --crf the fully connected CRF ([crf] section). Splits the images across MPI ranks; each rank\n"
-      "writes its results in pieces (P.h5.parts), assembled into P.h5 at the end. A killed run rerun\n"
-      "with --resume computes only what is missing. The result does not depend on the number of ranks.";
+      "Segments every image of a data set, labelled or not: the network at full size (or scaled down to\n"
+      "--max-side), bilinear upsampling, argmax, and with --crf the fully connected CRF ([crf] section).\n"
+      "Splits the images across MPI ranks; each rank writes its results in pieces (P.h5.parts), assembled\n"
+      "into P.h5 at the end. A killed run rerun with --resume computes only what is missing. The result\n"
+      "does not depend on the number of ranks.";
   cl.options.add_options()
       ("model", po::value<std::string>()->required(), "trained model (final.h5 or a checkpoint)")
       ("data", po::value<std::string>()->required(), "data set to segment (.h5)")
       ("out", po::value<std::string>()->required(), "predictions file to write (.h5)")
       ("crf", po::bool_switch(), "refine the network's output with the fully connected CRF")
       ("save-probs", po::bool_switch(), "keep the stride-8 class probabilities (float16), the input of crf-sweep")
-      ("png", po::value<std::string>()->default_value(""), "write NAME.png and NAME_overlay.png per image here")
+      ("png", po::value<std::string>()->default_value(""), "write a mask per image here (palette PNG, VOC colours)")
+      ("png-layout", po::value<std::string>()->default_value("flat"),
+       "flat: DIR/NAME.png ('/' in names made '_'); voc-server: DIR/results/VOC2012/Segmentation/"
+       "comp6_test_cls/NAME.png, for PASCAL VOC's evaluation server; tree: the input's folders mirrored")
+      ("overlays", po::bool_switch(), "also write NAME_overlay.png: image | prediction (| truth)")
+      ("max-side", po::value<int>()->default_value(0),
+       "run the network (and the CRF) on images scaled so their longer side is at most this; labels are "
+       "scaled back (nearest). 0: full size")
+      ("crf-full-res", po::bool_switch(), "with --max-side: the CRF on the whole image, not the scaled one")
+      ("memory-mb", po::value<int64_t>(),
+       "refuse, before trying, an image whose segmentation would need more (default: 3/4 of the node's "
+       "memory, shared by its ranks)")
       ("resume", po::bool_switch(), "finish an interrupted run from its pieces")
       ("overwrite", po::bool_switch(), "replace an existing output (and any pieces)")
       ("piece-images", po::value<int>()->default_value(8), "images per piece file (the unit of resuming)")
@@ -69,10 +84,21 @@ int run_segment(int argc, char** argv) {
   o.crf_params = crf_params_from(v);
   o.save_probs = v["save-probs"].as<bool>();
   o.png_dir = v["png"].as<std::string>();
+  o.png_layout = segment::parse_png_layout(v["png-layout"].as<std::string>());
+  o.overlays = v["overlays"].as<bool>();
+  o.resolution.max_side = v["max-side"].as<int>();
+  o.resolution.crf_full_res = v["crf-full-res"].as<bool>();
+  o.memory_mb = v.count("memory-mb") ? v["memory-mb"].as<int64_t>()
+                                     : segment::default_memory_mb(dist::Mpi::get().local_size());
   o.resume = v["resume"].as<bool>();
   o.overwrite = v["overwrite"].as<bool>();
   o.piece_images = v["piece-images"].as<int>();
   dist::Mpi& mpi = dist::Mpi::get();
+  const bool evaluate = v["evaluate"].as<bool>();
+  if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
+  if (o.overlays && o.png_dir.empty()) fail("--overlays needs --png DIR");
+  if (o.resolution.crf_full_res && (o.resolution.max_side == 0 || !o.crf))
+    fail("--crf-full-res needs --crf and --max-side");
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
   if (mpi.rank() == 0) {
     char line[256];
@@ -84,7 +110,7 @@ int run_segment(int argc, char** argv) {
                     double(s.computed) / s.seconds, mpi.size());
     log_info(line);
   }
-  if (v["evaluate"].as<bool>())
+  if (evaluate)
     report(eval::evaluate_predictions(o.out_path, o.data_path, mpi), v,
            std::string("network") + (o.crf ? " + CRF" : "") + ": " + o.out_path);
   return 0;

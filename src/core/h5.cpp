@@ -179,27 +179,37 @@ Tensor File::read_tensor(const std::string& name) const {
 }
 
 namespace {
-// One chunk per dataset (entries are read whole), deflate, fletcher32, no timestamps.
-Handle compressed_layout(const Shape& shape) {
+// One chunk per dataset (entries are read whole), deflate (unless the data is compressed
+// already), fletcher32, no timestamps.
+Handle compressed_layout(const Shape& shape, bool deflate = true) {
   std::vector<hsize_t> chunk(shape.begin(), shape.end());
   for (hsize_t& c : chunk) c = std::max<hsize_t>(c, 1);
   Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_chunk(plist.get(), int(chunk.size()), chunk.data());
   H5Pset_fletcher32(plist.get());
-  H5Pset_deflate(plist.get(), 4);
+  if (deflate) H5Pset_deflate(plist.get(), 4);
   H5Pset_obj_track_times(plist.get(), 0);
   return plist;
+}
+
+void write_bytes(File& file, const std::string& name, const uint8_t* bytes, const Shape& shape, bool deflate) {
+  Handle space = make_space(shape);
+  Handle plist = compressed_layout(shape, deflate);
+  Handle ds(H5Dcreate2(file.id(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
+            H5Dclose);
+  if (ds.get() < 0 || H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0)
+    fail(file.path(), ": cannot write dataset '", name, "'");
 }
 }  // namespace
 
 void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
   make_parents(name);
-  Handle space = make_space(shape);
-  Handle plist = compressed_layout(shape);
-  Handle ds(H5Dcreate2(id(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
-            H5Dclose);
-  if (ds.get() < 0 || H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0)
-    fail(path_, ": cannot write dataset '", name, "'");
+  write_bytes(*this, name, bytes, shape, true);
+}
+
+void File::write_bytes_stored(const std::string& name, const uint8_t* bytes, const Shape& shape) {
+  make_parents(name);
+  write_bytes(*this, name, bytes, shape, false);
 }
 
 void File::write_half_compressed(const std::string& name, const uint16_t* bits, const Shape& shape) {

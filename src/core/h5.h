@@ -49,6 +49,8 @@ class File {
   // uint8 arrays, chunked (one chunk per dataset: images are read whole), deflate-compressed and
   // fletcher32-checksummed, so a damaged file is detected on read.
   void write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape);
+  // The same without deflate, for bytes that are compressed already (a JPEG file's).
+  void write_bytes_stored(const std::string& name, const uint8_t* bytes, const Shape& shape);
   std::vector<uint8_t> read_bytes(const std::string& name, Shape* shape = nullptr) const;
   // IEEE float16 values (bits from float_to_half), chunked, compressed and checksummed alike;
   // read back as float32 by read_tensor (h5py: numpy.float16).

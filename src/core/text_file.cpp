@@ -18,16 +18,29 @@ std::string read_file(const std::string& path) {
   return content.str();
 }
 
-void write_file(const std::string& path, const std::string& content) {
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) fail(path, ": no such file");
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) fail(path, ": cannot open");
+  std::vector<uint8_t> bytes(size_t(in.tellg()));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()));
+  if (!in) fail(path, ": cannot read");
+  return bytes;
+}
+
+void write_file(const std::string& path, const void* bytes, size_t size) {
   AtomicPath out(path);
   {
     std::ofstream f(out.temp(), std::ios::binary);
-    f << content;
+    f.write(static_cast<const char*>(bytes), std::streamsize(size));
     f.close();
     if (!f) fail(path, ": cannot write");
   }
   out.commit();
 }
+
+void write_file(const std::string& path, const std::string& content) { write_file(path, content.data(), content.size()); }
 
 void require_settings(const std::string& path, const std::string& text, const std::string& remedy) {
   if (!std::filesystem::exists(path)) {

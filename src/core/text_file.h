@@ -1,13 +1,18 @@
 // Whole files in and out: reading one (text or bytes), writing one atomically (through an
 // AtomicPath), and the settings file a resumable job keeps beside its pieces.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace deeplab {
 
 // The file's whole content; a missing or unreadable file is an error naming it.
 std::string read_file(const std::string& path);
+std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
+void write_file(const std::string& path, const void* bytes, size_t size);
 // A resumable job's record of what its partial results depend on: written when absent; when
 // present and different, an error that shows both and ends with `remedy`.
 void require_settings(const std::string& path, const std::string& text, const std::string& remedy);

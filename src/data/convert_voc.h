@@ -1,10 +1,12 @@
-// The VOC converter: a list of names in a VOC-layout folder into one dataset file. Under MPI,
-// rank r decodes entries r, r + size, ... and hands them to rank 0, which writes them in list
-// order: the output is the same whatever the number of ranks. All or nothing: a bad entry stops
-// the job with an error naming the file (or, with skip_bad, is left out and reported).
+// The VOC converter: a list of names in a VOC-layout folder (JPEGImages/NAME.jpg with
+// LABEL_DIR/NAME.png) into one dataset file, every entry labelled. A thin layer on pack
+// (data/pack.h): the same parallel decoding, the same file whatever the number of ranks, all or
+// nothing unless skip_bad.
 #pragma once
 #include <string>
 #include <vector>
+
+#include "data/pack.h"
 
 namespace deeplab::data {
 
@@ -13,14 +15,13 @@ struct ConvertOptions {
   std::string label_dir = "SegmentationClass";
   int num_classes = 21;
   std::vector<std::string> class_names;  // empty: VOC's for 21 classes, else class0, class1, ...
+  PixelStorage storage = PixelStorage::raw;
   bool skip_bad = false;
 };
 
-struct ConvertReport {
-  int64_t listed = 0, converted = 0;
-  std::vector<std::string> skipped;  // "NAME: reason", rank 0 only
-};
+// The entries of a VOC list: NAME with ROOT/JPEGImages/NAME.jpg and ROOT/LABEL_DIR/NAME.png.
+ImageSources voc_sources(const std::string& voc_root, const std::string& label_dir, const std::string& list);
 
-ConvertReport convert_voc(const ConvertOptions& options);
+PackReport convert_voc(const ConvertOptions& options);
 
 }  // namespace deeplab::data

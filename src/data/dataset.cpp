@@ -5,17 +5,22 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "image/image_io.h"
 
 namespace deeplab::data {
 
 namespace {
-// CRC-32 of the pixels then the labels: checked on every read, so damage that HDF5 itself would
-// pass over (a broken chunk index reads as zeros) is caught.
-int64_t sample_crc(const Sample& s) {
+// CRC-32 of the stored pixels (raw or JPEG) then the labels: checked on every read, so damage
+// that HDF5 itself would pass over (a broken chunk index reads as zeros) is caught.
+int64_t sample_crc(const EncodedSample& s) {
   uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, s.rgb.data(), uInt(s.rgb.size()));
+  crc = crc32(crc, s.pixels.data(), uInt(s.pixels.size()));
   crc = crc32(crc, s.labels.data(), uInt(s.labels.size()));
   return int64_t(crc);
+}
+
+void check_side(int64_t side, const std::string& where, const std::string& entry, const char* what) {
+  if (side < 1 || side > 65535) fail(where, ": '", entry, "' has ", what, " ", side, " (1..65535 expected)");
 }
 }  // namespace
 
@@ -25,23 +30,47 @@ std::string entry_name(int64_t index) {
   return buf;
 }
 
-void validate_sample(const Sample& s, int num_classes, const std::string& where) {
-  if (s.height < 1 || s.width < 1) fail(where, ": image '", s.name, "' is empty");
-  if (s.rgb.size() != size_t(s.height * s.width * 3))
-    fail(where, ": image '", s.name, "' has ", s.rgb.size(), " bytes for ", s.height, " x ", s.width, " x 3");
-  if (s.labels.size() != size_t(s.height * s.width))
-    fail(where, ": label map of '", s.name, "' is not ", s.height, " x ", s.width);
-  for (size_t i = 0; i < s.labels.size(); ++i) {
-    const int l = s.labels[i];
+EncodedSample encode_raw(Sample s) {
+  return EncodedSample{std::move(s.name), s.height, s.width, false, std::move(s.rgb), std::move(s.labels)};
+}
+
+Sample decode(EncodedSample e, const std::string& where) {
+  Sample s{std::move(e.name), e.height, e.width, {}, std::move(e.labels)};
+  if (!e.jpeg) {
+    s.rgb = std::move(e.pixels);
+    return s;
+  }
+  RgbImage image = decode_image(e.pixels.data(), e.pixels.size(), where + ": image '" + s.name + "'");
+  if (image.height != s.height || image.width != s.width)
+    fail(where, ": image '", s.name, "' decodes to ", image.width, "x", image.height, " but is recorded as ", s.width,
+         "x", s.height, " (damaged file?)");
+  s.rgb = std::move(image.rgb);
+  return s;
+}
+
+void validate_labels(const std::string& name, const std::vector<uint8_t>& labels, int64_t height, int64_t width,
+                     int num_classes, const std::string& where) {
+  if (labels.empty()) return;
+  if (num_classes == 0) fail(where, ": image '", name, "' has a label map but the data set's classes are not given");
+  if (labels.size() != size_t(height * width)) fail(where, ": label map of '", name, "' is not ", height, " x ", width);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int l = labels[i];
     if (l >= num_classes && l != kIgnoreLabel)
-      fail(where, ": label map of '", s.name, "' has value ", l, " at y ", i / s.width, ", x ", i % s.width,
+      fail(where, ": label map of '", name, "' has value ", l, " at y ", i / width, ", x ", i % width,
            " (classes are 0..", num_classes - 1, ", 255 = ignore)");
   }
 }
 
+void validate_sample(const Sample& s, int num_classes, const std::string& where) {
+  if (s.height < 1 || s.width < 1) fail(where, ": image '", s.name, "' is empty");
+  if (s.rgb.size() != size_t(s.height * s.width * 3))
+    fail(where, ": image '", s.name, "' has ", s.rgb.size(), " bytes for ", s.height, " x ", s.width, " x 3");
+  validate_labels(s.name, s.labels, s.height, s.width, num_classes, where);
+}
+
 DatasetWriter::DatasetWriter(const std::string& path, int num_classes, const std::vector<std::string>& class_names)
     : path_(path), num_classes_(num_classes), target_(std::make_unique<AtomicPath>(path)) {
-  if (num_classes < 1 || num_classes > 255) fail(path, ": num_classes ", num_classes, " outside 1..255");
+  if (num_classes < 0 || num_classes > 255) fail(path, ": num_classes ", num_classes, " outside 0..255");
   if (!class_names.empty() && int(class_names.size()) != num_classes)
     fail(path, ": ", class_names.size(), " class names for ", num_classes, " classes");
   file_ = std::make_unique<h5::File>(h5::File::create(target_->temp()));
@@ -51,20 +80,33 @@ DatasetWriter::DatasetWriter(const std::string& path, int num_classes, const std
   file_->set_attr("/", "ignore_label", int64_t(kIgnoreLabel));
   std::vector<std::string> names = class_names;
   for (int c = int(names.size()); c < num_classes; ++c) names.push_back("class" + std::to_string(c));
-  file_->set_attr("/", "class_names", names);
+  if (num_classes > 0) file_->set_attr("/", "class_names", names);
 }
 
-void DatasetWriter::add(const Sample& s) {
-  validate_sample(s, num_classes_, path_);
+void DatasetWriter::add(const EncodedSample& s) {
+  if (s.height < 1 || s.width < 1 || s.height > 65535 || s.width > 65535)
+    fail(path_, ": image '", s.name, "' is ", s.width, "x", s.height, " (1..65535 a side)");
+  if (!s.jpeg && s.pixels.size() != size_t(s.height * s.width * 3))
+    fail(path_, ": image '", s.name, "' has ", s.pixels.size(), " bytes for ", s.height, " x ", s.width, " x 3");
+  if (s.jpeg && s.pixels.empty()) fail(path_, ": image '", s.name, "' has no JPEG bytes");
+  validate_labels(s.name, s.labels, s.height, s.width, num_classes_, path_);
   const std::string entry = entry_name(count_);
-  file_->write_bytes_compressed(entry + "/rgb", s.rgb.data(), {s.height, s.width, 3});
-  file_->write_bytes_compressed(entry + "/label", s.labels.data(), {s.height, s.width});
+  if (s.jpeg) {
+    file_->write_bytes_stored(entry + "/jpeg", s.pixels.data(), {int64_t(s.pixels.size())});
+    file_->set_attr(entry, "height", s.height);
+    file_->set_attr(entry, "width", s.width);
+  } else {
+    file_->write_bytes_compressed(entry + "/rgb", s.pixels.data(), {s.height, s.width, 3});
+  }
+  if (!s.labels.empty()) file_->write_bytes_compressed(entry + "/label", s.labels.data(), {s.height, s.width});
   file_->set_attr(entry, "name", s.name);
   file_->set_attr(entry, "crc32", sample_crc(s));
   ++count_;
+  labelled_ += !s.labels.empty();
 }
 
 void DatasetWriter::commit() {
+  file_->set_attr("/", "labelled", labelled_);
   file_->set_attr("/", "count", count_);
   file_->flush();
   file_.reset();
@@ -77,40 +119,80 @@ DatasetReader::DatasetReader(const std::string& path) : file_(h5::File::open_rea
     fail(path, ": not a deeplab dataset (attribute 'format' is ", format ? "'" + *format + "'" : std::string("missing"),
          ", expected '", kDatasetFormat, "')");
   auto version = file_.attr_int("/", "version");
-  if (!version || *version > kDatasetVersion)
+  if (!version || *version < 1 || *version > kDatasetVersion)
     fail(path, ": dataset format version ", version ? std::to_string(*version) : "missing", " is not supported");
+  version_ = int(*version);
   auto count = file_.attr_int("/", "count");
   auto classes = file_.attr_int("/", "num_classes");
   if (!count || *count < 0) fail(path, ": attribute 'count' is missing (an unfinished conversion?)");
-  if (!classes || *classes < 1 || *classes > 255) fail(path, ": attribute 'num_classes' is missing or out of range");
+  const int min_classes = version_ == 1 ? 1 : 0;
+  if (!classes || *classes < min_classes || *classes > 255) fail(path, ": attribute 'num_classes' is missing or out of range");
   count_ = *count;
   num_classes_ = int(*classes);
-  class_names_ = file_.attr_strings("/", "class_names").value_or(std::vector<std::string>{});
-  if (int(class_names_.size()) != num_classes_)
-    fail(path, ": ", class_names_.size(), " class names for ", num_classes_, " classes");
+  // Version 1 had no unlabelled entries.
+  auto labelled = version_ == 1 ? count : file_.attr_int("/", "labelled");
+  if (!labelled || *labelled < 0 || *labelled > count_) fail(path, ": attribute 'labelled' is missing or out of range");
+  labelled_ = *labelled;
+  if (num_classes_ == 0 && labelled_ > 0) fail(path, ": ", labelled_, " labelled entries but no classes");
+  if (num_classes_ > 0) {
+    class_names_ = file_.attr_strings("/", "class_names").value_or(std::vector<std::string>{});
+    if (int(class_names_.size()) != num_classes_)
+      fail(path, ": ", class_names_.size(), " class names for ", num_classes_, " classes");
+  }
 }
 
-Sample DatasetReader::read(int64_t index) const {
+void DatasetReader::require_labels(const std::string& job) const {
+  if (labelled_ == count_) return;
+  for (int64_t i = 0; i < count_; ++i)
+    if (!file_.exists(entry_name(i) + "/label"))
+      fail(path(), ": entry ", i, " ('", info(i).name, "') has no label map, and ", job, " needs one for every image (",
+           labelled_, " of ", count_, " are labelled)");
+  fail(path(), ": ", count_ - labelled_, " entries are recorded as unlabelled, but all have label maps (damaged file?)");
+}
+
+EntryInfo DatasetReader::info(int64_t index) const {
   if (index < 0 || index >= count_) fail(path(), ": entry ", index, " out of range (", count_, " images)");
   const std::string entry = entry_name(index);
-  Sample s;
+  EntryInfo e;
   auto name = file_.attr_string(entry, "name");
   if (!name) fail(path(), ": entry '", entry, "' has no name");
-  s.name = *name;
+  e.name = *name;
+  e.jpeg = version_ >= 2 && file_.exists(entry + "/jpeg");
+  if (e.jpeg) {
+    const auto h = file_.attr_int(entry, "height"), w = file_.attr_int(entry, "width");
+    if (!h || !w) fail(path(), ": entry '", entry, "' (", e.name, ") has no height or width");
+    e.height = *h, e.width = *w;
+    check_side(e.height, path(), entry, "height"), check_side(e.width, path(), entry, "width");
+  } else {
+    const Shape rgb = file_.shape_of(entry + "/rgb");
+    if (rgb.size() != 3 || rgb[2] != 3) fail(path(), ": '", entry, "/rgb' is ", shape_str(rgb), ", not H x W x 3");
+    e.height = rgb[0], e.width = rgb[1];
+    check_side(e.height, path(), entry + "/rgb", "height"), check_side(e.width, path(), entry + "/rgb", "width");
+  }
+  e.labelled = version_ == 1 || file_.exists(entry + "/label");
+  return e;
+}
+
+EncodedSample DatasetReader::read_encoded(int64_t index) const {
   // Shapes first: a damaged header must not make us allocate whatever it claims.
-  const Shape rgb_shape = file_.shape_of(entry + "/rgb"), label_shape = file_.shape_of(entry + "/label");
-  if (rgb_shape.size() != 3 || rgb_shape[2] != 3 || rgb_shape[0] < 1 || rgb_shape[1] < 1 || rgb_shape[0] > 65535 ||
-      rgb_shape[1] > 65535)
-    fail(path(), ": '", entry, "/rgb' is ", shape_str(rgb_shape), ", not H x W x 3 (H, W up to 65535)");
-  if (label_shape != Shape{rgb_shape[0], rgb_shape[1]})
-    fail(path(), ": '", entry, "/label' is ", shape_str(label_shape), " but the image is ", rgb_shape[0], " x ", rgb_shape[1]);
-  s.rgb = file_.read_bytes(entry + "/rgb");
-  s.labels = file_.read_bytes(entry + "/label");
-  s.height = rgb_shape[0];
-  s.width = rgb_shape[1];
+  const EntryInfo e = info(index);
+  const std::string entry = entry_name(index);
+  EncodedSample s{e.name, e.height, e.width, e.jpeg, {}, {}};
+  if (e.labelled) {
+    const Shape label_shape = file_.shape_of(entry + "/label");
+    if (label_shape != Shape{e.height, e.width})
+      fail(path(), ": '", entry, "/label' is ", shape_str(label_shape), " but the image is ", e.height, " x ", e.width);
+  }
+  if (e.jpeg) {
+    const Shape jpeg_shape = file_.shape_of(entry + "/jpeg");
+    if (jpeg_shape.size() != 1 || jpeg_shape[0] < 1 || jpeg_shape[0] > e.height * e.width * 3 + (int64_t(64) << 20))
+      fail(path(), ": '", entry, "/jpeg' is ", shape_str(jpeg_shape), ", not the bytes of a ", e.width, "x", e.height, " JPEG");
+  }
+  s.pixels = file_.read_bytes(entry + (e.jpeg ? "/jpeg" : "/rgb"));
+  if (e.labelled) s.labels = file_.read_bytes(entry + "/label");
   auto crc = file_.attr_int(entry, "crc32");
   if (!crc || *crc != sample_crc(s)) fail(path(), ": entry '", entry, "' (", s.name, ") fails its checksum: damaged file");
-  validate_sample(s, num_classes_, path());
+  validate_labels(s.name, s.labels, s.height, s.width, num_classes_, path());
   return s;
 }
 

@@ -1,11 +1,15 @@
-// The dataset file (HDF5): one file per split, one entry per image, read by index without
-// touching the rest.
-//   attributes   format = "deeplab-dataset", version = 1, count, num_classes,
-//                class_names (list of strings), ignore_label = 255
-//   /images/000000/rgb     H x W x 3 uint8 (RGB), chunked, deflate, fletcher32
-//   /images/000000/label   H x W uint8 (class index; 255 = ignore), same storage
-//   /images/000000         attributes name (the image's name, e.g. "2007_000032") and crc32
-//                          (CRC-32 of the rgb bytes then the label bytes, checked on read)
+// The dataset file (HDF5): one file per split or collection, one entry per image, read by index
+// without touching the rest.
+//   attributes   format = "deeplab-dataset", version = 2, count, labelled (entries with a label
+//                map), num_classes (0: not given, allowed only when no entry is labelled),
+//                class_names (list of strings, when num_classes > 0), ignore_label = 255
+//   /images/000000/rgb     H x W x 3 uint8 (RGB), chunked, deflate, fletcher32     -- or --
+//   /images/000000/jpeg    the source JPEG file's bytes, chunked, fletcher32 (not deflated)
+//   /images/000000/label   H x W uint8 (class index; 255 = ignore), like rgb; absent: unlabelled
+//   /images/000000         attributes name (e.g. "2007_000032" or "survey/site4/img_0012"),
+//                          crc32 (CRC-32 of the rgb or jpeg bytes, then the label bytes, checked
+//                          on read); height and width (jpeg entries)
+// Version 1 files (every entry labelled, pixels raw) read as they are.
 // Writes go to a temporary file renamed into place by commit(): a failed or interrupted
 // conversion leaves nothing behind.
 #pragma once
@@ -20,24 +24,46 @@
 namespace deeplab::data {
 
 inline constexpr const char* kDatasetFormat = "deeplab-dataset";
-inline constexpr int kDatasetVersion = 1;
+inline constexpr int kDatasetVersion = 2;
 
+// An image with its label map, decoded.
 struct Sample {
   std::string name;
   int64_t height = 0, width = 0;
   std::vector<uint8_t> rgb;     // H x W x 3
-  std::vector<uint8_t> labels;  // H x W
+  std::vector<uint8_t> labels;  // H x W, or empty: the image is unlabelled
+  bool labelled() const { return !labels.empty(); }
 };
 
+// An entry as stored: raw pixels, or the bytes of the JPEG file it came from.
+struct EncodedSample {
+  std::string name;
+  int64_t height = 0, width = 0;
+  bool jpeg = false;            // pixels: a JPEG file's bytes; otherwise H x W x 3 RGB
+  std::vector<uint8_t> pixels;
+  std::vector<uint8_t> labels;  // H x W, or empty
+};
+
+EncodedSample encode_raw(Sample sample);
+// The pixels of a JPEG entry decoded; an entry whose JPEG does not decode to its recorded size
+// is an error naming `where` and the entry.
+Sample decode(EncodedSample sample, const std::string& where);
+
 // Throws Error naming the sample when its sizes disagree or a label is neither a class nor 255.
+// num_classes 0 (classes not given) admits no label map.
 void validate_sample(const Sample& s, int num_classes, const std::string& where);
+void validate_labels(const std::string& name, const std::vector<uint8_t>& labels, int64_t height, int64_t width,
+                     int num_classes, const std::string& where);
 
 class DatasetWriter {
  public:
+  // num_classes 0: an unlabelled collection whose classes are not known (the model's count is
+  // taken when it is segmented).
   DatasetWriter(const std::string& path, int num_classes, const std::vector<std::string>& class_names);
-  void add(const Sample& sample);
+  void add(const Sample& sample) { add(encode_raw(sample)); }
+  void add(const EncodedSample& sample);
   int64_t count() const { return count_; }
-  // Writes the count, flushes, fsyncs and renames into place.
+  // Writes the counts, flushes, fsyncs and renames into place.
   void commit();
 
  private:
@@ -45,21 +71,39 @@ class DatasetWriter {
   int num_classes_;
   std::unique_ptr<AtomicPath> target_;
   std::unique_ptr<h5::File> file_;
-  int64_t count_ = 0;
+  int64_t count_ = 0, labelled_ = 0;
+};
+
+// What an entry is, without reading its pixels.
+struct EntryInfo {
+  std::string name;
+  int64_t height = 0, width = 0;
+  bool labelled = false, jpeg = false;
 };
 
 class DatasetReader {
  public:
   explicit DatasetReader(const std::string& path);  // a foreign or damaged file is a clear error
   int64_t size() const { return count_; }
-  int num_classes() const { return num_classes_; }
+  int64_t labelled() const { return labelled_; }
+  int num_classes() const { return num_classes_; }  // 0: not given (no entry is labelled)
   const std::vector<std::string>& class_names() const { return class_names_; }
   const std::string& path() const { return file_.path(); }
-  Sample read(int64_t index) const;
+  int version() const { return version_; }
+  // For the jobs that score against the truth (evaluate, train, crf-sweep): an error naming the
+  // file, `job` and the first entry without a label map, unless every entry has one.
+  void require_labels(const std::string& job) const;
+
+  EntryInfo info(int64_t index) const;
+  Sample read(int64_t index) const { return decode(read_encoded(index), path()); }
+  // The entry as stored, checksum checked; decode() makes a Sample of it. Readers that share
+  // the file between threads hold a lock for this part only (HDF5 is not thread-safe here).
+  EncodedSample read_encoded(int64_t index) const;
 
  private:
   h5::File file_;
-  int64_t count_ = 0;
+  int version_ = 0;
+  int64_t count_ = 0, labelled_ = 0;
   int num_classes_ = 0;
   std::vector<std::string> class_names_;
 };

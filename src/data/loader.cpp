@@ -81,6 +81,7 @@ Loader::Loader(const std::string& path, const LoaderOptions& o, LoaderPosition s
   if (!(o.augment.scale_min > 0) || o.augment.scale_max < o.augment.scale_min)
     fail("loader: scale range ", o.augment.scale_min, "..", o.augment.scale_max);
   if (o.iter_size < 1) fail("loader: iter_size ", o.iter_size, " must be positive");
+  reader_.require_labels("training");
   steps_per_epoch_ = batches_per_epoch(reader_.size(), o);
   if (steps_per_epoch_ < 1)
     fail(path, ": ", reader_.size(), " images cannot make one iteration of ", o.batch, " x ", o.iter_size,
@@ -120,11 +121,12 @@ Batch Loader::make(int64_t sequence) {
   b.labels = LabelMap(n, c, c);
   for (int i = 0; i < n; ++i) {
     const int64_t index = shard[step * n + i];
-    Sample s;
+    EncodedSample stored;
     {
       std::lock_guard<std::mutex> lock(read_mutex_);  // Debian's HDF5 is not built thread-safe
-      s = reader_.read(index);
+      stored = reader_.read_encoded(index);
     }
+    const Sample s = decode(std::move(stored), reader_.path());  // a JPEG entry, in parallel
     const uint64_t seed = options_.seed ^ (uint64_t(epoch) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(index) * 0xD6E8FEB86659FD93ull);
     augment(s, options_.augment, seed, b.images.data() + int64_t(i) * 3 * c * c, &b.labels.data[size_t(i) * c * c]);
     b.indices.push_back(index);

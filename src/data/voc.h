@@ -1,6 +1,6 @@
 // PASCAL VOC's folder layout: ROOT/JPEGImages/NAME.jpg with ROOT/SegmentationClass/NAME.png (the
-// palette PNG: colour = class, (224, 224, 192) = boundary, read as 255) or a folder of grey PNGs
-// holding class indices (SegmentationClassAug), and list files of names (ImageSets/Segmentation).
+// palette PNG: index = class, 255 = boundary) or a folder of grey PNGs holding class indices
+// (SegmentationClassAug), and list files of names (ImageSets/Segmentation).
 #pragma once
 #include <string>
 #include <vector>
@@ -16,15 +16,7 @@ std::vector<std::string> voc_class_names();
 // SBD-style "image label" lists). Errors name the file.
 std::vector<std::string> read_name_list(const std::string& path);
 
-// One entry: the JPEG and its label PNG. Errors name the file and what is wrong (missing,
-// truncated or unreadable image, sizes that differ, colours outside the palette, classes
-// outside [0, num_classes) other than 255).
-Sample read_voc_sample(const std::string& root, const std::string& label_dir, const std::string& name, int num_classes);
-
-// The label PNG alone: grey = indices; colour = the VOC palette, inverted.
-std::vector<uint8_t> read_label_png(const std::string& path, int64_t& height, int64_t& width);
-
-// Writes a sample in the layout (JPEG at the given quality, palette-coloured label PNG).
+// Writes a sample in the layout (JPEG at the given quality, palette label PNG when labelled).
 void write_voc_sample(const std::string& root, const Sample& sample, int jpeg_quality = 95);
 
 }  // namespace deeplab::data

@@ -99,6 +99,14 @@ void Mpi::broadcast(int64_t* values, int64_t count, int root) {
   in_pieces(values, count, [root](int64_t* v, int n) { MPI_Bcast(v, n, MPI_INT64_T, root, MPI_COMM_WORLD); });
 }
 
+void Mpi::broadcast(std::vector<uint8_t>& bytes, int root) {
+  if (!active_ || size_ == 1) return;
+  int64_t size = int64_t(bytes.size());
+  broadcast(&size, 1, root);
+  bytes.resize(size_t(size));
+  in_pieces(bytes.data(), size, [root](uint8_t* v, int n) { MPI_Bcast(v, n, MPI_BYTE, root, MPI_COMM_WORLD); });
+}
+
 void Mpi::abort(int code) {
   if (active_ && size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
   std::exit(code);

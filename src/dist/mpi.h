@@ -27,6 +27,7 @@ class Mpi {
   void allreduce_max(int64_t* values, int64_t count);
   void broadcast(float* values, int64_t count, int root = 0);
   void broadcast(int64_t* values, int64_t count, int root = 0);
+  void broadcast(std::vector<uint8_t>& bytes, int root = 0);  // resized on the other ranks
   [[noreturn]] void abort(int code);
   // Point-to-point byte messages (for handing decoded images to the rank that writes).
   void send(int destination, const std::vector<uint8_t>& bytes);

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/image_io.h"
+#include "image/image_io.h"
 #include "core/label_map.h"
 
 namespace deeplab::eval {

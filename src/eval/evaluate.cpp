@@ -10,6 +10,7 @@ namespace deeplab::eval {
 Evaluation evaluate_predictions(const std::string& predictions_path, const std::string& data_path, dist::Mpi& mpi) {
   const segment::PredictionsReader pred(predictions_path);
   const data::DatasetReader truth(data_path);
+  truth.require_labels("evaluate");
   if (pred.info().num_classes != truth.num_classes())
     fail(predictions_path, " has ", pred.info().num_classes, " classes, ", data_path, " has ", truth.num_classes());
   if (pred.info().count != truth.size())
@@ -22,7 +23,7 @@ Evaluation evaluate_predictions(const std::string& predictions_path, const std::
   Progress progress("evaluate", long((n + mpi.size() - 1 - mpi.rank()) / mpi.size()));
   long done = 0;
   for (int64_t i = mpi.rank(); i < n; i += mpi.size()) {
-    const data::Sample s = truth.read(i);
+    const data::EncodedSample s = truth.read_encoded(i);  // the labels and sizes; pixels stay undecoded
     if (!pred.has(i)) fail(predictions_path, ": no prediction for entry ", i, " ('", s.name, "')");
     const std::string name = pred.name(i);
     if (name != s.name)

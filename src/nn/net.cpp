@@ -83,11 +83,12 @@ void Net::compile() {
   }
 }
 
-void Net::reshape(const std::vector<Shape>& input_shapes) {
+void Net::setup_layers(const std::vector<Shape>& input_shapes) {
   compile();
   if (input_shapes.size() != inputs_.size())
     fail("net: expects ", inputs_.size(), " inputs, got ", input_shapes.size());
   if (input_shapes == input_shapes_) return;
+  arena_.reset();  // planned for other shapes
   input_shapes_ = input_shapes;
   for (size_t i = 0; i < inputs_.size(); ++i) blobs_[inputs_[i]].desc = plain_desc(input_shapes[i]);
   for (auto& n : nodes_) {
@@ -97,8 +98,20 @@ void Net::reshape(const std::vector<Shape>& input_shapes) {
     DEEPLAB_CHECK(out.size() == n.outputs.size(), n.layer->name());
     for (size_t k = 0; k < out.size(); ++k) blobs_[n.outputs[k]].desc = out[k];
   }
+}
+
+size_t Net::plan_bytes(const std::vector<Shape>& input_shapes) {
+  DEEPLAB_CHECK(phase_ == Phase::test, "plan_bytes is for the test phase");
+  setup_layers(input_shapes);
+  return arena_ ? planned_bytes_ : plan_test_memory(false);
+}
+
+void Net::reshape(const std::vector<Shape>& input_shapes) {
+  const bool same = compiled_ && input_shapes == input_shapes_;
+  if (same && (phase_ == Phase::train || arena_)) return;
+  setup_layers(input_shapes);
   if (phase_ == Phase::test) {
-    plan_test_memory();
+    plan_test_memory(true);
     return;
   }
   for (int b : inputs_) {
@@ -113,7 +126,7 @@ void Net::reshape(const std::vector<Shape>& input_shapes) {
     }
 }
 
-void Net::plan_test_memory() {
+size_t Net::plan_test_memory(bool allocate) {
   // Buffers to place: every blob (ids 0..B-1) and each step's workspace (ids B + step).
   // A blob lives from the step that writes it to the last step that reads it; a workspace
   // lives during its step only. Each buffer goes at the lowest offset of one arena where it
@@ -160,6 +173,7 @@ void Net::plan_test_memory() {
     for (int b : nodes_[i].outputs)
       if (last_read[b] < 0) release(b);  // produced but never read
   }
+  if (!allocate) return arena;
   void* p = host_alloc(std::max<size_t>(arena, 64));
   std::memset(p, 0, std::max<size_t>(arena, 64));
   arena_.reset(p, host_free);
@@ -169,6 +183,7 @@ void Net::plan_test_memory() {
     if (offset[b] != SIZE_MAX) blobs_[b].data = memory(blobs_[b].desc, cpu_engine(), base + offset[b]);
   for (size_t i = 0; i < nodes_.size(); ++i)
     nodes_[i].layer->set_workspace(offset[nblobs + i] != SIZE_MAX ? base + offset[nblobs + i] : nullptr);
+  return arena;
 }
 
 void Net::forward(const std::vector<Tensor>& inputs) {

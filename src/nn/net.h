@@ -48,6 +48,10 @@ class Net {
   double flops() const;
   // Bytes the test phase's planned activation and workspace buffers take (0 in the train phase).
   size_t planned_bytes() const;
+  // What planned_bytes would be for these input shapes (test phase), found without allocating
+  // the buffers: a job can refuse an input too large for its memory before it tries. The next
+  // forward at these shapes allocates them.
+  size_t plan_bytes(const std::vector<Shape>& input_shapes);
   // Forward, plus the weight and input gradients that backward computes (train phase).
   double train_flops() const;
   Shape blob_shape(int blob) const { return desc_shape(blobs_.at(blob).desc); }
@@ -66,7 +70,9 @@ class Net {
 
  private:
   void compile();
-  void plan_test_memory();
+  void setup_layers(const std::vector<Shape>& input_shapes);
+  // Places every buffer in one arena; returns its size, and allocates it when asked.
+  size_t plan_test_memory(bool allocate);
 
   Phase phase_;
   bool compiled_ = false;

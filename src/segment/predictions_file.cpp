@@ -34,6 +34,10 @@ PredictionsWriter::PredictionsWriter(const std::string& path, const PredictionsI
     f.set_attr("/", "crf.normalization", std::string(normalization_name(p.normalization)));
   }
   f.set_attr("/", "probs", int64_t(info.probs));
+  if (info.resolution.max_side > 0) {  // probabilities and labels made on images scaled down
+    f.set_attr("/", "max_side", int64_t(info.resolution.max_side));
+    f.set_attr("/", "crf_full_res", int64_t(info.resolution.crf_full_res));
+  }
   f.set_attr("/", "model", info.model);
   f.set_attr("/", "data", info.data);
 }
@@ -89,6 +93,9 @@ PredictionsReader::PredictionsReader(const std::string& path) : file_(h5::File::
   if (names) info_.class_names = *names;
   info_.crf = file_.attr_int("/", "crf").value_or(0) != 0;
   info_.probs = file_.attr_int("/", "probs").value_or(0) != 0;
+  info_.resolution.max_side = int(file_.attr_int("/", "max_side").value_or(0));
+  info_.resolution.crf_full_res = file_.attr_int("/", "crf_full_res").value_or(0) != 0;
+  if (info_.resolution.max_side < 0) fail(path, ": attribute 'max_side' is negative");
   info_.model = file_.attr_string("/", "model").value_or("");
   info_.data = file_.attr_string("/", "data").value_or("");
   if (info_.crf) {

@@ -1,7 +1,8 @@
 // The predictions file (HDF5), one entry per image of the data set it was made from, in its order:
 //   attributes   format = "deeplab-predictions", version = 1, count, num_classes, class_names,
 //                crf (0/1) and, when 1, crf.bi_w ... crf.iterations, crf.normalization;
-//                probs (0/1); model and data (the paths it was made from)
+//                probs (0/1); model and data (the paths it was made from); max_side and
+//                crf_full_res when the network ran on images scaled down
 //   /images/000000/labels  H x W uint8 label map (chunked, deflate, fletcher32)
 //   /images/000000/probs   C x ceil(H/8) x ceil(W/8) float16 class probabilities (with probs = 1)
 //   /images/000000         attribute name (the data set entry's name)
@@ -30,6 +31,7 @@ struct PredictionsInfo {
   bool crf = false;
   crf::CrfParams crf_params;
   bool probs = false;
+  Resolution resolution;  // what the network ran on (max_side 0: the images as they are)
   std::string model, data;
   int64_t count = 0;  // images in the file
 };

@@ -1,12 +1,15 @@
 #include "segment/segment_dataset.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
 #include "core/error.h"
-#include "core/image_io.h"
+#include "image/image_io.h"
 #include "core/log.h"
 #include "core/text_file.h"
 #include "data/dataset.h"
@@ -35,6 +38,8 @@ std::string settings_text(const SegmentOptions& o, int64_t images) {
     << "piece_images = " << o.piece_images << "\n"
     << "save_probs = " << o.save_probs << "\n"
     << "crf = " << o.crf << "\n";
+  if (o.resolution.max_side > 0)
+    s << "max_side = " << o.resolution.max_side << "\ncrf_full_res = " << o.resolution.crf_full_res << "\n";
   if (o.crf) {
     const crf::CrfParams& p = o.crf_params;
     s << "crf = " << p.bi_w << " " << p.bi_xy_std << " " << p.bi_rgb_std << " " << p.pos_w << " " << p.pos_xy_std << " "
@@ -50,22 +55,50 @@ std::string file_stem(std::string name) {
   return name;
 }
 
-void write_pictures(const std::string& dir, const data::Sample& s, const LabelMap& labels) {
-  const std::string stem = dir + "/" + file_stem(s.name);
-  write_label_png(stem + ".png", labels, LabelPalette::voc);
-  // image | prediction | ground truth, side by side, 4 pixels of white between.
-  const int64_t h = s.height, w = s.width, gap = 4, total_w = 3 * w + 2 * gap;
+// image | prediction | ground truth (when labelled), side by side, 4 pixels of white between.
+void write_overlay(const std::string& path, const data::Sample& s, const LabelMap& labels) {
+  const int64_t h = s.height, w = s.width, gap = 4, panels = s.labelled() ? 3 : 2;
+  const int64_t total_w = panels * w + (panels - 1) * gap;
   RgbImage o{h, total_w, std::vector<uint8_t>(size_t(h * total_w * 3), 255)};
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x) {
       const int64_t i = y * w + x;
       uint8_t* row = &o.rgb[size_t(y * total_w * 3)];
       for (int k = 0; k < 3; ++k) row[x * 3 + k] = s.rgb[size_t(i * 3 + k)];
-      const auto p = voc_colour(labels.data[size_t(i)]), t = voc_colour(s.labels[size_t(i)]);
+      const auto p = voc_colour(labels.data[size_t(i)]);
       for (int k = 0; k < 3; ++k) row[(w + gap + x) * 3 + k] = p[size_t(k)];
+      if (!s.labelled()) continue;
+      const auto t = voc_colour(s.labels[size_t(i)]);
       for (int k = 0; k < 3; ++k) row[(2 * (w + gap) + x) * 3 + k] = t[size_t(k)];
     }
-  write_rgb_png(stem + "_overlay.png", o);
+  write_rgb_png(path, o);
+}
+
+void write_pictures(const SegmentOptions& o, const data::Sample& s, const LabelMap& labels) {
+  const std::string mask = png_path(o.png_dir, o.png_layout, s.name);
+  fs::create_directories(fs::path(mask).parent_path());
+  write_label_png(mask, labels, LabelPalette::voc);
+  if (!o.overlays) return;
+  // The server's folder must hold masks only: its overlays go beside the results folder.
+  const std::string overlay = o.png_layout == PngLayout::voc_server
+                                  ? o.png_dir + "/overlays/" + file_stem(s.name) + "_overlay.png"
+                                  : mask.substr(0, mask.size() - 4) + "_overlay.png";
+  fs::create_directories(fs::path(overlay).parent_path());
+  write_overlay(overlay, s, labels);
+}
+
+// Refuses, before anything is allocated, an image whose segmentation would not fit the budget.
+void check_memory(const SegmentOptions& o, Model& model, const data::EntryInfo& e, int classes) {
+  const Size2D size = working_size(e.height, e.width, o.resolution.max_side);
+  const int64_t network = int64_t(model.net().plan_bytes({{1, 3, size.height, size.width}}));
+  const int64_t need = segment_memory_bytes(e.height, e.width, classes, o.crf, o.resolution, network) >> 20;
+  if (need <= o.memory_mb) return;
+  const int64_t fitting = std::max<int64_t>(64, int64_t(double(std::max(size.height, size.width)) *
+                                                        std::sqrt(0.8 * double(o.memory_mb) / double(need))) / 64 * 64);
+  fail(o.data_path, ": image '", e.name, "' (", e.width, "x", e.height, ") would take about ", need,
+       " MB to segment", o.resolution.max_side > 0 ? " at --max-side " + std::to_string(o.resolution.max_side) : "",
+       ", over --memory-mb ", o.memory_mb, "; pass --max-side ", fitting,
+       " (or smaller) to segment it scaled down, or raise --memory-mb");
 }
 
 // Rank 0 decides whether there is anything to do; the others learn it by broadcast.
@@ -115,9 +148,12 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   const DeviceSelection device = use_device(o.device, mpi.local_rank());
   Scorer scorer(*model, device, o.tf32);
   crf::CrfRunner crf_runner(o.crf ? device : DeviceSelection{});
-  if (model->spec().num_classes != reader.num_classes())
-    fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ",
-         reader.num_classes());
+  // A collection packed without classes takes the model's.
+  const int classes = reader.num_classes() > 0 ? reader.num_classes() : model->spec().num_classes;
+  if (model->spec().num_classes != classes)
+    fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ", classes);
+  if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, " must be positive");
+  if (o.resolution.max_side < 0) fail("--max-side ", o.resolution.max_side, " must not be negative");
   if (root) {
     fs::create_directories(parts);
     require_settings(parts + "/settings", settings_text(o, n),
@@ -127,8 +163,10 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   mpi.barrier();
 
   PredictionsInfo info;
-  info.num_classes = reader.num_classes();
+  info.num_classes = classes;
   info.class_names = reader.class_names();
+  for (int c = int(info.class_names.size()); c < classes; ++c) info.class_names.push_back("class" + std::to_string(c));
+  info.resolution = o.resolution;
   info.crf = o.crf;
   info.crf_params = o.crf_params;
   info.probs = o.save_probs;
@@ -163,12 +201,13 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     piece_info.count = last - first;
     PredictionsWriter writer(piece, piece_info);
     for (int64_t i = first; i < last; ++i) {
+      check_memory(o, *model, reader.info(i), classes);
       const data::Sample s = reader.read(i);
-      const Stride8Probabilities probs = network_probabilities(scorer, s);
-      const LabelMap labels =
-          labels_from_probabilities(probs, s.rgb.data(), s.height, s.width, o.crf ? &o.crf_params : nullptr, &crf_runner);
+      const Stride8Probabilities probs = network_probabilities(scorer, s, o.resolution);
+      const LabelMap labels = labels_from_probabilities(probs, s.rgb.data(), s.height, s.width,
+                                                        o.crf ? &o.crf_params : nullptr, &crf_runner, o.resolution);
       writer.add(i, s.name, labels, o.save_probs ? &probs : nullptr);
-      if (!o.png_dir.empty()) write_pictures(o.png_dir, s, labels);
+      if (!o.png_dir.empty()) write_pictures(o, s, labels);
       ++counts[0];
       if (root) progress.update(++done);
     }
@@ -195,6 +234,33 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   summary.reused = counts[1];
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
+}
+
+PngLayout parse_png_layout(const std::string& name) {
+  if (name == "flat") return PngLayout::flat;
+  if (name == "voc-server") return PngLayout::voc_server;
+  if (name == "tree") return PngLayout::tree;
+  fail("--png-layout must be flat, voc-server or tree, not '", name, "'");
+}
+
+std::string png_path(const std::string& dir, PngLayout layout, const std::string& name) {
+  switch (layout) {
+    case PngLayout::flat: return dir + "/" + file_stem(name) + ".png";
+    case PngLayout::voc_server: return dir + "/results/VOC2012/Segmentation/comp6_test_cls/" + file_stem(name) + ".png";
+    case PngLayout::tree: {
+      const fs::path relative = fs::path(name).lexically_normal();
+      if (relative.empty() || relative.is_absolute() || *relative.begin() == "..")
+        fail("image name '", name, "' would leave ", dir, " in the tree layout");
+      return dir + "/" + relative.generic_string() + ".png";
+    }
+  }
+  fail("unknown PNG layout");
+}
+
+int64_t default_memory_mb(int ranks_on_node) {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  const int64_t total_mb = pages > 0 && page > 0 ? int64_t(pages) * page >> 20 : 4096;
+  return std::max<int64_t>(256, total_mb * 3 / 4 / std::max(1, ranks_on_node));
 }
 
 }  // namespace deeplab::segment

@@ -14,15 +14,30 @@
 #include "core/device.h"
 #include "crf/dense_crf.h"
 #include "dist/mpi.h"
+#include "segment/predict.h"
 
 namespace deeplab::segment {
+
+// Where the PNG masks go (all of them palette PNGs with VOC's colours):
+//   flat       DIR/NAME.png, with any '/' of the name made '_'
+//   voc_server DIR/results/VOC2012/Segmentation/comp6_test_cls/NAME.png, what PASCAL VOC's
+//              evaluation server takes (tar the results folder)
+//   tree       DIR/NAME.png with the name's folders: the input's folder tree mirrored
+enum class PngLayout { flat, voc_server, tree };
+PngLayout parse_png_layout(const std::string& name);  // "flat", "voc-server", "tree"
+// The mask's path for an image name; a name that would leave DIR (absolute, "..") is an error.
+std::string png_path(const std::string& dir, PngLayout layout, const std::string& name);
 
 struct SegmentOptions {
   std::string model_path, data_path, out_path;
   bool crf = false;
   crf::CrfParams crf_params;
   bool save_probs = false;  // the stride-8 probabilities, float16, for crf-sweep
-  std::string png_dir;      // when set: NAME.png (VOC colours) and NAME_overlay.png (image | prediction | truth)
+  std::string png_dir;      // when set: a mask per image, laid out by png_layout
+  PngLayout png_layout = PngLayout::flat;
+  bool overlays = false;    // also NAME_overlay.png: image | prediction (| truth, when labelled)
+  Resolution resolution;    // max_side: the network (and CRF) on images scaled down to it
+  int64_t memory_mb = 0;    // an image whose segmentation would need more is refused; 0: the default
   bool resume = false, overwrite = false;
   int piece_images = 8;
   DeviceChoice device = DeviceChoice::cpu;  // the network (and CRF) on this rank's GPU with cuda
@@ -38,5 +53,8 @@ struct SegmentSummary {
 };
 
 SegmentSummary segment_dataset(const SegmentOptions& options, dist::Mpi& mpi);
+
+// The default memory budget of one rank: three quarters of this node's memory, shared by its ranks.
+int64_t default_memory_mb(int ranks_on_node);
 
 }  // namespace deeplab::segment

@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/image_io.h"
+#include "image/image_io.h"
 #include "core/log.h"
 #include "core/text_file.h"
 #include "data/dataset.h"
@@ -39,6 +39,7 @@ struct Image {
 class ImageStore {
  public:
   explicit ImageStore(const SweepOptions& o) : pred_(o.probs_path), data_(o.data_path) {
+    data_.require_labels("crf-sweep");
     if (!pred_.info().probs) fail(o.probs_path, ": holds no probabilities (segment with --save-probs)");
     if (pred_.info().num_classes != data_.num_classes())
       fail(o.probs_path, " has ", pred_.info().num_classes, " classes, ", o.data_path, " has ", data_.num_classes());
@@ -62,6 +63,7 @@ class ImageStore {
   }
   int64_t size() const { return int64_t(indices_.size()); }
   int classes() const { return data_.num_classes(); }
+  const segment::Resolution& resolution() const { return pred_.info().resolution; }
   Image get(int64_t k) const { return cached_ ? cache_[size_t(k)] : load(indices_[size_t(k)]); }
   bool cached() const { return cached_; }
 
@@ -273,7 +275,8 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
       for (int64_t k = b * block; k < std::min(n, (b + 1) * block); ++k) {
         const Image im = store.get(k);
         const LabelMap labels =
-            segment::labels_from_probabilities(im.probs, im.rgb.data(), im.height, im.width, &params, &crf_runner);
+            segment::labels_from_probabilities(im.probs, im.rgb.data(), im.height, im.width, &params, &crf_runner,
+                                               store.resolution());
         m.add(labels.data.data(), im.labels.data(), im.height * im.width, o.data_path);
       }
       UnitRecord r{round, p, grid.iterations, b, std::chrono::duration<double>(Clock::now() - t0).count(), m.counts()};

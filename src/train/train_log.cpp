@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/image_io.h"
+#include "image/image_io.h"
 #include "core/text_file.h"
 
 namespace deeplab::train {

@@ -17,11 +17,9 @@
 #include <map>
 #include <string>
 
-#include <opencv2/imgcodecs.hpp>
-
 #include "core/error.h"
 #include "core/h5.h"
-#include "core/image_io.h"
+#include "image/image_io.h"
 #include "core/npy.h"
 #include "data/dataset.h"
 #include "data/voc.h"
@@ -103,8 +101,12 @@ int main(int argc, char** argv) {
       auto names = data::read_name_list(argv[4]);
       if (int64_t(names.size()) != r.size()) fail(argv[5], ": ", r.size(), " images for ", names.size(), " names");
       for (int64_t i = 0; i < r.size(); ++i) {
-        data::Sample a = data::read_voc_sample(argv[2], argv[3], names[i], r.num_classes()), b = r.read(i);
-        if (a.name != b.name || a.rgb != b.rgb || a.labels != b.labels) fail(argv[5], ": entry ", i, " differs from ", names[i]);
+        const std::string root = argv[2];
+        const RgbImage image = read_rgb_image(root + "/JPEGImages/" + names[i] + ".jpg");
+        const LabelMap labels = read_label_png(root + "/" + argv[3] + "/" + names[i] + ".png");
+        const data::Sample b = r.read(i);
+        if (names[i] != b.name || image.rgb != b.rgb || labels.data != b.labels)
+          fail(argv[5], ": entry ", i, " differs from ", names[i]);
       }
       std::printf("identical: %lld images\n", (long long)r.size());
       return 0;
@@ -125,11 +127,11 @@ int main(int argc, char** argv) {
       if (kind == "truncate-jpeg") {
         std::filesystem::resize_file(jpeg, std::filesystem::file_size(jpeg) * 2 / 3);
       } else if (kind == "label-size" || kind == "label-37") {
-        int64_t h = 0, w = 0;
-        auto labels = data::read_label_png(png, h, w);
+        const LabelMap labels = read_label_png(png);
+        const int64_t h = labels.h, w = labels.w;
         LabelMap m(1, kind == "label-size" ? h + 1 : h, w);
         for (int64_t y = 0; y < std::min(h, m.h); ++y)
-          for (int64_t x = 0; x < w; ++x) m.at(0, y, x) = labels[y * w + x];
+          for (int64_t x = 0; x < w; ++x) m.at(0, y, x) = labels.at(0, y, x);
         if (kind == "label-37") m.at(0, h / 2, w / 2) = 37;
         write_label_png(png, m, LabelPalette::voc);
       } else {
@@ -138,19 +140,18 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (what == "agreement" && argc == 4) {
-      cv::Mat labels = cv::imread(argv[2], cv::IMREAD_UNCHANGED);
+      const LabelMap labels = read_label_png(argv[2]);
       RgbImage anno = read_rgb_image(argv[3]);
-      if (labels.empty() || labels.type() != CV_8UC1 || labels.rows != anno.height || labels.cols != anno.width)
-        fail(argv[2], ": not a grey label PNG of the annotation's size");
+      if (labels.h != anno.height || labels.w != anno.width) fail(argv[2], ": not a label PNG of the annotation's size");
       std::map<uint32_t, int> number;
       int64_t annotated = 0, same = 0, max_label = 0;
       for (int64_t i = 0; i < anno.height * anno.width; ++i) {
         const uint32_t c = anno.rgb[i * 3] << 16 | anno.rgb[i * 3 + 1] << 8 | anno.rgb[i * 3 + 2];
-        max_label = std::max<int64_t>(max_label, labels.data[i]);
+        max_label = std::max<int64_t>(max_label, labels.data[size_t(i)]);
         if (c == 0) continue;
         if (!number.count(c)) number[c] = int(number.size());
         ++annotated;
-        same += labels.data[i] == number[c];
+        same += labels.data[size_t(i)] == number[c];
       }
       std::printf("agreement %.4f of %lld annotated pixels; labels used up to %lld; annotation colours %zu\n",
                   double(same) / double(annotated), (long long)annotated, (long long)max_label, number.size());

@@ -63,7 +63,9 @@ assert sum(map(sum, e["confusion"])) == e["pixels"]
 PY
 [ -s "$work/cm.png" ] && pass "confusion matrix PNG" || fail "no confusion PNG"
 expect "segment --evaluate prints the table" 0 "mean IoU" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/plain.h5" --png "$work/png" --evaluate
-[ -s "$work/png/val_3.png" ] && [ -s "$work/png/val_3_overlay.png" ] && pass "label and overlay PNGs" || fail "PNGs missing"
+[ -s "$work/png/val_3.png" ] && [ ! -e "$work/png/val_3_overlay.png" ] && pass "label PNGs, no overlays unasked" || fail "PNGs missing, or overlays unasked"
+expect "segment --overlays" 0 "30 images" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/ov.h5" --png "$work/png2" --overlays
+[ -s "$work/png2/val_3.png" ] && [ -s "$work/png2/val_3_overlay.png" ] && pass "label and overlay PNGs" || fail "overlay PNGs missing"
 
 # 4. Bad input: clear errors, nothing overwritten.
 before=$(md5sum < "$work/plain.h5")

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "data/voc.h"
+#include "image/image_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/deeplab_fuzz_label_" + std::to_string(getpid()) + ".png";
@@ -15,8 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fwrite(data, 1, size, f);
   std::fclose(f);
   try {
-    int64_t h = 0, w = 0;
-    deeplab::data::read_label_png(path, h, w);
+    deeplab::read_label_png(path);
   } catch (const deeplab::Error&) {
   }
   return 0;

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "kernels/crf_lattice.h"  // plain C++, so these tests build with CUDA off too
-#include "core/image_io.h"
+#include "image/image_io.h"
 #include "core/npy.h"
 #include "core/rng.h"
 #include "crf/dense_crf.h"

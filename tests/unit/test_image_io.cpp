@@ -1,11 +1,11 @@
-// Images are read as stored: a JPEG's EXIF orientation tag must not turn it (its label PNG would
+// The image codecs: every format we open decodes to the pixels that were written, damaged files
+// are errors that name them, a JPEG's EXIF orientation tag does not turn it (its label PNG would
 // no longer line up), and files that are not PNG, JPEG, PPM/PGM or BMP are refused unopened.
-#include <opencv2/imgcodecs.hpp>
-
 #include <fstream>
 #include <iterator>
 
-#include "core/image_io.h"
+#include "core/text_file.h"
+#include "image/image_io.h"
 #include "test_support.h"
 
 namespace deeplab {
@@ -13,35 +13,139 @@ namespace {
 
 using ImageTest = testing::ScratchDirTest;
 
+// A picture with structure in every channel, so a swapped channel or a flipped row shows.
+RgbImage gradient(int64_t h, int64_t w) {
+  RgbImage img{h, w, std::vector<uint8_t>(size_t(h * w * 3))};
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      uint8_t* p = &img.rgb[size_t((y * w + x) * 3)];
+      p[0] = uint8_t(x * 255 / std::max<int64_t>(w - 1, 1));
+      p[1] = uint8_t(y * 255 / std::max<int64_t>(h - 1, 1));
+      p[2] = uint8_t((x + 2 * y) % 256);
+    }
+  return img;
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) { write_file(path, bytes.data(), bytes.size()); }
+
+TEST_F(ImageTest, PngRoundTripsExactly) {
+  const RgbImage img = gradient(37, 53);
+  write_rgb_png(path("a.png"), img);
+  const RgbImage back = read_rgb_image(path("a.png"));
+  EXPECT_EQ(back.height, 37);
+  EXPECT_EQ(back.width, 53);
+  EXPECT_EQ(back.rgb, img.rgb);
+}
+
+TEST_F(ImageTest, JpegDecodesCloseToWhatWasEncoded) {
+  const RgbImage img = gradient(40, 64);
+  write_bytes(path("a.jpg"), encode_jpeg(img, 98, "a.jpg"));
+  const RgbImage back = read_rgb_image(path("a.jpg"));
+  ASSERT_EQ(back.rgb.size(), img.rgb.size());
+  double diff = 0;
+  for (size_t i = 0; i < img.rgb.size(); ++i) diff += std::abs(int(back.rgb[i]) - int(img.rgb[i]));
+  EXPECT_LT(diff / double(img.rgb.size()), 4.0) << "a channel swapped or the rows flipped?";
+}
+
+TEST_F(ImageTest, PpmPgmAndBmpDecode) {
+  // P6 with a comment, P5 (grey), P3 (text), and a 24-bit bottom-up BMP of the same 2 x 3 pixels.
+  const std::vector<uint8_t> rgb = {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90};
+  std::string p6 = "P6\n# made by hand\n3 2\n255\n";
+  p6.append(rgb.begin(), rgb.end());
+  write_file(path("a.ppm"), p6);
+  EXPECT_EQ(read_rgb_image(path("a.ppm")).rgb, rgb);
+  write_file(path("t.ppm"), "P3 3 2 255 255 0 0 0 255 0 0 0 255 10 20 30 40 50 60 70 80 90\n");
+  EXPECT_EQ(read_rgb_image(path("t.ppm")).rgb, rgb);
+  write_file(path("g.pgm"), std::string("P5 2 1 255\n") + char(7) + char(200));
+  EXPECT_EQ(read_rgb_image(path("g.pgm")).rgb, (std::vector<uint8_t>{7, 7, 7, 200, 200, 200}));
+
+  std::vector<uint8_t> bmp = {'B', 'M', 0, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0,
+                              1, 0, 24, 0, 0, 0, 0, 0};
+  bmp.resize(54, 0);
+  for (int y = 1; y >= 0; --y) {  // bottom row first, BGR, rows padded to 4 bytes
+    for (int x = 0; x < 3; ++x)
+      for (int c = 2; c >= 0; --c) bmp.push_back(rgb[size_t((y * 3 + x) * 3 + c)]);
+    bmp.resize(bmp.size() + 3, 0);
+  }
+  write_bytes(path("a.bmp"), bmp);
+  const RgbImage b = read_rgb_image(path("a.bmp"));
+  EXPECT_EQ(b.width, 3);
+  EXPECT_EQ(b.height, 2);
+  EXPECT_EQ(b.rgb, rgb);
+}
+
+TEST_F(ImageTest, DamagedFilesAreErrorsNamingThem) {
+  std::vector<uint8_t> jpeg = encode_jpeg(gradient(64, 64), 90, "a.jpg");
+  jpeg.resize(jpeg.size() * 2 / 3);
+  write_bytes(path("cut.jpg"), jpeg);
+  testing::expect_error([&] { read_rgb_image(path("cut.jpg")); }, {"cut.jpg", "damaged JPEG"});
+  write_rgb_png(path("a.png"), gradient(20, 20));
+  std::vector<uint8_t> png = read_file_bytes(path("a.png"));
+  png.resize(png.size() / 2);
+  write_bytes(path("cut.png"), png);
+  testing::expect_error([&] { read_rgb_image(path("cut.png")); }, {"cut.png", "damaged PNG"});
+  write_file(path("cut.ppm"), "P6 4 4 255\nabc");
+  testing::expect_error([&] { read_rgb_image(path("cut.ppm")); }, {"cut.ppm", "truncated PPM/PGM"});
+  write_file(path("cut.bmp"), "BM");
+  testing::expect_error([&] { read_rgb_image(path("cut.bmp")); }, {"cut.bmp", "BMP"});
+}
+
 TEST_F(ImageTest, ExifOrientationIsIgnored) {
   // 64 x 48, white top-left corner, black elsewhere.
-  cv::Mat bgr(48, 64, CV_8UC3, cv::Scalar(0, 0, 0));
-  bgr(cv::Rect(0, 0, 16, 12)).setTo(cv::Scalar(255, 255, 255));
-  std::vector<uchar> jpeg;
-  cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 100});
-  // An APP1 Exif segment, little-endian TIFF, one IFD entry: Orientation (0x0112) = 3 (180 degrees).
+  RgbImage img{48, 64, std::vector<uint8_t>(48 * 64 * 3, 0)};
+  for (int y = 0; y < 12; ++y)
+    for (int x = 0; x < 16; ++x)
+      for (int c = 0; c < 3; ++c) img.rgb[size_t((y * 64 + x) * 3 + c)] = 255;
+  const std::vector<uint8_t> jpeg = encode_jpeg(img, 100, "turned.jpg");
+  // An APP1 Exif segment, little-endian TIFF, one IFD entry: Orientation (0x0112) = 3 (180
+  // degrees); OpenCV's imread and PIL's exif_transpose turn a file with it.
   const unsigned char app1[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,  'I', 'I', 0x2A, 0x00, 0x08, 0x00,
                                 0x00, 0x00, 0x01, 0x00, 0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00,
                                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
-  std::vector<uchar> tagged(jpeg.begin(), jpeg.begin() + 2);
+  std::vector<uint8_t> tagged(jpeg.begin(), jpeg.begin() + 2);
   tagged.insert(tagged.end(), std::begin(app1), std::end(app1));
   tagged.insert(tagged.end(), jpeg.begin() + 2, jpeg.end());
-  std::ofstream(path("turned.jpg"), std::ios::binary).write(reinterpret_cast<const char*>(tagged.data()), std::streamsize(tagged.size()));
-  // OpenCV itself would turn it (this is what the test guards against).
-  cv::Mat turned = cv::imread(path("turned.jpg"), cv::IMREAD_COLOR);
-  ASSERT_FALSE(turned.empty());
-  EXPECT_LT(turned.at<cv::Vec3b>(0, 0)[0], 100) << "the tag was not understood: the test proves nothing";
-  RgbImage img = read_rgb_image(path("turned.jpg"));
-  ASSERT_EQ(img.height, 48);
-  ASSERT_EQ(img.width, 64);
-  EXPECT_GT(img.rgb[0], 200);                        // top-left still white
-  EXPECT_LT(img.rgb[(47 * 64 + 63) * 3], 50);        // bottom-right still black
+  write_bytes(path("turned.jpg"), tagged);
+  const RgbImage back = read_rgb_image(path("turned.jpg"));
+  ASSERT_EQ(back.height, 48);
+  ASSERT_EQ(back.width, 64);
+  EXPECT_GT(back.rgb[0], 200);                   // top-left still white
+  EXPECT_LT(back.rgb[(47 * 64 + 63) * 3], 50);   // bottom-right still black
 }
 
 TEST_F(ImageTest, UnknownFormatsAreRefusedUnopened) {
   std::ofstream(path("x.png"), std::ios::binary) << "DICM not really an image";
   testing::expect_error([&] { read_rgb_image(path("x.png")); }, {"x.png", "not a PNG, JPEG, PPM/PGM or BMP"});
   testing::expect_error([&] { read_rgb_image(path("absent.png")); }, {"absent.png", "no such file"});
+}
+
+TEST_F(ImageTest, LabelPngsKeepIndicesAndReadVocColours) {
+  LabelMap labels(1, 3, 4);
+  const uint8_t values[12] = {0, 1, 2, 3, 20, 255, 7, 0, 15, 15, 255, 1};
+  std::copy(values, values + 12, labels.data.begin());
+  // VOC palette PNG: indexed, with VOC's colours; read back as the indices.
+  write_label_png(path("voc.png"), labels, LabelPalette::voc);
+  EXPECT_EQ(read_label_png(path("voc.png")).data, labels.data);
+  const RgbImage shown = read_rgb_image(path("voc.png"));  // what a viewer shows
+  const auto c15 = voc_colour(15), c255 = voc_colour(255);
+  EXPECT_EQ(shown.rgb[size_t(8 * 3)], c15[0]);
+  EXPECT_EQ(shown.rgb[size_t(8 * 3 + 1)], c15[1]);
+  EXPECT_EQ(shown.rgb[size_t(8 * 3 + 2)], c15[2]);
+  EXPECT_EQ(c255, (std::array<uint8_t, 3>{224, 224, 192}));
+  // The same colours as a plain RGB PNG map back through the palette.
+  write_rgb_png(path("rgb.png"), shown);
+  EXPECT_EQ(read_label_png(path("rgb.png")).data, labels.data);
+  // Grey index PNG.
+  write_label_png(path("grey.png"), labels, LabelPalette::index);
+  EXPECT_EQ(read_label_png(path("grey.png")).data, labels.data);
+  // A colour outside the palette is named with its pixel.
+  RgbImage odd = shown;
+  odd.rgb[size_t((1 * 4 + 2) * 3)] = 1;
+  write_rgb_png(path("odd.png"), odd);
+  testing::expect_error([&] { read_label_png(path("odd.png")); }, {"odd.png", "not in the VOC palette", "y 1, x 2"});
+  // Label maps are PNG only.
+  write_bytes(path("l.jpg"), encode_jpeg(shown, 90, "l.jpg"));
+  testing::expect_error([&] { read_label_png(path("l.jpg")); }, {"l.jpg", "not a PNG"});
 }
 
 }  // namespace
