@@ -87,18 +87,31 @@ void write_pictures(const SegmentOptions& o, const data::Sample& s, const LabelM
   write_overlay(overlay, s, labels);
 }
 
-// Refuses, before anything is allocated, an image whose segmentation would not fit the budget.
-void check_memory(const SegmentOptions& o, Model& model, const data::EntryInfo& e, int classes) {
-  const Size2D size = working_size(e.height, e.width, o.resolution.max_side);
-  const int64_t network = int64_t(model.net().plan_bytes({{1, 3, size.height, size.width}}));
-  const int64_t need = segment_memory_bytes(e.height, e.width, classes, o.crf, o.resolution, network) >> 20;
-  if (need <= o.memory_mb) return;
-  const int64_t fitting = std::max<int64_t>(64, int64_t(double(std::max(size.height, size.width)) *
-                                                        std::sqrt(0.8 * double(o.memory_mb) / double(need))) / 64 * 64);
-  fail(o.data_path, ": image '", e.name, "' (", e.width, "x", e.height, ") would take about ", need,
-       " MB to segment", o.resolution.max_side > 0 ? " at --max-side " + std::to_string(o.resolution.max_side) : "",
-       ", over --memory-mb ", o.memory_mb, "; pass --max-side ", fitting,
-       " (or smaller) to segment it scaled down, or raise --memory-mb");
+// Refuses, before any work, a data set whose largest image would not fit the memory budget.
+// The estimate grows with the pixels, so the images with the largest working size and the
+// largest full size are the ones to check (exactly, with the network's own plan).
+void check_memory(const SegmentOptions& o, Model& model, const data::DatasetReader& reader, int classes) {
+  int64_t most_working = -1, most_pixels = -1, largest_working = 0, largest_pixels = 0;
+  for (int64_t i = 0; i < reader.size(); ++i) {
+    const data::EntryInfo e = reader.info(i);
+    const Size2D size = working_size(e.height, e.width, o.resolution.max_side);
+    if (size.height * size.width > largest_working) largest_working = size.height * size.width, most_working = i;
+    if (e.height * e.width > largest_pixels) largest_pixels = e.height * e.width, most_pixels = i;
+  }
+  for (const int64_t i : {most_working, most_pixels}) {
+    if (i < 0) continue;
+    const data::EntryInfo e = reader.info(i);
+    const Size2D size = working_size(e.height, e.width, o.resolution.max_side);
+    const int64_t network = int64_t(model.net().plan_bytes({{1, 3, size.height, size.width}}));
+    const int64_t need = segment_memory_bytes(e.height, e.width, classes, o.crf, o.resolution, network) >> 20;
+    if (need <= o.memory_mb) continue;
+    const double shrink = std::sqrt(0.8 * double(o.memory_mb) / double(need));
+    const int64_t fitting = std::max<int64_t>(64, int64_t(double(std::max(size.height, size.width)) * shrink) / 64 * 64);
+    fail(o.data_path, ": image '", e.name, "' (", e.width, "x", e.height, ") would take about ", need,
+         " MB to segment", o.resolution.max_side > 0 ? " at --max-side " + std::to_string(o.resolution.max_side) : "",
+         ", over --memory-mb ", o.memory_mb, "; pass --max-side ", fitting,
+         " (or smaller) to segment it scaled down, or raise --memory-mb");
+  }
 }
 
 // Rank 0 decides whether there is anything to do; the others learn it by broadcast.
@@ -155,6 +168,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, " must be positive");
   if (o.resolution.max_side < 0) fail("--max-side ", o.resolution.max_side, " must not be negative");
   if (root) {
+    check_memory(o, *model, reader, classes);
     fs::create_directories(parts);
     require_settings(parts + "/settings", settings_text(o, n),
                      "finish it with those settings, or pass --overwrite to start over");
@@ -201,7 +215,6 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     piece_info.count = last - first;
     PredictionsWriter writer(piece, piece_info);
     for (int64_t i = first; i < last; ++i) {
-      check_memory(o, *model, reader.info(i), classes);
       const data::Sample s = reader.read(i);
       const Stride8Probabilities probs = network_probabilities(scorer, s, o.resolution);
       const LabelMap labels = labels_from_probabilities(probs, s.rgb.data(), s.height, s.width,

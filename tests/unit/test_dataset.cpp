@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <zlib.h>
+
 #include "core/error.h"
 #include "core/rng.h"
+#include "image/image_io.h"
 #include "data/dataset.h"
 #include "data/scenes.h"
 #include "test_support.h"
@@ -88,14 +91,25 @@ TEST_F(DatasetTest, ForeignTruncatedOrUnfinishedFilesAreClearErrors) {
       {"cut.h5"});
 }
 
-TEST_F(DatasetTest, DamagedBytesNeverCrashOrPassUnnoticed) {
+class DamagedDatasetTest : public testing::ScratchDirTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(DamagedDatasetTest, DamagedBytesNeverCrashOrPassUnnoticed) {
   // Flipped bytes anywhere: opening or reading fails with an Error, or the data read back is
   // exactly what was written (the flip hit something unused). Checksums make the difference.
+  // Raw pixels, and JPEG entries (--encoding source), one of them unlabelled.
+  const bool jpeg = GetParam();
   std::vector<Sample> samples;
   DatasetWriter w(path("ok.h5"), 3, {});
   for (int i = 0; i < 3; ++i) {
     samples.push_back(random_sample("s" + std::to_string(i), 30, 30, 3, 10 + i));
-    w.add(samples.back());
+    if (jpeg) {
+      EncodedSample e{samples.back().name, 30, 30, true, encode_jpeg(RgbImage{30, 30, samples.back().rgb}, 90, "s"), {}};
+      if (i != 1) e.labels = samples.back().labels;
+      samples.back() = decode(e, "s");
+      w.add(e);
+    } else {
+      w.add(samples.back());
+    }
   }
   w.commit();
   const auto size = fs::file_size(path("ok.h5"));
@@ -118,6 +132,104 @@ TEST_F(DatasetTest, DamagedBytesNeverCrashOrPassUnnoticed) {
     }
   }
   EXPECT_GT(errors, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(RawAndJpeg, DamagedDatasetTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "jpeg" : "raw"; });
+
+// A JPEG entry as pack stores it with --encoding source: the file's bytes.
+EncodedSample jpeg_sample(const std::string& name, int64_t h, int64_t w, bool labelled, uint64_t seed) {
+  Sample raw = random_sample(name, h, w, 5, seed);
+  EncodedSample e{name, h, w, true, encode_jpeg(RgbImage{h, w, raw.rgb}, 90, name), {}};
+  if (labelled) e.labels = raw.labels;
+  return e;
+}
+
+TEST_F(DatasetTest, UnlabelledAndJpegEntriesRoundTrip) {
+  Sample plain = random_sample("plain", 6, 8, 5, 1), bare = random_sample("dir/bare", 5, 7, 5, 2);
+  bare.labels.clear();
+  const EncodedSample photo = jpeg_sample("photos/a", 24, 40, true, 3), unlabelled_photo = jpeg_sample("b", 17, 9, false, 4);
+  DatasetWriter w(path("d.h5"), 5, {});
+  w.add(plain);
+  w.add(bare);
+  w.add(photo);
+  w.add(unlabelled_photo);
+  w.commit();
+  DatasetReader r(path("d.h5"));
+  EXPECT_EQ(r.version(), 2);
+  EXPECT_EQ(r.size(), 4);
+  EXPECT_EQ(r.labelled(), 2);
+  const EntryInfo i2 = r.info(2), i3 = r.info(3), i1 = r.info(1);
+  EXPECT_TRUE(i2.jpeg && i2.labelled && i2.height == 24 && i2.width == 40 && i2.name == "photos/a");
+  EXPECT_TRUE(i3.jpeg && !i3.labelled && i3.height == 17 && i3.width == 9);
+  EXPECT_TRUE(!i1.jpeg && !i1.labelled && i1.name == "dir/bare");
+  EXPECT_EQ(r.read(0).labels, plain.labels);
+  EXPECT_FALSE(r.read(1).labelled());
+  EXPECT_EQ(r.read(1).rgb, bare.rgb);
+  // A JPEG entry reads back as its bytes decoded: the same pixels a direct decode gives.
+  for (const auto& [index, e] : {std::pair{2, &photo}, std::pair{3, &unlabelled_photo}}) {
+    const Sample s = r.read(index);
+    EXPECT_EQ(s.rgb, decode_image(e->pixels.data(), e->pixels.size(), "direct").rgb);
+    EXPECT_EQ(s.labels, e->labels);
+    EXPECT_EQ(r.read_encoded(index).pixels, e->pixels);  // stored as they were
+  }
+  expect_error([&] { r.require_labels("evaluate"); },
+               {"d.h5", "entry 1 ('dir/bare') has no label map", "evaluate needs one", "2 of 4 are labelled"});
+}
+
+TEST_F(DatasetTest, ClassesNotGivenAdmitNoLabels) {
+  Sample s = random_sample("x", 4, 4, 3, 1);
+  {
+    DatasetWriter w(path("bad.h5"), 0, {});
+    expect_error([&] { w.add(s); }, {"bad.h5", "'x' has a label map but the data set's classes are not given"});
+  }
+  DatasetWriter w(path("none.h5"), 0, {});
+  s.labels.clear();
+  w.add(s);
+  w.commit();
+  DatasetReader r(path("none.h5"));
+  EXPECT_EQ(r.num_classes(), 0);
+  EXPECT_TRUE(r.class_names().empty());
+  EXPECT_EQ(r.labelled(), 0);
+  EXPECT_EQ(r.read(0).rgb, s.rgb);
+}
+
+TEST_F(DatasetTest, VersionOneFilesStillRead) {
+  // Written as format version 1 did: no 'labelled' attribute, every entry labelled, raw pixels.
+  const Sample s = random_sample("2007_000032", 5, 6, 4, 7);
+  {
+    h5::File f = h5::File::create(path("v1.h5"));
+    f.set_attr("/", "format", std::string(kDatasetFormat));
+    f.set_attr("/", "version", int64_t(1));
+    f.set_attr("/", "num_classes", int64_t(4));
+    f.set_attr("/", "ignore_label", int64_t(255));
+    f.set_attr("/", "class_names", std::vector<std::string>{"a", "b", "c", "d"});
+    f.write_bytes_compressed("images/000000/rgb", s.rgb.data(), {5, 6, 3});
+    f.write_bytes_compressed("images/000000/label", s.labels.data(), {5, 6});
+    f.set_attr("images/000000", "name", s.name);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, s.rgb.data(), uInt(s.rgb.size()));
+    crc = crc32(crc, s.labels.data(), uInt(s.labels.size()));
+    f.set_attr("images/000000", "crc32", int64_t(crc));
+    f.set_attr("/", "count", int64_t(1));
+  }
+  DatasetReader r(path("v1.h5"));
+  EXPECT_EQ(r.version(), 1);
+  EXPECT_EQ(r.labelled(), 1);
+  r.require_labels("training");
+  const Sample got = r.read(0);
+  EXPECT_EQ(got.rgb, s.rgb);
+  EXPECT_EQ(got.labels, s.labels);
+}
+
+TEST_F(DatasetTest, AJpegThatDoesNotDecodeToItsRecordedSizeIsAnError) {
+  EncodedSample e = jpeg_sample("liar", 16, 16, false, 1);
+  e.height = 15;  // the header says 16
+  DatasetWriter w(path("d.h5"), 3, {});
+  w.add(e);
+  w.commit();
+  DatasetReader r(path("d.h5"));
+  expect_error([&] { r.read(0); }, {"d.h5", "'liar' decodes to 16x16 but is recorded as 16x15"});
 }
 
 TEST(Scenes, DeterministicValidAndFromTheRightSplit) {

@@ -6,10 +6,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fstream>
+
 #include "core/half.h"
 #include "eval/confusion.h"
+#include "models/deeplab.h"
 #include "segment/predict.h"
 #include "segment/predictions_file.h"
+#include "segment/segment_dataset.h"
 #include "test_support.h"
 
 namespace deeplab {
@@ -64,6 +68,104 @@ TEST(Labels, ArgmaxOfStoredProbabilitiesAndTheCrfPath) {
   expect_error([&] { segment::labels_from_probabilities(p, rgb.data(), 40, 17, nullptr); }, {"do not fit"});
 }
 
+TEST(Resolution, WorkingSizeKeepsTheAspectAndAtLeastAPixel) {
+  using segment::Size2D;
+  EXPECT_EQ(segment::working_size(3024, 4032, 500), (Size2D{375, 500}));
+  EXPECT_EQ(segment::working_size(4032, 3024, 500), (Size2D{500, 375}));
+  EXPECT_EQ(segment::working_size(300, 400, 500), (Size2D{300, 400}));  // small enough already
+  EXPECT_EQ(segment::working_size(300, 400, 0), (Size2D{300, 400}));    // no limit
+  EXPECT_EQ(segment::working_size(1, 1, 500), (Size2D{1, 1}));
+  EXPECT_EQ(segment::working_size(3, 4000, 100), (Size2D{1, 100}));    // never 0 rows
+}
+
+TEST(Resolution, NearestResizeOfLabelsKeepsBlocksAligned) {
+  LabelMap small(1, 2, 3);
+  for (int i = 0; i < 6; ++i) small.data[size_t(i)] = uint8_t(i);
+  const LabelMap big = segment::resize_labels(small, {4, 6});
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 6; ++x) EXPECT_EQ(big.at(0, y, x), (y / 2) * 3 + x / 2) << y << "," << x;
+  const LabelMap odd = segment::resize_labels(small, {3, 7});  // the corners map to the corners
+  EXPECT_EQ(odd.at(0, 0, 0), 0);
+  EXPECT_EQ(odd.at(0, 2, 6), 5);
+}
+
+// Probabilities of a big image at --max-side: the labels are those of the scaled image, scaled
+// back; with the CRF the scaled image (pixels resized) is what the CRF sees, or, with
+// crf_full_res, the whole image.
+TEST(Resolution, LabelsAtMaxSideAreTheScaledImagesLabelsScaledBack) {
+  const int64_t H = 90, W = 120;
+  const segment::Resolution res{40, false};
+  const segment::Size2D size = segment::working_size(H, W, res.max_side);
+  ASSERT_EQ(size, (segment::Size2D{30, 40}));
+  segment::Stride8Probabilities p{3, 4, 5, {}};  // ceil(30/8) x ceil(40/8)
+  for (int k = 0; k < 3; ++k)
+    for (int i = 0; i < 20; ++i) p.bits.push_back(float_to_half(float((i * (k + 2)) % 7 + 1) / 8));
+  std::vector<uint8_t> rgb(size_t(H * W * 3));
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t((i / 3) % W < size_t(W / 2) ? 20 : 230);
+  const LabelMap scaled = segment::labels_from_probabilities(p, rgb.data(), H, W, nullptr, nullptr, res);
+  ASSERT_EQ(scaled.h, H);
+  ASSERT_EQ(scaled.w, W);
+  const std::vector<uint8_t> small_rgb = segment::resize_rgb(rgb.data(), H, W, size);
+  const LabelMap small = segment::labels_from_probabilities(p, small_rgb.data(), size.height, size.width, nullptr);
+  EXPECT_EQ(scaled.data, segment::resize_labels(small, {H, W}).data);
+  crf::CrfParams params;
+  const LabelMap crf_scaled = segment::labels_from_probabilities(p, rgb.data(), H, W, &params, nullptr, res);
+  const LabelMap crf_small = segment::labels_from_probabilities(p, small_rgb.data(), size.height, size.width, &params);
+  EXPECT_EQ(crf_scaled.data, segment::resize_labels(crf_small, {H, W}).data);
+  // Full resolution: without pairwise terms the CRF is the argmax of the scores stretched to the
+  // whole image, score i sitting on pixel 8i * H / h.
+  params.bi_w = params.pos_w = 0;
+  const LabelMap full = segment::labels_from_probabilities(p, rgb.data(), H, W, &params, nullptr, {40, true});
+  Tensor logp({3, 4, 5});
+  for (size_t i = 0; i < p.bits.size(); ++i) logp.data()[i] = std::log(half_to_float(p.bits[i]));
+  const Tensor up = segment::upsample(logp, H, W, 8.0 * H / 30, 8.0 * W / 40);
+  for (int64_t i = 0; i < H * W; i += 37) {
+    int best = 0;
+    for (int k = 1; k < 3; ++k)
+      if (up.data()[k * H * W + i] > up.data()[best * H * W + i]) best = k;
+    EXPECT_EQ(full.data[size_t(i)], best) << i;
+  }
+  expect_error([&] { segment::labels_from_probabilities(p, rgb.data(), H, W, nullptr, nullptr, {80, false}); },
+               {"do not fit a 80x60 image"});
+}
+
+TEST(PngLayout, PathsForEachLayoutAndNamesThatWouldLeaveTheFolder) {
+  using segment::PngLayout;
+  EXPECT_EQ(segment::png_path("out", PngLayout::flat, "2008/x"), "out/2008_x.png");
+  EXPECT_EQ(segment::png_path("out", PngLayout::voc_server, "2008_000001"),
+            "out/results/VOC2012/Segmentation/comp6_test_cls/2008_000001.png");
+  EXPECT_EQ(segment::png_path("out", PngLayout::tree, "site4/day2/img_0012"), "out/site4/day2/img_0012.png");
+  expect_error([&] { segment::png_path("out", PngLayout::tree, "../escape"); }, {"'../escape' would leave out"});
+  expect_error([&] { segment::png_path("out", PngLayout::tree, "/etc/x"); }, {"would leave out"});
+  EXPECT_EQ(segment::parse_png_layout("voc-server"), PngLayout::voc_server);
+  expect_error([&] { segment::parse_png_layout("server"); }, {"flat, voc-server or tree"});
+}
+
+// The memory check plans the network for a size without allocating it: the plan is the one the
+// forward then uses, and planning a 12-megapixel input does not take its gigabyte.
+TEST(PlanBytes, ThePlanWithoutTheAllocation) {
+  auto rss_mb = [] {
+    std::ifstream statm("/proc/self/statm");
+    long pages = 0, resident = 0;
+    statm >> pages >> resident;
+    return double(resident) * double(sysconf(_SC_PAGE_SIZE)) / 1e6;
+  };
+  Model model(ModelSpec{ModelKind::largefov, 5, 0.125}, nn::Phase::test, 1);
+  const size_t planned = model.net().plan_bytes({{1, 3, 57, 43}});
+  model.forward(Tensor({1, 3, 57, 43}));
+  EXPECT_EQ(planned, model.net().planned_bytes());
+  EXPECT_EQ(model.net().plan_bytes({{1, 3, 57, 43}}), planned);  // the shape it holds
+  const double before = rss_mb();
+  const size_t big = model.net().plan_bytes({{1, 3, 3024, 4032}});
+  EXPECT_GT(double(big) / 1e6, 300.0);
+  EXPECT_LT(rss_mb() - before, 50.0) << "planning allocated what it planned";
+  const Tensor again = model.forward(Tensor({1, 3, 57, 43}));  // re-planned for the small input
+  EXPECT_EQ(model.net().planned_bytes(), planned);
+  EXPECT_EQ(again.dim(2), 8);
+  EXPECT_GT(segment::segment_memory_bytes(3024, 4032, 21, true, {}, int64_t(big)),
+            segment::segment_memory_bytes(3024, 4032, 21, true, {500, false}, int64_t(planned)));
+}
+
 TEST_F(SegmentFileTest, PredictionsRoundTripAndPiecesCopyExactly) {
   segment::PredictionsInfo info;
   info.num_classes = 3;
@@ -71,6 +173,7 @@ TEST_F(SegmentFileTest, PredictionsRoundTripAndPiecesCopyExactly) {
   info.crf = true;
   info.crf_params.bi_w = 5;
   info.probs = true;
+  info.resolution = {500, true};
   info.count = 2;
   segment::Stride8Probabilities p{3, 2, 2, {}};
   for (int i = 0; i < 12; ++i) p.bits.push_back(float_to_half(float(i) / 12));
@@ -92,6 +195,8 @@ TEST_F(SegmentFileTest, PredictionsRoundTripAndPiecesCopyExactly) {
   EXPECT_TRUE(r.info().crf);
   EXPECT_EQ(r.info().crf_params.bi_w, 5.0f);
   EXPECT_EQ(r.info().class_names[2], "b");
+  EXPECT_EQ(r.info().resolution.max_side, 500);
+  EXPECT_TRUE(r.info().resolution.crf_full_res);
   EXPECT_TRUE(r.has(5));
   EXPECT_FALSE(r.has(0));
   EXPECT_EQ(r.name(5), "five");
