@@ -27,7 +27,7 @@ PACKAGES=(
   python3-h5py python3-numpy python3-pil          # tests read our files the way users do
   slurm-wlm munge                                 # the cluster scripts are tested on a local Slurm
 )
-BENCH_PACKAGES=(python3-torch)
+BENCH_PACKAGES=(python3-torch time)
 FUZZ_PACKAGES=(clang libclang-rt-14-dev libomp-dev)
 
 log() { printf '\033[1m[run.sh]\033[0m %s\n' "$*" >&2; }
@@ -126,6 +126,8 @@ bench() {
   bash tests/bench/segment_speed.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/bin/make_test_files"
   log "CRF sweep throughput, 1 and 2 ranks:"
   bash tests/bench/sweep_speed.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/bin/make_test_files"
+  log "start-up, and pack throughput on VOC-sized JPEGs, 1 and 2 ranks:"
+  bash tests/bench/pack_speed.sh "$BUILD_DIR/bin/deeplab" ../shared/data/crf-examples
   log "GPU: network, training and CRF against the paper's figures (skipped without a GPU):"
   bash tests/bench/gpu.sh "$BUILD_DIR/bin/deeplab"
   log "operator micro-benchmarks (Google Benchmark):"

@@ -1,8 +1,11 @@
 #include "core/h5.h"
 
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -187,29 +190,71 @@ Handle compressed_layout(const Shape& shape, bool deflate = true) {
   Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_chunk(plist.get(), int(chunk.size()), chunk.data());
   H5Pset_fletcher32(plist.get());
-  if (deflate) H5Pset_deflate(plist.get(), 4);
+  if (deflate) H5Pset_deflate(plist.get(), kDeflateLevel);
   H5Pset_obj_track_times(plist.get(), 0);
   return plist;
 }
 
-void write_bytes(File& file, const std::string& name, const uint8_t* bytes, const Shape& shape, bool deflate) {
-  Handle space = make_space(shape);
-  Handle plist = compressed_layout(shape, deflate);
-  Handle ds(H5Dcreate2(file.id(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
-            H5Dclose);
-  if (ds.get() < 0 || H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0)
-    fail(file.path(), ": cannot write dataset '", name, "'");
+// HDF5's Fletcher-32 (H5_checksum_fletcher32): 16-bit big-endian words, sums folded every 360
+// words, a trailing odd byte as the high half of a word.
+uint32_t fletcher32(const uint8_t* data, size_t size) {
+  uint32_t sum1 = 0, sum2 = 0;
+  for (size_t words = size / 2; words > 0;) {
+    size_t n = std::min<size_t>(words, 360);
+    words -= n;
+    for (; n > 0; --n, data += 2) {
+      sum1 += uint32_t(data[0]) << 8 | data[1];
+      sum2 += sum1;
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  if (size % 2) {
+    sum1 += uint32_t(*data) << 8;
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  return sum2 << 16 | sum1;
 }
 }  // namespace
 
-void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
+FilteredChunk filter_bytes(const uint8_t* bytes, size_t size, bool deflate) {
+  // The pipeline runs in the order the filters were set: Fletcher-32 (its sum appended, little
+  // endian), then deflate.
+  std::vector<uint8_t> summed(size + 4);
+  if (size > 0) std::memcpy(summed.data(), bytes, size);
+  const uint32_t sum = fletcher32(bytes, size);
+  for (int k = 0; k < 4; ++k) summed[size + size_t(k)] = uint8_t(sum >> (8 * k));
+  if (!deflate) return FilteredChunk{std::move(summed), false};
+  uLongf packed_size = compressBound(uLong(summed.size()));
+  std::vector<uint8_t> packed(packed_size);
+  if (compress2(packed.data(), &packed_size, summed.data(), uLong(summed.size()), kDeflateLevel) != Z_OK)
+    fail("deflate failed on ", size, " bytes");
+  packed.resize(packed_size);
+  return FilteredChunk{std::move(packed), true};
+}
+
+void File::write_filtered(const std::string& name, const FilteredChunk& chunk, const Shape& shape) {
   make_parents(name);
-  write_bytes(*this, name, bytes, shape, true);
+  Handle space = make_space(shape);
+  Handle plist = compressed_layout(shape, chunk.deflated);
+  Handle ds(H5Dcreate2(id(), name.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT), H5Dclose);
+  const std::vector<hsize_t> origin(shape.size(), 0);
+  if (ds.get() < 0 ||
+      (shape_numel(shape) > 0 &&
+       H5Dwrite_chunk(ds.get(), H5P_DEFAULT, 0, origin.data(), chunk.bytes.size(), chunk.bytes.data()) < 0))
+    fail(path_, ": cannot write dataset '", name, "'");
+}
+
+void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
+  write_filtered(name, filter_bytes(bytes, size_t(shape_numel(shape)), true), shape);
 }
 
 void File::write_bytes_stored(const std::string& name, const uint8_t* bytes, const Shape& shape) {
-  make_parents(name);
-  write_bytes(*this, name, bytes, shape, false);
+  write_filtered(name, filter_bytes(bytes, size_t(shape_numel(shape)), false), shape);
 }
 
 void File::write_half_compressed(const std::string& name, const uint16_t* bits, const Shape& shape) {

@@ -28,6 +28,17 @@ class Handle {
   herr_t (*close_)(hid_t) = nullptr;
 };
 
+inline constexpr int kDeflateLevel = 4;
+
+// One whole array as a chunk filtered the way write_bytes_compressed (deflated) or
+// write_bytes_stored stores it: a Fletcher-32 sum appended, then deflate. Made wherever the data
+// is (a rank that decodes images), written by the rank that owns the file, which then only copies.
+struct FilteredChunk {
+  std::vector<uint8_t> bytes;
+  bool deflated = true;
+};
+FilteredChunk filter_bytes(const uint8_t* bytes, size_t size, bool deflate);
+
 class File {
  public:
   // Opens an existing file; a missing, truncated or non-HDF5 file is a clear error.
@@ -51,6 +62,8 @@ class File {
   void write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape);
   // The same without deflate, for bytes that are compressed already (a JPEG file's).
   void write_bytes_stored(const std::string& name, const uint8_t* bytes, const Shape& shape);
+  // A uint8 array of this shape from its filtered chunk (filter_bytes).
+  void write_filtered(const std::string& name, const FilteredChunk& chunk, const Shape& shape);
   std::vector<uint8_t> read_bytes(const std::string& name, Shape* shape = nullptr) const;
   // IEEE float16 values (bits from float_to_half), chunked, compressed and checksummed alike;
   // read back as float32 by read_tensor (h5py: numpy.float16).

@@ -83,26 +83,35 @@ DatasetWriter::DatasetWriter(const std::string& path, int num_classes, const std
   if (num_classes > 0) file_->set_attr("/", "class_names", names);
 }
 
-void DatasetWriter::add(const EncodedSample& s) {
+PreparedSample prepare(const EncodedSample& s, int num_classes, const std::string& where) {
   if (s.height < 1 || s.width < 1 || s.height > 65535 || s.width > 65535)
-    fail(path_, ": image '", s.name, "' is ", s.width, "x", s.height, " (1..65535 a side)");
+    fail(where, ": image '", s.name, "' is ", s.width, "x", s.height, " (1..65535 a side)");
   if (!s.jpeg && s.pixels.size() != size_t(s.height * s.width * 3))
-    fail(path_, ": image '", s.name, "' has ", s.pixels.size(), " bytes for ", s.height, " x ", s.width, " x 3");
-  if (s.jpeg && s.pixels.empty()) fail(path_, ": image '", s.name, "' has no JPEG bytes");
-  validate_labels(s.name, s.labels, s.height, s.width, num_classes_, path_);
+    fail(where, ": image '", s.name, "' has ", s.pixels.size(), " bytes for ", s.height, " x ", s.width, " x 3");
+  if (s.jpeg && s.pixels.empty()) fail(where, ": image '", s.name, "' has no JPEG bytes");
+  validate_labels(s.name, s.labels, s.height, s.width, num_classes, where);
+  PreparedSample p{s.name, s.height, s.width, s.jpeg, !s.labels.empty(), s.jpeg ? int64_t(s.pixels.size()) : 0,
+                   sample_crc(s), h5::filter_bytes(s.pixels.data(), s.pixels.size(), !s.jpeg), {}};
+  if (p.labelled) p.labels = h5::filter_bytes(s.labels.data(), s.labels.size(), true);
+  return p;
+}
+
+void DatasetWriter::add(const PreparedSample& s) {
+  if (s.height < 1 || s.width < 1 || (s.labelled && num_classes_ == 0))
+    fail(path_, ": image '", s.name, "' was prepared for another data set");
   const std::string entry = entry_name(count_);
   if (s.jpeg) {
-    file_->write_bytes_stored(entry + "/jpeg", s.pixels.data(), {int64_t(s.pixels.size())});
+    file_->write_filtered(entry + "/jpeg", s.pixels, {s.jpeg_size});
     file_->set_attr(entry, "height", s.height);
     file_->set_attr(entry, "width", s.width);
   } else {
-    file_->write_bytes_compressed(entry + "/rgb", s.pixels.data(), {s.height, s.width, 3});
+    file_->write_filtered(entry + "/rgb", s.pixels, {s.height, s.width, 3});
   }
-  if (!s.labels.empty()) file_->write_bytes_compressed(entry + "/label", s.labels.data(), {s.height, s.width});
+  if (s.labelled) file_->write_filtered(entry + "/label", s.labels, {s.height, s.width});
   file_->set_attr(entry, "name", s.name);
-  file_->set_attr(entry, "crc32", sample_crc(s));
+  file_->set_attr(entry, "crc32", s.crc);
   ++count_;
-  labelled_ += !s.labels.empty();
+  labelled_ += s.labelled;
 }
 
 void DatasetWriter::commit() {

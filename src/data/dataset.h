@@ -55,13 +55,27 @@ void validate_sample(const Sample& s, int num_classes, const std::string& where)
 void validate_labels(const std::string& name, const std::vector<uint8_t>& labels, int64_t height, int64_t width,
                      int num_classes, const std::string& where);
 
+// An entry ready for the file: checked, its arrays filtered as the file stores them
+// (h5::filter_bytes) and its checksum taken. Deflating is the costly part of writing, so the
+// rank that decoded an image prepares it, and the rank that writes the file only copies.
+struct PreparedSample {
+  std::string name;
+  int64_t height = 0, width = 0;
+  bool jpeg = false, labelled = false;
+  int64_t jpeg_size = 0;  // bytes of the JPEG file, for jpeg entries
+  int64_t crc = 0;
+  h5::FilteredChunk pixels, labels;
+};
+PreparedSample prepare(const EncodedSample& sample, int num_classes, const std::string& where);
+
 class DatasetWriter {
  public:
   // num_classes 0: an unlabelled collection whose classes are not known (the model's count is
   // taken when it is segmented).
   DatasetWriter(const std::string& path, int num_classes, const std::vector<std::string>& class_names);
   void add(const Sample& sample) { add(encode_raw(sample)); }
-  void add(const EncodedSample& sample);
+  void add(const EncodedSample& sample) { add(prepare(sample, num_classes_, path_)); }
+  void add(const PreparedSample& sample);  // prepared for this writer's class count
   int64_t count() const { return count_; }
   // Writes the counts, flushes, fsyncs and renames into place.
   void commit();

@@ -1,6 +1,7 @@
 #include "data/pack.h"
 
 #include <cstring>
+#include <deque>
 #include <memory>
 
 #include "core/error.h"
@@ -14,11 +15,11 @@ namespace deeplab::data {
 
 namespace {
 
-// One entry as its owner rank decoded and checked it, or why it could not be.
+// One entry as its owner rank decoded, checked and prepared it, or why it could not be.
 struct Loaded {
   bool ok = true;
   std::string reason;
-  EncodedSample sample;
+  PreparedSample sample;
 };
 
 Loaded load(const PackItem& item, const PackOptions& o) {
@@ -26,7 +27,7 @@ Loaded load(const PackItem& item, const PackOptions& o) {
   try {
     std::vector<uint8_t> bytes = read_file_bytes(item.image);
     RgbImage image = decode_image(bytes.data(), bytes.size(), item.image);  // checks a JPEG kept as it is, too
-    EncodedSample& s = d.sample;
+    EncodedSample s;
     s.name = item.name;
     s.height = image.height;
     s.width = image.width;
@@ -42,6 +43,7 @@ Loaded load(const PackItem& item, const PackOptions& o) {
     } else if (o.labels_required) {
       fail(item.image, ": has no label map");
     }
+    d.sample = prepare(s, o.num_classes, item.image);
   } catch (const std::exception& e) {  // ours, or a filesystem or allocation failure on this entry
     if (!o.skip_bad) throw;
     d = Loaded{false, e.what(), {}};
@@ -49,22 +51,23 @@ Loaded load(const PackItem& item, const PackOptions& o) {
   return d;
 }
 
-// The wire form of a Loaded entry: a fixed head, then the text, the pixels and the labels.
+// The wire form of a Loaded entry: a fixed head, then the text and the two filtered chunks.
 struct WireHead {
-  int64_t ok, jpeg, height, width, text, pixels, labels;
+  int64_t ok, jpeg, labelled, height, width, jpeg_size, crc, pixels_deflated, labels_deflated, text, pixels, labels;
 };
 
 std::vector<uint8_t> to_wire(const Loaded& d) {
   const std::string& text = d.ok ? d.sample.name : d.reason;
-  const EncodedSample& s = d.sample;
-  const WireHead head{d.ok, s.jpeg, s.height, s.width, int64_t(text.size()), int64_t(s.pixels.size()),
-                      int64_t(s.labels.size())};
-  std::vector<uint8_t> bytes(sizeof head + text.size() + s.pixels.size() + s.labels.size());
+  const PreparedSample& s = d.sample;
+  const std::vector<uint8_t> &pixels = s.pixels.bytes, &labels = s.labels.bytes;
+  const WireHead head{d.ok,          s.jpeg, s.labelled, s.height, s.width, s.jpeg_size, s.crc, s.pixels.deflated,
+                      s.labels.deflated, int64_t(text.size()), int64_t(pixels.size()), int64_t(labels.size())};
+  std::vector<uint8_t> bytes(sizeof head + text.size() + pixels.size() + labels.size());
   uint8_t* p = bytes.data();
   std::memcpy(p, &head, sizeof head), p += sizeof head;
   std::memcpy(p, text.data(), text.size()), p += text.size();
-  if (!s.pixels.empty()) std::memcpy(p, s.pixels.data(), s.pixels.size()), p += s.pixels.size();
-  if (!s.labels.empty()) std::memcpy(p, s.labels.data(), s.labels.size());
+  if (!pixels.empty()) std::memcpy(p, pixels.data(), pixels.size()), p += pixels.size();
+  if (!labels.empty()) std::memcpy(p, labels.data(), labels.size());
   return bytes;
 }
 
@@ -84,14 +87,17 @@ Loaded from_wire(const std::vector<uint8_t>& bytes, const std::string& job) {
     d.reason = std::move(text);
     return d;
   }
-  EncodedSample& s = d.sample;
+  PreparedSample& s = d.sample;
   s.name = std::move(text);
   s.jpeg = head.jpeg != 0;
+  s.labelled = head.labelled != 0;
   s.height = head.height;
   s.width = head.width;
-  s.pixels.assign(p, p + head.pixels);
+  s.jpeg_size = head.jpeg_size;
+  s.crc = head.crc;
+  s.pixels = h5::FilteredChunk{std::vector<uint8_t>(p, p + head.pixels), head.pixels_deflated != 0};
   p += head.pixels;
-  s.labels.assign(p, p + head.labels);
+  s.labels = h5::FilteredChunk{std::vector<uint8_t>(p, p + head.labels), head.labels_deflated != 0};
   return d;
 }
 
@@ -159,20 +165,26 @@ PackReport pack_dataset(const ImageSources& sources, const PackOptions& o) {
   std::unique_ptr<DatasetWriter> writer;
   if (mpi.rank() == 0) writer = std::make_unique<DatasetWriter>(o.out, o.num_classes, o.class_names);
   Progress progress(o.job, n);
+  // A rank may run a few entries ahead of the writer: their messages wait to be taken.
+  constexpr size_t kAhead = 4;
+  std::deque<dist::Mpi::PendingSend> sending;
   for (int64_t i = 0; i < n; ++i) {
     const int owner = int(i % mpi.size());
     Loaded d;
     if (mpi.rank() == owner) {
       d = load(sources.items[size_t(i)], o);
-      if (owner != 0) mpi.send(0, to_wire(d));
+      if (owner != 0) {
+        if (sending.size() == kAhead) sending.pop_front();  // waits for the oldest to be taken
+        sending.push_back(mpi.send_later(0, to_wire(d)));
+      }
     }
     if (mpi.rank() != 0) continue;
     if (owner != 0) d = from_wire(mpi.receive(owner), o.job);
     if (d.ok) {
       writer->add(d.sample);
       ++report.packed;
-      report.labelled += d.sample.labels.empty() ? 0 : 1;
-      report.jpeg_bytes += d.sample.jpeg ? int64_t(d.sample.pixels.size()) : 0;
+      report.labelled += d.sample.labelled;
+      report.jpeg_bytes += d.sample.jpeg_size;
     } else {
       report.skipped.push_back(d.reason);
     }

@@ -117,6 +117,31 @@ void Mpi::send(int destination, const std::vector<uint8_t>& bytes) {
   MPI_Send(bytes.data(), int(bytes.size()), MPI_BYTE, destination, 7, MPI_COMM_WORLD);
 }
 
+Mpi::PendingSend Mpi::send_later(int destination, std::vector<uint8_t> bytes) {
+  if (bytes.size() > size_t(INT32_MAX)) fail("MPI: a message of ", bytes.size(), " bytes is over the 2 GiB one send can carry");
+  PendingSend p;
+  p.bytes_ = std::move(bytes);
+  auto* request = new MPI_Request;
+  MPI_Isend(p.bytes_.data(), int(p.bytes_.size()), MPI_BYTE, destination, 7, MPI_COMM_WORLD, request);
+  p.request_ = request;
+  return p;
+}
+
+Mpi::PendingSend::PendingSend(PendingSend&& o) noexcept : bytes_(std::move(o.bytes_)), request_(o.request_) {
+  o.request_ = nullptr;
+}
+
+void Mpi::PendingSend::wait() {
+  if (!request_) return;
+  auto* request = static_cast<MPI_Request*>(request_);
+  MPI_Wait(request, MPI_STATUS_IGNORE);
+  delete request;
+  request_ = nullptr;
+  bytes_.clear();
+}
+
+Mpi::PendingSend::~PendingSend() { wait(); }
+
 std::vector<uint8_t> Mpi::receive(int source) {
   MPI_Status status;
   MPI_Probe(source, 7, MPI_COMM_WORLD, &status);

@@ -32,6 +32,21 @@ class Mpi {
   // Point-to-point byte messages (for handing decoded images to the rank that writes).
   void send(int destination, const std::vector<uint8_t>& bytes);
   std::vector<uint8_t> receive(int source);
+  // The same without waiting for the receiver: the sender goes on with its next image while
+  // this one waits to be taken. The message stays in the handle until wait() returns.
+  class PendingSend {
+   public:
+    PendingSend(PendingSend&&) noexcept;
+    ~PendingSend();  // waits
+    void wait();
+
+   private:
+    friend class Mpi;
+    PendingSend() = default;
+    std::vector<uint8_t> bytes_;
+    void* request_ = nullptr;  // MPI_Request, owned
+  };
+  PendingSend send_later(int destination, std::vector<uint8_t> bytes);
 
  private:
   Mpi() = default;

@@ -151,13 +151,19 @@ int64_t segment_memory_bytes(int64_t height, int64_t width, int classes, bool cr
                              int64_t network_bytes) {
   const Size2D size = working_size(height, width, resolution.max_side);
   const int64_t pixels = height * width, working = size.height * size.width;
+  // The network keeps its planned buffers between images, so they are held while the scores
+  // are upsampled and the CRF runs: the parts add up.
   const int64_t network = network_bytes + working * 3 * int64_t(sizeof(float));  // the planned buffers, the input
   // After the network: the upsampled scores, and for the CRF its unary and marginals (classes
   // padded to a multiple of 8) and the two lattices (about 64 bytes a pixel).
   const int64_t post_pixels = crf && resolution.crf_full_res ? pixels : working;
   const int64_t padded = (classes + 7) / 8 * 8;
   const int64_t post = post_pixels * (int64_t(classes) * 4 + (crf ? 2 * padded * 4 + 64 : 0));
-  return std::max(network, post) + pixels * 4;  // the image and its labels
+  const int64_t parts = network + post + pixels * 4;  // and the image with its labels
+  // Measured peaks (a 4032x3024 photograph: full size and --max-side 1000 and 2000, with and
+  // without the CRF) came to 1.19-1.36x these parts (allocator slack, HDF5 and PNG buffers,
+  // oneDNN's own), over a baseline of about 40 MB: the estimate errs on the safe side.
+  return parts * 7 / 5 + (int64_t(64) << 20);
 }
 
 }  // namespace deeplab::segment

@@ -61,9 +61,9 @@ LabelMap labels_from_probabilities(const Stride8Probabilities& probs, const uint
                                    int64_t width, const crf::CrfParams* crf, crf::CrfRunner* runner = nullptr,
                                    const Resolution& resolution = {});
 
-// About how many bytes segmenting one H x W image takes at its peak: the network's planned
-// buffers at the working size (`network_bytes`, from nn::Net::plan_bytes), its input, the
-// upsampled scores, the CRF's unary, marginals and lattices, and the image itself.
+// About how many bytes segmenting one H x W image takes at its peak, on the safe side: the
+// network's planned buffers at the working size (`network_bytes`, from nn::Net::plan_bytes), its
+// input, the upsampled scores, the CRF's unary, marginals and lattices, and the image itself.
 int64_t segment_memory_bytes(int64_t height, int64_t width, int classes, bool crf, const Resolution& resolution,
                              int64_t network_bytes);
 
