@@ -5,7 +5,7 @@
 #   test   setup + build + the whole test suite (ctest)
 #   demo   setup + build + the demo (see README.md)
 #   bench  setup + build + benchmarks side by side with PyTorch (installs python3-torch)
-#   fuzz   libFuzzer on the dataset and label PNG readers (a clang build; installs clang)
+#   fuzz   libFuzzer on the dataset reader, the label PNG reader and the image decoders (a clang build)
 # Environment: BUILD_DIR (default build), DEEPLAB_CUDA=ON|OFF (default: ON when nvcc is found),
 # JOBS (parallel build jobs, default: all cores).
 set -euo pipefail
@@ -80,7 +80,7 @@ demo() {
   mkdir -p "$out"
   log "demo: DeepLab on the built-in scenes, end to end on 2 MPI ranks: make the data, train a narrow"
   log "LargeFOV, segment val with and without the fully connected CRF, evaluate both. Outputs: $out"
-  "$deeplab" make-scenes --out "$out/scenes" --train 400 --val 100
+  "$deeplab" make-scenes --out "$out/scenes" --train 400 --val 100 --voc-layout
   # The tiny recipe with a longer schedule than its 1500 iterations (about 5 minutes here): from
   # scratch this network keeps improving (val mean IoU 16% after 1500, 23% after 4000).
   log "training configs/scenes-tiny.ini on 2 ranks (global batch 8 = 4 x 2 ranks), 4000 iterations; rerunning resumes"
@@ -93,7 +93,7 @@ demo() {
     [ "$mode" = crf ] && flags=(--crf --config configs/crf-scenes.ini) title="network + CRF"
     log "segmenting val: $title"
     "${mpirun[@]}" "$deeplab" segment --model "$out/tiny/final.h5" --data "$out/scenes/val.h5" \
-      --out "$out/val-$mode.h5" --png "$out/png-$mode" --overwrite "${flags[@]}"
+      --out "$out/val-$mode.h5" --png "$out/png-$mode" --overlays --overwrite "${flags[@]}"
     "${mpirun[@]}" "$deeplab" evaluate --pred "$out/val-$mode.h5" --data "$out/scenes/val.h5" \
       --json "$out/val-$mode.json" --confusion-png "$out/val-$mode-confusion.png" >"$out/val-$mode.txt"
   done
@@ -108,6 +108,15 @@ for title, mode in rows:
 PY
   log "per-class tables: $out/val-net.txt, $out/val-crf.txt; confusion matrices: $out/val-*-confusion.png"
   log "overlays (image | prediction | truth): $out/png-net/*_overlay.png and $out/png-crf/*_overlay.png"
+  # The real job: photographs nobody labelled. The val scenes, as JPEG files in a folder like
+  # VOC's test set, packed without labels and segmented into what PASCAL's server takes.
+  log "a folder of unlabelled JPEG photographs (the val scenes as files): pack, segment with the CRF, export"
+  sed 's|.*|JPEGImages/&.jpg|' "$out/scenes/voc/ImageSets/Segmentation/val.txt" >"$out/scenes/voc/val-photos.txt"
+  "${mpirun[@]}" "$deeplab" pack --images "$out/scenes/voc/val-photos.txt" --out "$out/photos.h5"
+  rm -rf "$out/photos"
+  "${mpirun[@]}" "$deeplab" segment --model "$out/tiny/final.h5" --data "$out/photos.h5" --out "$out/photos-crf.h5" \
+    --crf --config configs/crf-scenes.ini --png "$out/photos" --png-layout voc-server --overwrite
+  log "masks in the evaluation server's layout: $out/photos/results/VOC2012/Segmentation/comp6_test_cls/"
   if [ -f "$examples/im1.png" ]; then
     # A coarse class map (as a stride-8 network gives) sharpened along a photograph's edges.
     "$deeplab" crf --config configs/crf-largefov.ini --image "$examples/im1.png" --palette voc \
@@ -143,22 +152,31 @@ fuzz() {
   local seconds=${1:-300} dir=build-fuzz target seeds
   CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPLAB_CUDA=OFF -DDEEPLAB_FUZZ=ON \
     -DDEEPLAB_NATIVE=OFF -DCMAKE_CXX_FLAGS="-fsanitize=address,fuzzer-no-link" -DCMAKE_C_FLAGS="-fsanitize=address" >/dev/null
-  cmake --build "$dir" -j "$JOBS" --target fuzz_dataset_reader fuzz_label_png deeplab_cli
+  local targets=(fuzz_dataset_reader fuzz_label_png fuzz_image_decode)
+  cmake --build "$dir" -j "$JOBS" --target "${targets[@]}" deeplab_cli
   rm -rf "$dir/seeds" "$dir/findings"
-  mkdir -p "$dir/seeds/dataset" "$dir/seeds/label" "$dir/findings"
+  mkdir -p "$dir/seeds/fuzz_dataset_reader" "$dir/seeds/fuzz_label_png" "$dir/seeds/fuzz_image_decode" "$dir/findings"
   ASAN_OPTIONS=detect_leaks=0 "$dir/bin/deeplab" make-scenes --out "$dir/seeds/scenes" --train 2 --val 1 --size 32 \
     --voc-layout >/dev/null 2>&1
-  cp "$dir/seeds/scenes/val.h5" "$dir/seeds/dataset/"
-  cp "$dir"/seeds/scenes/voc/SegmentationClass/*.png "$dir/seeds/label/"
-  log "fuzzing the dataset reader and the label PNG reader, $seconds s each, side by side"
-  for target in fuzz_dataset_reader fuzz_label_png; do
-    seeds=$PWD/$dir/seeds/dataset
-    [ "$target" = fuzz_label_png ] && seeds=$PWD/$dir/seeds/label
+  cp "$dir/seeds/scenes/val.h5" "$dir/seeds/fuzz_dataset_reader/"
+  cp "$dir"/seeds/scenes/voc/SegmentationClass/*.png "$dir/seeds/fuzz_label_png/"
+  # Every format the decoders open, small: JPEG (colour, grey, progressive), PNG, PPM, PGM, BMP.
+  /usr/bin/python3 - "$dir/seeds/scenes/voc/JPEGImages/train_0.jpg" "$dir/seeds/fuzz_image_decode" <<'PY'
+import sys
+from PIL import Image
+im, out = Image.open(sys.argv[1]).convert("RGB").resize((12, 9)), sys.argv[2]
+im.save(out + "/a.jpg"); im.convert("L").save(out + "/g.jpg"); im.save(out + "/p.jpg", progressive=True)
+im.save(out + "/a.png"); im.convert("P").save(out + "/i.png"); im.save(out + "/a.ppm"); im.convert("L").save(out + "/a.pgm")
+im.save(out + "/a.bmp"); im.convert("P").save(out + "/i.bmp")
+PY
+  log "fuzzing the dataset reader, the label PNG reader and the image decoders, $seconds s each, side by side"
+  for target in "${targets[@]}"; do
+    seeds=$PWD/$dir/seeds/$target
     (cd "$dir/findings" && ASAN_OPTIONS=detect_leaks=0 "../bin/$target" -fork=1 -ignore_crashes=1 -ignore_ooms=1 \
        -ignore_timeouts=1 -max_total_time="$seconds" -max_len=65536 "$seeds" >"../$target.log" 2>&1) &
   done
   wait
-  for target in fuzz_dataset_reader fuzz_label_png; do
+  for target in "${targets[@]}"; do
     log "$target: $(grep -c 'ERROR: AddressSanitizer\|deadly signal' "$dir/$target.log") crashes; last status:"
     grep -E '^#[0-9]+' "$dir/$target.log" | tail -n 1
   done

@@ -57,7 +57,13 @@ File File::open_read(const std::string& path) {
 }
 
 File File::create(const std::string& path) {
-  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // HDF5 1.10's file format: an array stored as one chunk needs no B-tree (the 1.8 format gave
+  // each a 2 kB index node, as much as a small JPEG entry itself), and object headers carry
+  // checksums. Fixed bounds, so the same content gives the same bytes.
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose), fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_V110);
+  H5Pset_obj_track_times(fcpl.get(), 0);  // the root group's header, too, without timestamps
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
   if (id < 0) fail(path, ": cannot create HDF5 file");
   return File(path, Handle(id, H5Fclose));
 }

@@ -5,6 +5,10 @@
 #include "core/error.h"
 #ifdef DEEPLAB_WITH_CUDA
 #include "crf_cuda.h"
+#else
+namespace deeplab::cuda {
+class CudaCrf {};  // never made without CUDA; complete, so that the runner can own one
+}  // namespace deeplab::cuda
 #endif
 
 namespace deeplab::crf {

@@ -3,6 +3,10 @@
 #include "core/error.h"
 #ifdef DEEPLAB_WITH_CUDA
 #include "gpu/gpu_network.h"
+#else
+namespace deeplab::gpu {
+class GpuNetwork {};  // never made without CUDA; complete, so that the scorer can own one
+}  // namespace deeplab::gpu
 #endif
 
 namespace deeplab {

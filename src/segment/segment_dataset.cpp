@@ -87,9 +87,21 @@ void write_pictures(const SegmentOptions& o, const data::Sample& s, const LabelM
   write_overlay(overlay, s, labels);
 }
 
+// The memory segmenting one image takes, in MB (segment_memory_bytes with the network's own plan).
+int64_t memory_mb(const SegmentOptions& o, Model& model, const data::EntryInfo& e, int classes, int max_side) {
+  Resolution resolution = o.resolution;
+  resolution.max_side = max_side;
+  const Size2D size = working_size(e.height, e.width, max_side);
+  // The planned buffers, and the weights (held once, plus Winograd's transformed copies).
+  const int64_t network = int64_t(model.net().plan_bytes({{1, 3, size.height, size.width}})) +
+                          model.param_count() * int64_t(sizeof(float)) * 3 / 2;
+  return segment_memory_bytes(e.height, e.width, classes, o.crf, resolution, network) >> 20;
+}
+
 // Refuses, before any work, a data set whose largest image would not fit the memory budget.
 // The estimate grows with the pixels, so the images with the largest working size and the
-// largest full size are the ones to check (exactly, with the network's own plan).
+// largest full size are the ones to check. The message offers the largest --max-side (a
+// multiple of 64) that fits, found by bisection.
 void check_memory(const SegmentOptions& o, Model& model, const data::DatasetReader& reader, int classes) {
   int64_t most_working = -1, most_pixels = -1, largest_working = 0, largest_pixels = 0;
   for (int64_t i = 0; i < reader.size(); ++i) {
@@ -101,16 +113,21 @@ void check_memory(const SegmentOptions& o, Model& model, const data::DatasetRead
   for (const int64_t i : {most_working, most_pixels}) {
     if (i < 0) continue;
     const data::EntryInfo e = reader.info(i);
-    const Size2D size = working_size(e.height, e.width, o.resolution.max_side);
-    const int64_t network = int64_t(model.net().plan_bytes({{1, 3, size.height, size.width}}));
-    const int64_t need = segment_memory_bytes(e.height, e.width, classes, o.crf, o.resolution, network) >> 20;
+    const int64_t need = memory_mb(o, model, e, classes, o.resolution.max_side);
     if (need <= o.memory_mb) continue;
-    const double shrink = std::sqrt(0.8 * double(o.memory_mb) / double(need));
-    const int64_t fitting = std::max<int64_t>(64, int64_t(double(std::max(size.height, size.width)) * shrink) / 64 * 64);
+    const Size2D size = working_size(e.height, e.width, o.resolution.max_side);
+    int64_t lo = 0, hi = (std::max(size.height, size.width) - 1) / 64;  // in steps of 64 pixels
+    while (lo < hi) {
+      const int64_t mid = (lo + hi + 1) / 2;
+      if (memory_mb(o, model, e, classes, int(mid * 64)) <= o.memory_mb) lo = mid;
+      else hi = mid - 1;
+    }
+    const std::string remedy = lo > 0 ? "pass --max-side " + std::to_string(lo * 64) +
+                                            " (or smaller) to segment it scaled down, or raise --memory-mb"
+                                      : "raise --memory-mb (the image itself does not fit at any --max-side)";
     fail(o.data_path, ": image '", e.name, "' (", e.width, "x", e.height, ") would take about ", need,
          " MB to segment", o.resolution.max_side > 0 ? " at --max-side " + std::to_string(o.resolution.max_side) : "",
-         ", over --memory-mb ", o.memory_mb, "; pass --max-side ", fitting,
-         " (or smaller) to segment it scaled down, or raise --memory-mb");
+         ", over --memory-mb ", o.memory_mb, "; ", remedy);
   }
 }
 

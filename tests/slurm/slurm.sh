@@ -2,6 +2,7 @@
 # The Slurm scripts against a real single-node Slurm (cluster/local), started here and stopped by
 # pid at the end, also when a check fails:
 #   1. pipeline.sh on the built-in scenes: every job COMPLETED with exit 0:0, every output there;
+#      segment.sbatch as a job array; a folder of photographs packed and segmented;
 #   2. a bad training config: train FAILED, its dependants CANCELLED (not pending), the pipeline
 #      names the failed job and exits 1;
 #   3. preemption: a training job requeued mid-run checkpoints on SIGTERM, comes back, resumes,
@@ -53,6 +54,20 @@ array=$(DEEPLAB_DATA_LIST=files.txt DEEPLAB_OUT_DIR=preds sbatch --parsable --ar
 while squeue -h -j "$array" 2>/dev/null | grep -q .; do sleep 0.5; done
 [ "$(scontrol show job "$array" | grep -c 'JobState=COMPLETED')" = 2 ] && [ -s preds/val-pred.h5 ] && [ -s preds/other-pred.h5 ] \
   && pass "segment.sbatch as a 2-task job array" || { fail "job array"; cat array-*.out | tail -5; }
+
+# 1c. A collection of unlabelled photographs: packed on 2 tasks, segmented on 2 with the CRF,
+#     masks in the PASCAL server layout.
+"$DEEPLAB" make-scenes --out photos --train 1 --val 6 --size 64 --voc-layout >/dev/null 2>&1
+pack=$(sbatch --parsable --ntasks=2 --output=pack-%j.out "$repo/cluster/slurm/convert.sbatch" pack \
+       --images photos/voc/JPEGImages --out photos.h5)
+while squeue -h -j "$pack" 2>/dev/null | grep -q .; do sleep 0.5; done
+seg=$(sbatch --parsable --ntasks=2 --output=seg-%j.out "$repo/cluster/slurm/segment.sbatch" --model good/train/final.h5 \
+      --data photos.h5 --out photos-pred.h5 --crf --png masks --png-layout voc-server)
+while squeue -h -j "$seg" 2>/dev/null | grep -q .; do sleep 0.5; done
+[ "$(ls masks/results/VOC2012/Segmentation/comp6_test_cls/*.png 2>/dev/null | wc -l)" = 7 ] \
+  && grep -q "7 of 7 images packed, 0 labelled; .* 2 rank" pack-"$pack".out \
+  && pass "convert.sbatch pack on 2 tasks, then segment.sbatch to server-layout masks" \
+  || { fail "pack and segment of photographs"; tail -3 pack-*.out seg-*.out; }
 
 # 2. A bad config: the failure is named, the dependants are cancelled.
 printf '[solver]\nno_such_key = 1\n' > bad.ini
