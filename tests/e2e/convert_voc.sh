@@ -22,29 +22,20 @@ expect "convert-voc, 3 ranks" 0 "10 of 10 images converted, 10 labelled; .* 3 ra
   mpirun --oversubscribe -np 3 "$deeplab" convert-voc --voc-root "$voc" --list "$list" --out "$dir/three.h5" --num-classes 11
 expect "same output from 1 and 3 ranks" 0 "same: 10 images" -- "$make_files" same-dataset "$dir/one.h5" "$dir/three.h5"
 
-# expect_refused NAME PATTERN -- COMMAND: exit 1, the message, and no output (nor temporary) left.
-expect_refused() {
-  local name=$1 pattern=$2
-  shift 3
-  expect "$name" 1 "$pattern" -- "$@"
-  local left
-  left=$(ls "$dir" | grep -E '^bad\.h5' || true)
-  [ -z "$left" ] && pass "$name: nothing left behind" || fail "$name: left $left"
-}
 cp -r "$voc" "$dir/broken"
 "$make_files" voc-defect "$dir/broken" train_2 truncate-jpeg
 "$make_files" voc-defect "$dir/broken" train_4 label-size
 "$make_files" voc-defect "$dir/broken" train_6 label-37
 broken_list() { printf '%s\n' train_0 train_1 "$@" >"$dir/list.txt"; echo "$dir/list.txt"; }
-expect_refused "truncated JPEG" "train_2.jpg: damaged JPEG: Premature end of JPEG file" -- \
+expect_refused "$dir" "truncated JPEG" "train_2.jpg: damaged JPEG: Premature end of JPEG file" -- \
   "$deeplab" convert-voc --voc-root "$dir/broken" --list "$(broken_list train_2)" --out "$dir/bad.h5" --num-classes 11
-expect_refused "label of the wrong size" "train_4.png: the label map is 48x49 but its image .*train_4.jpg is 48x48" -- \
+expect_refused "$dir" "label of the wrong size" "train_4.png: the label map is 48x49 but its image .*train_4.jpg is 48x48" -- \
   "$deeplab" convert-voc --voc-root "$dir/broken" --list "$(broken_list train_4)" --out "$dir/bad.h5" --num-classes 11
-expect_refused "label value 37" "train_6.png: .*value 37 at y 24, x 24" -- \
+expect_refused "$dir" "label value 37" "train_6.png: .*value 37 at y 24, x 24" -- \
   "$deeplab" convert-voc --voc-root "$dir/broken" --list "$(broken_list train_6)" --out "$dir/bad.h5" --num-classes 11
-expect_refused "missing list entry" "JPEGImages/2012_999999.jpg: no such file" -- \
+expect_refused "$dir" "missing list entry" "JPEGImages/2012_999999.jpg: no such file" -- \
   "$deeplab" convert-voc --voc-root "$dir/broken" --list "$(broken_list 2012_999999)" --out "$dir/bad.h5" --num-classes 11
-expect_refused "a failing rank ends the MPI job" "rank [12]: error: .*train_2.jpg: damaged JPEG" -- \
+expect_refused "$dir" "a failing rank ends the MPI job" "rank [12]: error: .*train_2.jpg: damaged JPEG" -- \
   timeout 60 mpirun --oversubscribe -np 3 "$deeplab" convert-voc --voc-root "$dir/broken" \
   --list "$(broken_list train_2 train_3 train_5)" --out "$dir/bad.h5" --num-classes 11
 expect "skip-bad converts the rest and lists the skipped" 0 "4 of 7 images converted.*skipped .*train_2.jpg: damaged JPEG" -- \

@@ -24,6 +24,17 @@ expect() {
   pass "$name"
 }
 
+# expect_refused DIR NAME PATTERN -- COMMAND...: exit 1 with the pattern, and no output nor
+# temporary left in DIR (the command writes DIR/bad.h5).
+expect_refused() {
+  local dir=$1 name=$2 pattern=$3
+  shift 4
+  expect "$name" 1 "$pattern" -- "$@"
+  local left
+  left=$(ls "$dir" | grep -E '^bad\.h5' || true)
+  [ -z "$left" ] && pass "$name: nothing left behind" || fail "$name: left $left"
+}
+
 finish() {
   echo "failures: $failures"
   [ "$failures" -eq 0 ]

@@ -151,37 +151,29 @@ expect "crf-sweep refuses unlabelled data" 1 "one.h5: entry 0 .*crf-sweep needs 
   "$bin" crf-sweep --probs "$work/probs.h5" --data "$work/one.h5" --grid "$configs/crf-grid.ini" --out "$work/sweep"
 
 # 7. Bad input: errors naming the file, exit 1, nothing half-written; --skip-bad reports and goes on.
-expect_refused() {  # NAME PATTERN -- COMMAND: exit 1, the message, no output and no temporary
-  local name=$1 pattern=$2
-  shift 3
-  expect "$name" 1 "$pattern" -- "$@"
-  local left
-  left=$(ls "$work" | grep -E '^bad\.h5' || true)
-  [ -z "$left" ] && pass "$name: nothing left behind" || fail "$name: left $left"
-}
 mkdir -p "$work/broken/sub" "$work/empty/sub" "$work/badlabels"
 cp "$photos/2008/2008_000001.jpg" "$photos/2008/2008_000002.jpg" "$work/broken/"
 $py -c "from PIL import Image; Image.new('L', (10, 10)).save('$work/badlabels/2008_000001.png')"
-expect_refused "a label map of the wrong size" "badlabels/2008_000001.png: the label map is 10x10 but its image .*2008_000001.jpg is 320x240" -- \
+expect_refused "$work" "a label map of the wrong size" "badlabels/2008_000001.png: the label map is 10x10 but its image .*2008_000001.jpg is 320x240" -- \
   "$bin" pack --images "$work/broken" --labels "$work/badlabels" --out "$work/bad.h5"
 head -c 9000 "$photos/2008/2008_000001.jpg" >"$work/broken/sub/cut.jpg"
-expect_refused "truncated JPEG" "broken/sub/cut.jpg: damaged JPEG: Premature end of JPEG file" -- \
+expect_refused "$work" "truncated JPEG" "broken/sub/cut.jpg: damaged JPEG: Premature end of JPEG file" -- \
   "$bin" pack --images "$work/broken" --out "$work/bad.h5"
-expect_refused "a failing rank ends the job" "rank [0-2]: error: .*cut.jpg: damaged JPEG" -- \
+expect_refused "$work" "a failing rank ends the job" "rank [0-2]: error: .*cut.jpg: damaged JPEG" -- \
   timeout 60 $mpirun 3 "$bin" pack --images "$work/broken" --out "$work/bad.h5"
 echo "this is text, not a picture" >"$work/broken/sub/fake.png"
-expect_refused "a PNG that is a text file" "broken/sub/fake.png: not a PNG, JPEG, PPM/PGM or BMP file" -- \
+expect_refused "$work" "a PNG that is a text file" "broken/sub/fake.png: not a PNG, JPEG, PPM/PGM or BMP file" -- \
   "$bin" pack --images "$work/broken" --out "$work/bad.h5"
 expect "--skip-bad packs the rest and lists what it left out" 0 "2 of 4 images packed.*skipped .*fake.png: not a PNG.*skipped .*cut.jpg: damaged JPEG" -- \
   bash -c "\"$bin\" pack --images \"$work/broken\" --out \"$work/skip.h5\" --skip-bad | tr '\n' ' '"
-expect_refused "an empty folder" "empty: no images found" -- "$bin" pack --images "$work/empty" --out "$work/bad.h5"
+expect_refused "$work" "an empty folder" "empty: no images found" -- "$bin" pack --images "$work/empty" --out "$work/bad.h5"
 printf '2008/2008_000001.jpg\n# a comment\n\nbig/phone.jpg\n' >"$photos/list.txt"
 expect "a list keeps its order, names relative to the common folder" 0 "2 of 2 images packed" -- \
   "$bin" pack --images "$photos/list.txt" --out "$work/list.h5"
 $py -c "import h5py; f = h5py.File('$work/list.h5', 'r'); n = [f['images/%06d' % i].attrs['name'].decode() for i in range(2)]; assert n == ['2008/2008_000001', 'big/phone'], n" \
   && pass "list entries named and ordered" || fail "list entries"
 printf 'missing.jpg\n' >"$work/missing.txt"
-expect_refused "a list naming a missing file" "missing.txt: line 1: .*missing.jpg: no such file" -- \
+expect_refused "$work" "a list naming a missing file" "missing.txt: line 1: .*missing.jpg: no such file" -- \
   "$bin" pack --images "$work/missing.txt" --out "$work/bad.h5"
 
 finish
