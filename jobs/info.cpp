@@ -69,6 +69,9 @@ int describe_predictions(const std::string& path) {
   } else {
     std::printf("  CRF              no (network alone)\n");
   }
+  if (i.resolution.max_side > 0)
+    std::printf("  network input    scaled to at most %d pixels a side%s\n", i.resolution.max_side,
+                i.crf ? (i.resolution.crf_full_res ? "; the CRF at full size" : "; the CRF too") : "");
   std::printf("  probabilities    %s\n", i.probs ? "yes (stride 8, float16)" : "no");
   std::printf("  made from        model %s, data %s\n", i.model.c_str(), i.data.c_str());
   return 0;

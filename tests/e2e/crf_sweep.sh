@@ -26,6 +26,15 @@ sweep_scores=$(tail -1 "$work/one/results.csv" | cut -d, -f8,9)
 segment_scores=$(/usr/bin/python3 -c "import json; e = json.load(open('$work/crf.json')); print('%.6f,%.6f' % (e['mean_iou'], e['pixel_accuracy']))")
 [ "$sweep_scores" = "$segment_scores" ] && pass "sweep = segment --crf + evaluate ($sweep_scores)" || fail "sweep $sweep_scores, segment $segment_scores"
 
+# 1b. The same with the network run on the images scaled down (--max-side 40 of 64): the sweep
+#     scales as segment did.
+"$bin" segment --model "$work/m.h5" --data "$val" --out "$work/probs40.h5" --save-probs --max-side 40 >/dev/null 2>&1 || fail "segment --max-side"
+expect "sweep of one point, --max-side" 0 "1 grid points" -- "$bin" crf-sweep --probs "$work/probs40.h5" --data "$val" --grid "$work/one.ini" --out "$work/one40" --images 0 --no-baseline
+"$bin" segment --model "$work/m.h5" --data "$val" --out "$work/crf40.h5" --crf --config "$work/crf.ini" --max-side 40 --evaluate --json "$work/crf40.json" >/dev/null 2>&1
+sweep_scores=$(tail -1 "$work/one40/results.csv" | cut -d, -f8,9)
+segment_scores=$(/usr/bin/python3 -c "import json; e = json.load(open('$work/crf40.json')); print('%.6f,%.6f' % (e['mean_iou'], e['pixel_accuracy']))")
+[ "$sweep_scores" = "$segment_scores" ] && pass "--max-side: sweep = segment --crf + evaluate ($sweep_scores)" || fail "--max-side: sweep $sweep_scores, segment $segment_scores"
+
 # 2. 1 rank and 3 ranks: the same table and the same best point, with a refinement round.
 printf '[crf]\nbi_w = 3:5:1\nbi_xy_std = 30,60\nbi_rgb_std = 5\niterations = 3\n' > "$work/grid.ini"
 expect "1 rank" 0 "grid points" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/grid.ini" --out "$work/r1" --images 8 --refine 1

@@ -114,6 +114,7 @@ for name, source in [("2008_2008_000001", "2008/2008_000001"), ("big_phone", "bi
     assert png.size == Image.open(os.path.join(photos, source + ".jpg")).size, (name, png.size)
     assert max(png.getdata()) < 21
 PY
+expect "info shows --max-side" 0 "scaled to at most 500 pixels a side; the CRF too" -- "$bin" info "$work/straight.h5"
 expect "--max-side is recorded" 0 "" -- $py -c "import h5py; f = h5py.File('$work/straight.h5', 'r'); assert f.attrs['max_side'] == 500 and f['images/000005/labels'].shape == (3024, 4032)"
 
 # 4. The tree layout mirrors the folders; overlays (image | prediction) on request.

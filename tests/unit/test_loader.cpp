@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/loader.h"
+#include "image/image_io.h"
 #include "models/deeplab.h"
 #include "test_support.h"
 
@@ -144,6 +145,37 @@ TEST_F(LoaderFileTest, BatchesDoNotDependOnTheThreadCount) {
     EXPECT_EQ(a.labels.data, b.labels.data);
     for (int64_t i = 0; i < a.images.numel(); ++i) ASSERT_EQ(a.images.data()[i], b.images.data()[i]);
   }
+}
+
+// A data set that keeps its photographs as JPEG files (pack --encoding source) trains on exactly
+// the pixels of its raw twin; the loader's threads decode them outside the HDF5 lock.
+TEST_F(LoaderFileTest, JpegEntriesGiveTheBatchesOfTheirDecodedPixels) {
+  const std::string jpeg_path = path_ + ".jpeg.h5", raw_path = path_ + ".raw.h5";
+  {
+    DatasetReader source(path_);
+    DatasetWriter jpeg(jpeg_path, 5, {}), raw(raw_path, 5, {});
+    for (int64_t i = 0; i < source.size(); ++i) {
+      Sample s = source.read(i);
+      EncodedSample e{s.name, s.height, s.width, true, encode_jpeg(RgbImage{s.height, s.width, s.rgb}, 90, s.name), s.labels};
+      jpeg.add(e);
+      raw.add(decode(e, "test"));
+    }
+    jpeg.commit();
+    raw.commit();
+  }
+  LoaderOptions o;
+  o.batch = 4;
+  o.augment.crop_size = 32;
+  o.threads = 2;
+  Loader from_jpeg(jpeg_path, o), from_raw(raw_path, o);
+  for (int k = 0; k < 8; ++k) {
+    Batch a = from_jpeg.next(), b = from_raw.next();
+    ASSERT_EQ(a.indices, b.indices);
+    EXPECT_EQ(a.labels.data, b.labels.data);
+    for (int64_t i = 0; i < a.images.numel(); ++i) ASSERT_EQ(a.images.data()[i], b.images.data()[i]);
+  }
+  fs::remove(jpeg_path);
+  fs::remove(raw_path);
 }
 
 TEST_F(LoaderFileTest, ResumingFromAPositionGivesTheSameBatches) {
