@@ -14,6 +14,8 @@ void check_size(int64_t width, int64_t height, const std::string& what) {
   if (width < 1 || height < 1) fail(what, ": the image is empty (", width, "x", height, ")");
   if (width > kMaxSide || height > kMaxSide)
     fail(what, ": ", width, "x", height, " is larger than ", kMaxSide, " pixels a side");
+  if (width * height > kMaxPixels)
+    fail(what, ": ", width, "x", height, " is more than ", kMaxPixels >> 20, " megapixels (damaged header?)");
 }
 }  // namespace codecs
 

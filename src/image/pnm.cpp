@@ -68,7 +68,8 @@ RgbImage decode_pnm(const uint8_t* data, size_t size, const std::string& what) {
   if (!text) in.end_of_header();
   const int channels = colour ? 3 : 1;
   const bool wide = maxval > 255;
-  if (!text && size - in.pos() < size_t(width * height * channels) * (wide ? 2 : 1))
+  // Samples take at least 2 bytes each in binary with maxval > 255, 1 otherwise (a digit, in text).
+  if (size - in.pos() < size_t(width * height * channels) * (wide && !text ? 2 : 1))
     fail(what, ": truncated PPM/PGM (", size - in.pos(), " bytes of samples for ", width, "x", height, ")");
   RgbImage image{height, width, std::vector<uint8_t>(size_t(width * height * 3))};
   for (int64_t i = 0; i < width * height; ++i)
