@@ -137,9 +137,12 @@ expect "--max-side makes it fit" 0 "18 images" -- "$bin" segment --model "$work/
 mkdir -p "$work/labels/scenes"
 for k in 0 1 2; do cp "$work/scenes/voc/SegmentationClass/val_$k.png" "$work/labels/scenes/val_$k.png"; done
 cp "$work/scenes/voc/SegmentationClass/val_3.png" "$work/labels/orphan.png"
+names=background,t-shirt,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle-boot
 expect "pack --labels pairs by name" 0 "18 of 18 images packed, 3 labelled.*1 label maps match no image" -- \
-  bash -c "\"$bin\" pack --images \"$photos\" --labels \"$work/labels\" --num-classes 11 --out \"$work/some.h5\" | tr '\n' ' '"
-expect "info: 3 labelled" 0 "labelled +3" -- "$bin" info "$work/some.h5"
+  bash -c "\"$bin\" pack --images \"$photos\" --labels \"$work/labels\" --class-names $names --out \"$work/some.h5\" | tr '\n' ' '"
+expect "info: 3 labelled, the classes named" 0 "labelled +3.*classes +11.*ankle-boot" -- bash -c "\"$bin\" info \"$work/some.h5\" | tr '\n' ' '"
+expect "--class-names and --num-classes must agree" 1 "11 class names for --num-classes 5" -- \
+  "$bin" pack --images "$photos" --class-names $names --num-classes 5 --out "$work/bad.h5"
 "$bin" segment --model "$work/m.h5" --data "$work/one.h5" --out "$work/probs.h5" --max-side 200 --save-probs >/dev/null 2>&1 || fail "segment --save-probs"
 expect "evaluate refuses unlabelled data" 1 "one.h5: entry 0 \('2008/2008_000001'\) has no label map, and evaluate needs one" -- \
   "$bin" evaluate --pred "$work/probs.h5" --data "$work/one.h5"
