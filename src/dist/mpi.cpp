@@ -112,11 +112,6 @@ void Mpi::abort(int code) {
   std::exit(code);
 }
 
-void Mpi::send(int destination, const std::vector<uint8_t>& bytes) {
-  if (bytes.size() > size_t(INT32_MAX)) fail("MPI: a message of ", bytes.size(), " bytes is over the 2 GiB one send can carry");
-  MPI_Send(bytes.data(), int(bytes.size()), MPI_BYTE, destination, 7, MPI_COMM_WORLD);
-}
-
 Mpi::PendingSend Mpi::send_later(int destination, std::vector<uint8_t> bytes) {
   if (bytes.size() > size_t(INT32_MAX)) fail("MPI: a message of ", bytes.size(), " bytes is over the 2 GiB one send can carry");
   PendingSend p;

@@ -29,11 +29,9 @@ class Mpi {
   void broadcast(int64_t* values, int64_t count, int root = 0);
   void broadcast(std::vector<uint8_t>& bytes, int root = 0);  // resized on the other ranks
   [[noreturn]] void abort(int code);
-  // Point-to-point byte messages (for handing decoded images to the rank that writes).
-  void send(int destination, const std::vector<uint8_t>& bytes);
-  std::vector<uint8_t> receive(int source);
-  // The same without waiting for the receiver: the sender goes on with its next image while
-  // this one waits to be taken. The message stays in the handle until wait() returns.
+  // Point-to-point byte messages (for handing decoded images to the rank that writes). The
+  // sender does not wait for the receiver: it goes on with its next image while this one waits
+  // to be taken. The message stays in the handle until wait() returns.
   class PendingSend {
    public:
     PendingSend(PendingSend&&) noexcept;
@@ -47,6 +45,7 @@ class Mpi {
     void* request_ = nullptr;  // MPI_Request, owned
   };
   PendingSend send_later(int destination, std::vector<uint8_t> bytes);
+  std::vector<uint8_t> receive(int source);
 
  private:
   Mpi() = default;
