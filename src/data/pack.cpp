@@ -38,12 +38,12 @@ Loaded load(const PackItem& item, const PackOptions& o) {
       if (labels.h != s.height || labels.w != s.width)
         fail(item.label, ": the label map is ", labels.w, "x", labels.h, " but its image ", item.image, " is ", s.width,
              "x", s.height);
-      validate_labels(s.name, labels.data, s.height, s.width, o.num_classes, item.label);
       s.labels = std::move(labels.data);
     } else if (o.labels_required) {
       fail(item.image, ": has no label map");
     }
-    d.sample = prepare(s, o.num_classes, item.image);
+    // Checks the label values too; what is wrong there is in the label file.
+    d.sample = prepare(s, o.num_classes, item.label.empty() ? item.image : item.label);
   } catch (const std::exception& e) {  // ours, or a filesystem or allocation failure on this entry
     if (!o.skip_bad) throw;
     d = Loaded{false, e.what(), {}};
@@ -51,80 +51,93 @@ Loaded load(const PackItem& item, const PackOptions& o) {
   return d;
 }
 
-// The wire form of a Loaded entry: a fixed head, then the text and the two filtered chunks.
-struct WireHead {
-  int64_t ok, jpeg, labelled, height, width, jpeg_size, crc, pixels_deflated, labels_deflated, text, pixels, labels;
-};
-
-std::vector<uint8_t> to_wire(const Loaded& d) {
-  const std::string& text = d.ok ? d.sample.name : d.reason;
-  const PreparedSample& s = d.sample;
-  const std::vector<uint8_t> &pixels = s.pixels.bytes, &labels = s.labels.bytes;
-  const WireHead head{d.ok,          s.jpeg, s.labelled, s.height, s.width, s.jpeg_size, s.crc, s.pixels.deflated,
-                      s.labels.deflated, int64_t(text.size()), int64_t(pixels.size()), int64_t(labels.size())};
-  std::vector<uint8_t> bytes(sizeof head + text.size() + pixels.size() + labels.size());
-  uint8_t* p = bytes.data();
-  std::memcpy(p, &head, sizeof head), p += sizeof head;
-  std::memcpy(p, text.data(), text.size()), p += text.size();
-  if (!pixels.empty()) std::memcpy(p, pixels.data(), pixels.size()), p += pixels.size();
-  if (!labels.empty()) std::memcpy(p, labels.data(), labels.size());
-  return bytes;
+// Messages between ranks: integers, and byte strings after their length.
+void append(std::vector<uint8_t>& out, const void* bytes, size_t size) {
+  const size_t at = out.size();
+  out.resize(at + size);
+  if (size > 0) std::memcpy(out.data() + at, bytes, size);
 }
 
-Loaded from_wire(const std::vector<uint8_t>& bytes, const std::string& job) {
-  WireHead head;
-  if (bytes.size() < sizeof head) fail(job, ": a short message from another rank");
-  std::memcpy(&head, bytes.data(), sizeof head);
-  if (head.text < 0 || head.pixels < 0 || head.labels < 0 ||
-      bytes.size() != sizeof head + size_t(head.text + head.pixels + head.labels))
-    fail(job, ": a malformed message from another rank");
-  const uint8_t* p = bytes.data() + sizeof head;
-  Loaded d;
-  d.ok = head.ok != 0;
-  std::string text(reinterpret_cast<const char*>(p), size_t(head.text));
-  p += head.text;
-  if (!d.ok) {
-    d.reason = std::move(text);
-    return d;
-  }
-  PreparedSample& s = d.sample;
-  s.name = std::move(text);
-  s.jpeg = head.jpeg != 0;
-  s.labelled = head.labelled != 0;
-  s.height = head.height;
-  s.width = head.width;
-  s.jpeg_size = head.jpeg_size;
-  s.crc = head.crc;
-  s.pixels = h5::FilteredChunk{std::vector<uint8_t>(p, p + head.pixels), head.pixels_deflated != 0};
-  p += head.pixels;
-  s.labels = h5::FilteredChunk{std::vector<uint8_t>(p, p + head.labels), head.labels_deflated != 0};
-  return d;
-}
+void put(std::vector<uint8_t>& out, int64_t n) { append(out, &n, sizeof n); }
 
-// The list of images as bytes, to send rank 0's walk to every rank.
-void put(std::vector<uint8_t>& out, int64_t n) {
-  out.insert(out.end(), reinterpret_cast<const uint8_t*>(&n), reinterpret_cast<const uint8_t*>(&n) + sizeof n);
+void put(std::vector<uint8_t>& out, const uint8_t* bytes, size_t size) {
+  put(out, int64_t(size));
+  append(out, bytes, size);
 }
 
 void put(std::vector<uint8_t>& out, const std::string& s) {
-  put(out, int64_t(s.size()));
-  out.insert(out.end(), s.begin(), s.end());
+  put(out, reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
-int64_t take_int(const std::vector<uint8_t>& in, size_t& at) {
-  int64_t n = 0;
-  if (in.size() - at < sizeof n) fail("pack: a malformed list of images from rank 0");
-  std::memcpy(&n, in.data() + at, sizeof n);
-  at += sizeof n;
-  return n;
+// Reads back what put wrote; anything short or left over is an error naming the message.
+class Taker {
+ public:
+  Taker(const std::vector<uint8_t>& in, std::string what) : in_(in), what_(std::move(what)) {}
+  int64_t integer() {
+    int64_t n = 0;
+    if (in_.size() - at_ < sizeof n) malformed();
+    std::memcpy(&n, in_.data() + at_, sizeof n);
+    at_ += sizeof n;
+    return n;
+  }
+  std::vector<uint8_t> bytes() {
+    const int64_t n = integer();
+    if (n < 0 || in_.size() - at_ < size_t(n)) malformed();
+    at_ += size_t(n);
+    return std::vector<uint8_t>(in_.begin() + std::ptrdiff_t(at_ - size_t(n)), in_.begin() + std::ptrdiff_t(at_));
+  }
+  std::string text() {
+    const std::vector<uint8_t> b = bytes();
+    return std::string(b.begin(), b.end());
+  }
+  void end() const {
+    if (at_ != in_.size()) malformed();
+  }
+
+ private:
+  [[noreturn]] void malformed() const { fail(what_, " is malformed"); }
+  const std::vector<uint8_t>& in_;
+  std::string what_;
+  size_t at_ = 0;
+};
+
+std::vector<uint8_t> to_wire(const Loaded& d) {
+  std::vector<uint8_t> out;
+  put(out, int64_t(d.ok));
+  if (!d.ok) {
+    put(out, d.reason);
+    return out;
+  }
+  const PreparedSample& s = d.sample;
+  put(out, s.name);
+  for (const int64_t n : {int64_t(s.jpeg), int64_t(s.labelled), s.height, s.width, s.jpeg_size, s.crc}) put(out, n);
+  for (const h5::FilteredChunk* c : {&s.pixels, &s.labels}) put(out, int64_t(c->deflated)), put(out, c->bytes.data(), c->bytes.size());
+  return out;
 }
 
-std::string take(const std::vector<uint8_t>& in, size_t& at) {
-  const int64_t n = take_int(in, at);
-  if (n < 0 || in.size() - at < size_t(n)) fail("pack: a malformed list of images from rank 0");
-  std::string s(reinterpret_cast<const char*>(in.data() + at), size_t(n));
-  at += size_t(n);
-  return s;
+Loaded from_wire(const std::vector<uint8_t>& bytes, const std::string& job) {
+  Taker in(bytes, job + ": a message from another rank");
+  Loaded d;
+  d.ok = in.integer() != 0;
+  if (!d.ok) {
+    d.reason = in.text();
+    in.end();
+    return d;
+  }
+  PreparedSample& s = d.sample;
+  s.name = in.text();
+  s.jpeg = in.integer() != 0;
+  s.labelled = in.integer() != 0;
+  s.height = in.integer();
+  s.width = in.integer();
+  s.jpeg_size = in.integer();
+  s.crc = in.integer();
+  for (h5::FilteredChunk* c : {&s.pixels, &s.labels}) {
+    c->deflated = in.integer() != 0;
+    c->bytes = in.bytes();
+  }
+  in.end();
+  return d;
 }
 
 }  // namespace
@@ -142,16 +155,17 @@ ImageSources find_images_on_rank0(const std::string& source, const std::string& 
   }
   mpi.broadcast(bytes);
   if (mpi.rank() == 0) return found;
-  size_t at = 0;
-  found.ignored = take_int(bytes, at);
-  found.unpaired_labels = take_int(bytes, at);
-  const int64_t items = take_int(bytes, at), bad = take_int(bytes, at);
+  Taker in(bytes, "pack: the list of images from rank 0");
+  found.ignored = in.integer();
+  found.unpaired_labels = in.integer();
+  const int64_t items = in.integer(), bad = in.integer();
   for (int64_t i = 0; i < items; ++i) {
     PackItem item;
-    item.name = take(bytes, at), item.image = take(bytes, at), item.label = take(bytes, at);
+    item.name = in.text(), item.image = in.text(), item.label = in.text();
     found.items.push_back(std::move(item));
   }
-  for (int64_t i = 0; i < bad; ++i) found.bad.push_back(take(bytes, at));
+  for (int64_t i = 0; i < bad; ++i) found.bad.push_back(in.text());
+  in.end();
   return found;
 }
 
