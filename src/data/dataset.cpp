@@ -20,7 +20,8 @@ int64_t sample_crc(const EncodedSample& s) {
 }
 
 void check_side(int64_t side, const std::string& where, const std::string& entry, const char* what) {
-  if (side < 1 || side > 65535) fail(where, ": '", entry, "' has ", what, " ", side, " (1..65535 expected)");
+  if (side < 1 || side > kMaxImageSide)
+    fail(where, ": '", entry, "' has ", what, " ", side, " (1..", kMaxImageSide, " expected)");
 }
 }  // namespace
 
@@ -84,8 +85,8 @@ DatasetWriter::DatasetWriter(const std::string& path, int num_classes, const std
 }
 
 PreparedSample prepare(const EncodedSample& s, int num_classes, const std::string& where) {
-  if (s.height < 1 || s.width < 1 || s.height > 65535 || s.width > 65535)
-    fail(where, ": image '", s.name, "' is ", s.width, "x", s.height, " (1..65535 a side)");
+  if (s.height < 1 || s.width < 1 || s.height > kMaxImageSide || s.width > kMaxImageSide)
+    fail(where, ": image '", s.name, "' is ", s.width, "x", s.height, " (1..", kMaxImageSide, " a side)");
   if (!s.jpeg && s.pixels.size() != size_t(s.height * s.width * 3))
     fail(where, ": image '", s.name, "' has ", s.pixels.size(), " bytes for ", s.height, " x ", s.width, " x 3");
   if (s.jpeg && s.pixels.empty()) fail(where, ": image '", s.name, "' has no JPEG bytes");

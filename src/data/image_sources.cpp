@@ -28,17 +28,17 @@ enum class Kind { image, bad, other };
 
 // By content; `why` says what is wrong with a bad one.
 Kind classify(const fs::path& p, std::string& why) {
-  FILE* f = std::fopen(p.c_str(), "rb");
-  if (!f) {
+  std::optional<ImageFormat> format;
+  try {
+    format = file_image_format(p.string());
+  } catch (const Error&) {
     why = "cannot be opened";
     return Kind::bad;
   }
-  uint8_t head[8] = {0};
-  const size_t n = std::fread(head, 1, sizeof head, f);
-  std::fclose(f);
-  if (sniff_image_format(head, n)) return Kind::image;
+  if (format) return Kind::image;
   if (!named_like_an_image(p)) return Kind::other;
-  why = n == 0 ? "empty file" : "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)";
+  std::error_code ec;
+  why = fs::file_size(p, ec) == 0 ? "empty file" : "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)";
   return Kind::bad;
 }
 

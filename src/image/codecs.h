@@ -12,7 +12,7 @@ namespace deeplab::codecs {
 
 // The largest side any decoder accepts (the dataset's limit), and the most pixels: 2^28, 268
 // megapixels, beyond any camera (805 MB of RGB), so a header cannot ask for gigabytes.
-inline constexpr int64_t kMaxSide = 65535;
+inline constexpr int64_t kMaxSide = kMaxImageSide;
 inline constexpr int64_t kMaxPixels = int64_t(1) << 28;
 // Throws when a header's sizes are empty or beyond those limits (before anything is allocated).
 void check_size(int64_t width, int64_t height, const std::string& what);

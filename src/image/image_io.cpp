@@ -40,13 +40,17 @@ const char* format_name(ImageFormat format) {
   return "?";
 }
 
-ImageFormat check_image_format(const std::string& path) {
+std::optional<ImageFormat> file_image_format(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, ": no such file (or it cannot be opened)");
   uint8_t head[8] = {0};
   const size_t n = std::fread(head, 1, sizeof head, f);
   std::fclose(f);
-  const auto format = sniff_image_format(head, n);
+  return sniff_image_format(head, n);
+}
+
+ImageFormat check_image_format(const std::string& path) {
+  const auto format = file_image_format(path);
   if (!format) fail(path, ": not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)");
   return *format;
 }

@@ -27,8 +27,12 @@ struct RgbImage {
 enum class ImageFormat { png, jpeg, pnm, bmp };
 std::optional<ImageFormat> sniff_image_format(const uint8_t* head, size_t size);
 const char* format_name(ImageFormat format);  // "JPEG", "PNG", "PPM/PGM", "BMP"
+// The format of a file by its first bytes, or none; a file that cannot be opened is an Error.
+std::optional<ImageFormat> file_image_format(const std::string& path);
 // The format of a file; anything else is an Error naming the file.
 ImageFormat check_image_format(const std::string& path);
+// The largest side an image may have, here and in a dataset file.
+inline constexpr int64_t kMaxImageSide = 65535;
 
 // Pixels as stored: a JPEG's EXIF orientation is not applied, so a label map drawn on the stored
 // pixels stays aligned. Grey images become RGB; alpha is dropped; 16-bit samples keep their high
