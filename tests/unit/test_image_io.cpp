@@ -89,7 +89,7 @@ TEST_F(ImageTest, DamagedFilesAreErrorsNamingThem) {
   write_file(path("cut.bmp"), "BM");
   testing::expect_error([&] { read_rgb_image(path("cut.bmp")); }, {"cut.bmp", "BMP"});
   // Headers that ask for gigabytes (found by fuzzing) are refused before anything is allocated.
-  write_file(path("huge.ppm"), "P3\n\n40000\n44000\n\r4000\xfa3");
+  write_file(path("huge.ppm"), "P3\n\n40000\n44000\n\r4000\xfa" "3");
   testing::expect_error([&] { read_rgb_image(path("huge.ppm")); }, {"huge.ppm", "more than 256 megapixels"});
   write_file(path("big.pgm"), "P2\n12000\n12000\n3\n\n");
   testing::expect_error([&] { read_rgb_image(path("big.pgm")); }, {"big.pgm", "truncated PPM/PGM"});
