@@ -14,6 +14,7 @@ int run_make_scenes(int argc, char** argv);
 int run_convert_voc(int argc, char** argv);
 int run_pack(int argc, char** argv);
 int run_train(int argc, char** argv);
+int run_pretrain(int argc, char** argv);
 int run_segment(int argc, char** argv);
 int run_evaluate(int argc, char** argv);
 int run_import(int argc, char** argv);
@@ -25,8 +26,9 @@ int run_crf_sweep(int argc, char** argv);
 void add_crf_options(po::options_description& options);
 crf::CrfParams crf_params_from(const po::variables_map& values);
 
-// The [model] and [solver] sections (--model.kind, --solver.base_lr ...), for train and bench train.
-void add_model_options(po::options_description& options);
+// The [model] and [solver] sections (--model.kind, --solver.base_lr ...), for train, pretrain and
+// bench train; `kind` is --model.kind's default.
+void add_model_options(po::options_description& options, const std::string& kind);
 ModelSpec model_spec_from(const po::variables_map& values);
 void add_solver_options(po::options_description& options);
 train::SolverOptions solver_options_from(const po::variables_map& values);

@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"pack", deeplab::jobs::run_pack, "pack a folder or list of images (labels optional) into a dataset file (MPI)"},
     {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)"},
     {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
+    {"pretrain", deeplab::jobs::run_pretrain, "train the VGG-16 classifier on garment photographs (the ImageNet step), MPI"},
     {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks"},
     {"segment", deeplab::jobs::run_segment, "segment a data set with a trained model (and the CRF), resumable, over MPI ranks"},
     {"evaluate", deeplab::jobs::run_evaluate, "score predictions against the ground truth: IoU per class, mean IoU"},

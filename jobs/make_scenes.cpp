@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "data/image_sources.h"
 #include "data/scenes.h"
 #include "data/voc.h"
 #include <fstream>
@@ -16,7 +17,7 @@ namespace deeplab::jobs {
 int run_make_scenes(int argc, char** argv) {
   CommandLine cl;
   cl.command = "make-scenes";
-  cl.usage = "make-scenes --out DIR [--train N --val N --size S --seed K] [--voc-layout]";
+  cl.usage = "make-scenes --out DIR [--train N --val N --size S --seed K] [--backgrounds PHOTOS] [--voc-layout]";
   cl.about =
       "Makes the built-in segmentation data set from Debian's Fashion-MNIST: each scene is a textured,\n"
       "coloured canvas with 1 to 4 garments scaled 2-4x and tinted; 11 classes (background + 10 garments);\n"
@@ -29,6 +30,8 @@ int run_make_scenes(int argc, char** argv) {
       ("size", po::value<int>()->default_value(160), "canvas size in pixels (square)")
       ("seed", po::value<uint64_t>()->default_value(1), "random seed")
       ("fashion-mnist", po::value<std::string>()->default_value(data::kFashionMnistDir), "Fashion-MNIST folder")
+      ("backgrounds", po::value<std::string>()->default_value(""),
+       "a folder or list of photographs: canvases are random crops of them (garments pasted onto real photographs)")
       ("voc-layout", po::bool_switch(), "also write DIR/voc: JPEGImages, SegmentationClass (VOC palette), ImageSets lists");
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
@@ -40,6 +43,18 @@ int run_make_scenes(int argc, char** argv) {
   const int64_t counts[2] = {v["train"].as<int64_t>(), v["val"].as<int64_t>()};
   if (counts[0] < 0 || counts[1] < 0) fail("make-scenes: scene counts must not be negative");
   if (options.size < 32 || options.size > 4096) fail("make-scenes: --size ", options.size, " outside 32..4096");
+  const std::string backgrounds = v["backgrounds"].as<std::string>();
+  if (!backgrounds.empty()) {
+    const data::ImageSources found = data::find_images(backgrounds, "");
+    if (!found.bad.empty()) fail("--backgrounds: ", found.bad.front());
+    if (found.items.empty()) fail("--backgrounds ", backgrounds, ": no photographs there");
+    for (const data::PackItem& item : found.items) {
+      RgbImage photo = read_rgb_image(item.image);
+      if (photo.height < 8 || photo.width < 8) fail(item.image, ": ", photo.width, "x", photo.height, " is too small for a background");
+      options.backgrounds.push_back(std::move(photo));
+    }
+    log_info("backgrounds: " + std::to_string(options.backgrounds.size()) + " photographs from " + backgrounds);
+  }
   std::filesystem::create_directories(out);
 
   const char* splits[2] = {"train", "val"};

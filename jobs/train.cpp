@@ -9,14 +9,15 @@
 
 namespace deeplab::jobs {
 
-void add_model_options(po::options_description& options) {
+void add_model_options(po::options_description& options, const std::string& kind) {
   const ModelSpec d;
   options.add_options()
-      ("model.kind", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov")
+      ("model.kind", po::value<std::string>()->default_value(kind), "largefov | deeplab | msc-largefov | vgg16")
       ("model.num_classes", po::value<int>()->default_value(d.num_classes), "classes, background included")
       ("model.width", po::value<double>()->default_value(d.width), "channel width multiplier (1: the paper's network)")
       ("model.dropout", po::value<float>()->default_value(d.dropout), "dropout ratio after fc6 and fc7")
-      ("model.conv", po::value<std::string>()->default_value("auto"), "convolution algorithm: auto | direct | winograd");
+      ("model.conv", po::value<std::string>()->default_value("auto"), "convolution algorithm: auto | direct | winograd")
+      ("model.input_size", po::value<int>()->default_value(96), "vgg16: the square input its fc6 covers (multiple of 32)");
 }
 
 ModelSpec model_spec_from(const po::variables_map& v) {
@@ -26,6 +27,7 @@ ModelSpec model_spec_from(const po::variables_map& v) {
   s.width = v["model.width"].as<double>();
   s.dropout = v["model.dropout"].as<float>();
   s.conv_policy = parse_conv_policy(v["model.conv"].as<std::string>());
+  if (s.kind == ModelKind::vgg16) s.input_size = v["model.input_size"].as<int>();
   if (!(s.dropout >= 0 && s.dropout < 1)) fail("--model.dropout ", s.dropout, " must be in [0, 1)");
   return s;
 }
@@ -40,7 +42,8 @@ void add_solver_options(po::options_description& options) {
       ("solver.stepsize", po::value<int64_t>()->default_value(d.stepsize), "step: iterations between lr drops")
       ("solver.gamma", po::value<double>()->default_value(d.gamma), "step: lr factor at each drop")
       ("solver.power", po::value<double>()->default_value(d.power), "poly: exponent")
-      ("solver.max_iter", po::value<int64_t>()->default_value(d.max_iter), "iterations (updates) in all")
+      ("solver.warmup", po::value<int64_t>()->default_value(d.warmup), "iterations ramping the rate linearly up from 0")
+      ("solver.max_iter", po::value<int64_t>()->default_value(d.max_iter), "iterations (updates) in all (0: write the starting point as final.h5)")
       ("solver.batch", po::value<int>()->default_value(d.batch), "images per rank per pass")
       ("solver.iter_size", po::value<int>()->default_value(d.iter_size), "passes accumulated per update")
       ("solver.snapshot", po::value<int64_t>()->default_value(d.snapshot), "checkpoint every N iterations (0: none)")
@@ -60,6 +63,7 @@ train::SolverOptions solver_options_from(const po::variables_map& v) {
   s.stepsize = v["solver.stepsize"].as<int64_t>();
   s.gamma = v["solver.gamma"].as<double>();
   s.power = v["solver.power"].as<double>();
+  s.warmup = v["solver.warmup"].as<int64_t>();
   s.max_iter = v["solver.max_iter"].as<int64_t>();
   s.batch = v["solver.batch"].as<int>();
   s.iter_size = v["solver.iter_size"].as<int>();
@@ -75,7 +79,7 @@ train::SolverOptions solver_options_from(const po::variables_map& v) {
 int run_train(int argc, char** argv) {
   CommandLine cl;
   cl.command = "train";
-  cl.usage = "train --config C.ini --data train.h5 --out DIR [--init M.h5] [--resume auto|CKPT]";
+  cl.usage = "train --config C.ini --data train.h5 --out DIR [--init M.h5|VGG16.h5] [--resume auto|CKPT]";
   cl.about =
       "Trains a DeepLab network with SGD, alone or data-parallel under mpirun/srun (the global batch is\n"
       "batch x iter_size x ranks; the result does not depend on how it is split). Writes checkpoints\n"
@@ -84,7 +88,8 @@ int run_train(int argc, char** argv) {
   cl.options.add_options()
       ("data", po::value<std::string>()->required(), "training dataset (.h5, see make-scenes, convert-voc)")
       ("out", po::value<std::string>()->required(), "output folder")
-      ("init", po::value<std::string>()->default_value(""), "start from this model or checkpoint's weights")
+      ("init", po::value<std::string>()->default_value(""),
+       "start from this model or checkpoint's weights, or from a vgg16 classifier (deeplab pretrain) converted by the paper's rule")
       ("resume", po::value<std::string>()->default_value(""),
        "continue a run: 'auto' (the newest good checkpoint in --out, or a fresh start) or a checkpoint file")
       ("data.crop_size", po::value<int>()->default_value(321), "training crop (pixels)")
@@ -92,7 +97,7 @@ int run_train(int argc, char** argv) {
       ("data.scale_max", po::value<float>()->default_value(1.0f), "random rescaling, upper bound")
       ("data.mirror", po::value<bool>()->default_value(true), "random left-right flips")
       ("data.loader_threads", po::value<int>()->default_value(2), "threads preparing batches per rank");
-  add_model_options(cl.options);
+  add_model_options(cl.options, "largefov");
   add_solver_options(cl.options);
   add_device_options(cl);
   add_config_option(cl);
@@ -105,6 +110,7 @@ int run_train(int argc, char** argv) {
   o.init = v["init"].as<std::string>();
   o.resume = v["resume"].as<std::string>();
   o.model = model_spec_from(v);
+  if (is_classifier(o.model.kind)) fail("--model.kind vgg16 is a classifier: train it with deeplab pretrain");
   o.solver = solver_options_from(v);
   o.augment.crop_size = v["data.crop_size"].as<int>();
   o.augment.scale_min = v["data.scale_min"].as<float>();

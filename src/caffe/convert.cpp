@@ -13,24 +13,6 @@ namespace deeplab::caffe {
 
 namespace {
 
-struct ModelLayer {
-  std::string name;
-  nn::Param* weight = nullptr;
-  nn::Param* bias = nullptr;
-};
-
-// The model's parameterised layers in forward order ("conv1_1/weight" -> layer "conv1_1").
-std::vector<ModelLayer> model_layers(Model& model) {
-  std::vector<ModelLayer> layers;
-  for (nn::Param* p : model.params()) {
-    const size_t slash = p->name.find('/');
-    const std::string layer = p->name.substr(0, slash), role = p->name.substr(slash + 1);
-    if (layers.empty() || layers.back().name != layer) layers.push_back({layer});
-    (role == "bias" ? layers.back().bias : layers.back().weight) = p;
-  }
-  return layers;
-}
-
 Shape squeezed(const Shape& s) {
   Shape out;
   for (int64_t d : s)
@@ -65,7 +47,7 @@ void copy_into(nn::Param& p, const CaffeBlob& b) {
 }
 
 // Why a Caffe layer does not fit ours, or "" when it does.
-std::string mismatch(const CaffeLayer& src, const ModelLayer& dst) {
+std::string mismatch(const CaffeLayer& src, const LayerParams& dst) {
   const size_t want = dst.bias ? 2 : 1;
   if (src.blobs.size() < want) return "has " + std::to_string(src.blobs.size()) + " blobs, needs " + std::to_string(want);
   if (squeezed(src.blobs[0].shape) != squeezed(dst.weight->value.shape()))
@@ -89,7 +71,7 @@ void report_unused(const CaffeNet& net, const std::vector<std::string>& used, Im
 ImportReport import_weights(const CaffeNet& net, Model& model, const ImportOptions& o, const std::string& path) {
   ImportReport report;
   std::vector<std::string> used;
-  for (const ModelLayer& layer : model_layers(model)) {
+  for (const LayerParams& layer : parameter_layers(model)) {
     const CaffeLayer* src = find_layer(net, layer.name, path);
     const bool may_skip = o.allow_missing.count(layer.name) > 0;
     if (!src) {
@@ -122,61 +104,20 @@ ImportReport import_weights(const CaffeNet& net, Model& model, const ImportOptio
 }
 
 ImportReport import_vgg16(const CaffeNet& net, Model& model, const std::string& path) {
-  ImportReport report;
-  std::vector<std::string> used;
-  for (const ModelLayer& layer : model_layers(model)) {
-    const bool trunk = layer.name.rfind("conv", 0) == 0;
-    if (!trunk && layer.name != "fc6" && layer.name != "fc7") {
-      report.kept.push_back(layer.name + " (freshly initialised)");
-      continue;
-    }
-    const CaffeLayer* src = find_layer(net, layer.name, path);
-    if (!src) fail(path, ": layer '", layer.name, "' is missing: not a VGG-16 model (layers: ", names_of(net), ")");
-    used.push_back(src->name);
-    if (src->blobs.size() < 2) fail(path, ": layer '", src->name, "' has ", src->blobs.size(), " blobs, needs 2");
-    const CaffeBlob &w = src->blobs[0], &b = src->blobs[1];
-    if (trunk) {
-      const std::string why = mismatch(*src, layer);
-      if (!why.empty()) fail(path, ": layer '", src->name, "' ", why);
-      copy_into(*layer.weight, w);
-      copy_into(*layer.bias, b);
-      report.loaded.push_back(layer.name);
-      continue;
-    }
-    // fc6 / fc7: subsample filters (and fc6's 7x7 taps, fc7's inputs) down to the model's sizes.
-    const Shape& ws = layer.weight->value.shape();  // O x I x k x k
-    const int64_t out = ws[0], in = ws[1], k = ws[2];
-    const int64_t vgg_out = int64_t(b.data.size());
-    const int64_t vgg_taps = layer.name == "fc6" ? 7 : 1;
-    if (vgg_out < out || vgg_out % out) fail(path, ": layer '", src->name, "' has ", vgg_out, " filters, not a multiple of the model's ", out);
-    const int64_t vgg_in = int64_t(w.data.size()) / (vgg_out * vgg_taps * vgg_taps);
-    if (vgg_in * vgg_out * vgg_taps * vgg_taps != int64_t(w.data.size()) || vgg_in < in || vgg_in % in)
-      fail(path, ": layer '", src->name, "' weights ", shape_str(w.shape), " do not subsample to ", shape_str(ws));
-    const int64_t filter_step = vgg_out / out, input_step = vgg_in / in;
-    std::vector<int64_t> taps(size_t(k), 0);
-    for (int64_t t = 0; t < k; ++t) taps[size_t(t)] = k > 1 ? int64_t(std::lround(double(t) * double(vgg_taps - 1) / double(k - 1))) : 0;
-    float* dst = layer.weight->value.data();
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t i = 0; i < in; ++i)
-        for (int64_t y = 0; y < k; ++y)
-          for (int64_t x = 0; x < k; ++x) {
-            const int64_t src_index = (((o * filter_step) * vgg_in + i * input_step) * vgg_taps + taps[size_t(y)]) * vgg_taps + taps[size_t(x)];
-            dst[((o * in + i) * k + y) * k + x] = w.data[size_t(src_index)];
-          }
-    for (int64_t o = 0; o < out; ++o) layer.bias->value.data()[o] = b.data[size_t(o * filter_step)];
-    ++layer.weight->version;
-    ++layer.bias->version;
-    report.loaded.push_back(layer.name + " (every " + std::to_string(filter_step) + "th filter" +
-                            (vgg_taps > 1 ? ", taps of 7x7 subsampled to " + std::to_string(k) + "x" + std::to_string(k) : "") + ")");
+  std::vector<VggLayer> layers;
+  for (const CaffeLayer& l : net.layers) {
+    if (l.blobs.empty()) continue;
+    VggLayer v{l.name, l.blobs[0].shape, l.blobs[0].data.data(), int64_t(l.blobs[0].data.size())};
+    if (l.blobs.size() > 1) v.bias = l.blobs[1].data.data(), v.bias_size = int64_t(l.blobs[1].data.size());
+    layers.push_back(v);
   }
-  report_unused(net, used, report);
-  return report;
+  return init_from_vgg16(layers, model, path);
 }
 
 CaffeNet export_weights(Model& model) {
   CaffeNet net;
   net.name = std::string("deeplab-") + model_kind_name(model.spec().kind);
-  for (const ModelLayer& layer : model_layers(model)) {
+  for (const LayerParams& layer : parameter_layers(model)) {
     CaffeLayer l{layer.name, "Convolution", {}};
     for (nn::Param* p : {layer.weight, layer.bias}) {
       if (!p) continue;

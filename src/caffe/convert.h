@@ -5,14 +5,8 @@
 // is the weight, blob 1 the bias. Inner-product weights (O x I, or V1's 1 x 1 x O x I) fill a
 // 1x1 convolution of the same sizes. Every shape is checked.
 //
-// From ImageNet VGG-16 (`from_vgg16`), as the paper initialised DeepLab-LargeFOV:
-//   conv1_1 ... conv5_3   copied
-//   fc6  VGG's 4096 x 25088 inner product is a 4096 x 512 x 7 x 7 convolution; keep every 4th
-//        filter (0, 4, ..., 4092) and the taps 0, 3, 6 in each direction: 1024 x 512 x 3 x 3
-//        (the DeepLab model keeps all 4096 filters and taps 0, 2, 4, 6: 4096 x 512 x 4 x 4)
-//   fc7  4096 x 4096: every 4th output and every 4th input, 1024 x 1024 (DeepLab: all)
-//   fc8  VGG's 1000-class classifier is dropped; fc8 keeps its fresh initialisation
-// A narrower model (width w) takes every (VGG filters / its filters)-th filter likewise.
+// From ImageNet VGG-16 (`import_vgg16`): the paper's initialisation of DeepLab, by the rule in
+// models/vgg16_conversion.h (fc6 and fc7 subsampled, fc8 fresh).
 #pragma once
 #include <set>
 #include <string>
@@ -20,6 +14,7 @@
 
 #include "caffe/caffemodel.h"
 #include "models/deeplab.h"
+#include "models/vgg16_conversion.h"
 
 namespace deeplab::caffe {
 
@@ -28,11 +23,7 @@ struct ImportOptions {
   std::set<std::string> allow_missing;  // layers (e.g. "fc8") that may be missing or misshaped: kept as initialised
 };
 
-struct ImportReport {
-  std::vector<std::string> loaded;   // our layer names filled from the file
-  std::vector<std::string> kept;     // allowed missing or misshaped: left as initialised, with the reason
-  std::vector<std::string> unused;   // Caffe layers with weights the model has no place for
-};
+using ImportReport = WeightsReport;
 
 ImportReport import_weights(const CaffeNet& net, Model& model, const ImportOptions& options, const std::string& path);
 ImportReport import_vgg16(const CaffeNet& net, Model& model, const std::string& path);

@@ -73,18 +73,36 @@ int64_t batches_per_epoch(int64_t size, const LoaderOptions& o) {
   return size / (int64_t(o.batch) * o.ranks * o.iter_size) * o.iter_size;
 }
 
+DatasetExamples::DatasetExamples(const std::string& path, const AugmentOptions& augment)
+    : reader_(path), augment_(augment) {
+  if (augment.crop_size < 1) fail("loader: crop size ", augment.crop_size);
+  if (!(augment.scale_min > 0) || augment.scale_max < augment.scale_min)
+    fail("loader: scale range ", augment.scale_min, "..", augment.scale_max);
+  reader_.require_labels("training");
+}
+
+void DatasetExamples::make(int64_t index, uint64_t seed, float* image_chw, uint8_t* labels) {
+  EncodedSample stored;
+  {
+    std::lock_guard<std::mutex> lock(read_mutex_);
+    stored = reader_.read_encoded(index);
+  }
+  const Sample s = decode(std::move(stored), reader_.path());  // a JPEG entry, in parallel
+  augment(s, augment_, seed, image_chw, labels);
+}
+
 Loader::Loader(const std::string& path, const LoaderOptions& o, LoaderPosition start)
-    : reader_(path), options_(o), start_(start), position_(start) {
+    : Loader(std::make_shared<DatasetExamples>(path, o.augment), o, start) {}
+
+Loader::Loader(std::shared_ptr<ExampleSource> source, const LoaderOptions& o, LoaderPosition start)
+    : source_(std::move(source)), options_(o), start_(start), position_(start) {
+  const std::string path = source_->name();
   if (o.batch < 1 || o.threads < 1 || o.queue_depth < 1) fail("loader: batch, threads and queue depth must be positive");
   if (o.ranks < 1 || o.rank < 0 || o.rank >= o.ranks) fail("loader: rank ", o.rank, " of ", o.ranks);
-  if (o.augment.crop_size < 1) fail("loader: crop size ", o.augment.crop_size);
-  if (!(o.augment.scale_min > 0) || o.augment.scale_max < o.augment.scale_min)
-    fail("loader: scale range ", o.augment.scale_min, "..", o.augment.scale_max);
   if (o.iter_size < 1) fail("loader: iter_size ", o.iter_size, " must be positive");
-  reader_.require_labels("training");
-  steps_per_epoch_ = batches_per_epoch(reader_.size(), o);
+  steps_per_epoch_ = batches_per_epoch(source_->size(), o);
   if (steps_per_epoch_ < 1)
-    fail(path, ": ", reader_.size(), " images cannot make one iteration of ", o.batch, " x ", o.iter_size,
+    fail(path, ": ", source_->size(), " images cannot make one iteration of ", o.batch, " x ", o.iter_size,
          " images on each of ", o.ranks, " ranks");
   if (start.epoch < 0 || start.step < 0 || start.step >= steps_per_epoch_)
     fail(path, ": cannot resume at epoch ", start.epoch, " step ", start.step, " (an epoch has ", steps_per_epoch_,
@@ -113,22 +131,16 @@ Batch Loader::make(int64_t sequence) {
   // Batch `sequence` after the start position: its epoch and step follow from the counts.
   const int64_t absolute = start_.epoch * steps_per_epoch_ + start_.step + sequence;
   const int64_t epoch = absolute / steps_per_epoch_, step = absolute % steps_per_epoch_;
-  const std::vector<int64_t> shard = epoch_shard(reader_.size(), options_.seed, epoch, options_.rank, options_.ranks, options_.batch, options_.iter_size);
-  const int c = options_.augment.crop_size, n = options_.batch;
+  const std::vector<int64_t> shard = epoch_shard(source_->size(), options_.seed, epoch, options_.rank, options_.ranks, options_.batch, options_.iter_size);
+  const int c = source_->image_side(), l = source_->label_side(), n = options_.batch;
   Batch b;
   b.epoch = epoch;
   b.images = Tensor({n, 3, c, c});
-  b.labels = LabelMap(n, c, c);
+  b.labels = LabelMap(n, l, l);
   for (int i = 0; i < n; ++i) {
     const int64_t index = shard[step * n + i];
-    EncodedSample stored;
-    {
-      std::lock_guard<std::mutex> lock(read_mutex_);  // Debian's HDF5 is not built thread-safe
-      stored = reader_.read_encoded(index);
-    }
-    const Sample s = decode(std::move(stored), reader_.path());  // a JPEG entry, in parallel
     const uint64_t seed = options_.seed ^ (uint64_t(epoch) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(index) * 0xD6E8FEB86659FD93ull);
-    augment(s, options_.augment, seed, b.images.data() + int64_t(i) * 3 * c * c, &b.labels.data[size_t(i) * c * c]);
+    source_->make(index, seed, b.images.data() + int64_t(i) * 3 * c * c, &b.labels.data[size_t(i) * l * l]);
     b.indices.push_back(index);
   }
   return b;

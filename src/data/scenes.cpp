@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/garment_canvas.h"
 
 namespace deeplab::data {
 
@@ -16,11 +18,27 @@ std::vector<std::string> scene_class_names() {
 
 namespace {
 
-struct Colour {
-  float r, g, b;
-};
-
-Colour random_colour(Rng& rng) { return {rng.uniform(20, 235), rng.uniform(20, 235), rng.uniform(20, 235)}; }
+// A random square crop of a random photograph, resized onto the canvas; returns its mean colour.
+Colour paste_photo_crop(Canvas& canvas, const std::vector<RgbImage>& photos, Rng& rng) {
+  const RgbImage& photo = photos[rng.below(photos.size())];
+  const int shorter = int(std::min(photo.height, photo.width));
+  const int side = std::max(1, int(float(shorter) * rng.uniform(1.0f / 3, 1.0f)));
+  const int top = int(rng.below(uint64_t(photo.height - side + 1))), left = int(rng.below(uint64_t(photo.width - side + 1)));
+  cv::Mat whole(int(photo.height), int(photo.width), CV_8UC3, const_cast<uint8_t*>(photo.rgb.data()));
+  cv::Mat resized;
+  cv::resize(whole(cv::Rect(left, top, side, side)), resized, cv::Size(canvas.width, canvas.height), 0, 0,
+             side > canvas.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+  Colour mean{0, 0, 0};
+  for (int y = 0; y < canvas.height; ++y)
+    for (int x = 0; x < canvas.width; ++x) {
+      const uint8_t* p = resized.ptr<uint8_t>(y) + x * 3;
+      float* q = &canvas.rgb[(size_t(y) * canvas.width + x) * 3];
+      for (int k = 0; k < 3; ++k) q[k] = float(p[k]);
+      mean.r += p[0], mean.g += p[1], mean.b += p[2];
+    }
+  const float n = float(canvas.height) * float(canvas.width);
+  return {mean.r / n, mean.g / n, mean.b / n};
+}
 
 }  // namespace
 
@@ -36,59 +54,23 @@ Sample make_scene(const FashionMnist& garments, const std::string& split, int64_
   out.rgb.assign(size_t(s) * s * 3, 0);
   out.labels.assign(size_t(s) * s, 0);
 
-  // Background: a base colour, a gentle gradient, stripes at a random angle, and pixel noise.
-  const Colour base = random_colour(rng);
-  const float angle = rng.uniform(0, 3.14159f), period = rng.uniform(6, 20), stripe = rng.uniform(10, 35);
-  const float gx = rng.uniform(-0.3f, 0.3f), gy = rng.uniform(-0.3f, 0.3f);
-  std::vector<float> img(size_t(s) * s * 3);
-  for (int y = 0; y < s; ++y)
-    for (int x = 0; x < s; ++x) {
-      const float t = std::sin((x * std::cos(angle) + y * std::sin(angle)) * 6.2832f / period) * stripe;
-      const float shade = gx * (x - s / 2) + gy * (y - s / 2);
-      float* p = &img[(size_t(y) * s + x) * 3];
-      p[0] = base.r + t + shade + rng.uniform(-6, 6);
-      p[1] = base.g + t * 0.7f + shade + rng.uniform(-6, 6);
-      p[2] = base.b - t * 0.5f + shade + rng.uniform(-6, 6);
-    }
-
+  Canvas canvas(s, s);
+  const Colour base = o.backgrounds.empty() ? paint_background(canvas, rng) : paste_photo_crop(canvas, o.backgrounds, rng);
   // Garments, each over the earlier ones.
   const int count = 1 + int(rng.below(4));
   for (int g = 0; g < count; ++g) {
-    const int64_t which = int64_t(rng.below(uint64_t(garments.count)));
-    const int cls = garments.labels[which] + 1;
+    GarmentPlacement p;
+    p.which = int64_t(rng.below(uint64_t(garments.count)));
+    const int cls = garments.labels[p.which] + 1;
     const int scale = 2 + int(rng.below(3));  // 2, 3 or 4
     const int gh = int(garments.rows) * scale, gw = int(garments.cols) * scale;
-    const int oy = int(rng.below(uint64_t(std::max(1, s - gh + 1)))), ox = int(rng.below(uint64_t(std::max(1, s - gw + 1))));
-    // A tint that stands out from the background, so the garment's edges are visible ones.
-    Colour tint = random_colour(rng);
-    for (int tries = 0; tries < 16 && std::abs(tint.r - base.r) + std::abs(tint.g - base.g) + std::abs(tint.b - base.b) < 150;
-         ++tries)
-      tint = random_colour(rng);
-    const uint8_t* ink = garments.image(which);
-    for (int y = 0; y < gh; ++y)
-      for (int x = 0; x < gw; ++x) {
-        const int cy = oy + y, cx = ox + x;
-        if (cy >= s || cx >= s) continue;
-        // Bilinear sampling of the 28 x 28 ink, so scaled garments have smooth edges.
-        const float sy = std::clamp((y + 0.5f) / scale - 0.5f, 0.0f, float(garments.rows - 1));
-        const float sx = std::clamp((x + 0.5f) / scale - 0.5f, 0.0f, float(garments.cols - 1));
-        const int y0 = int(sy), x0 = int(sx);
-        const int y1 = std::min(y0 + 1, int(garments.rows) - 1), x1 = std::min(x0 + 1, int(garments.cols) - 1);
-        const float fy = sy - y0, fx = sx - x0;
-        auto at = [&](int yy, int xx) { return float(ink[yy * garments.cols + xx]); };
-        const float ink_level = ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
-                                 fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1))) / 255.0f;
-        // Tinted cloth over what is there: opaque wherever there is some ink, with the
-        // garment's own grey levels as shading.
-        const float a = std::min(1.0f, 3.0f * ink_level), shade = 0.55f + 0.45f * ink_level;
-        float* p = &img[(size_t(cy) * s + cx) * 3];
-        p[0] = p[0] * (1 - a) + tint.r * shade * a;
-        p[1] = p[1] * (1 - a) + tint.g * shade * a;
-        p[2] = p[2] * (1 - a) + tint.b * shade * a;
-        if (ink_level > o.ink_threshold) out.labels[size_t(cy) * s + cx] = uint8_t(cls);
-      }
+    p.scale = float(scale);
+    p.top = int(rng.below(uint64_t(std::max(1, s - gh + 1))));
+    p.left = int(rng.below(uint64_t(std::max(1, s - gw + 1))));
+    p.tint = garment_tint(rng, base);
+    draw_garment(canvas, garments, p, out.labels.data(), uint8_t(cls), o.ink_threshold);
   }
-  for (size_t i = 0; i < img.size(); ++i) out.rgb[i] = uint8_t(std::clamp(std::lround(img[i]), 0L, 255L));
+  out.rgb = canvas.to_bytes();
 
   // The boundary band: a pixel whose 4-neighbour has another label becomes 255 (both sides).
   std::vector<uint8_t> band(out.labels.size(), 0);

@@ -4,12 +4,16 @@
 // Labels: the garment's class + 1 where its ink is above a threshold, 0 (background) elsewhere,
 // and 255 (ignore) on the band where two regions meet, as VOC marks object boundaries.
 // 11 classes. Scene i of a split depends only on (seed, split, i).
+// With background photographs, each scene's canvas is instead a random square crop of one of
+// them (a third to all of its shorter side, resized to the scene's size): garments pasted onto
+// real photographs, a harder and more realistic set.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
+#include "image/image_io.h"
 
 namespace deeplab::data {
 
@@ -20,6 +24,7 @@ struct SceneOptions {
   int size = 160;
   uint64_t seed = 1;
   float ink_threshold = 0.15f;  // of full ink: fainter garment pixels count as background
+  std::vector<RgbImage> backgrounds;  // photographs to crop canvases from; empty: textured canvases
 };
 
 // Scene `index` of a split ("train" draws on the training garments, "val" on the test ones).

@@ -56,7 +56,6 @@ double ConfusionMatrix::pixel_accuracy() const {
   return t ? double(correct) / double(t) : 0.0;
 }
 
-namespace {
 std::string class_name(const Evaluation& e, int c) {
   return size_t(c) < e.class_names.size() ? e.class_names[size_t(c)] : "class" + std::to_string(c);
 }
@@ -75,7 +74,6 @@ std::string json_string(const std::string& s) {
   }
   return out + "\"";
 }
-}  // namespace
 
 std::string format_table(const Evaluation& e) {
   std::ostringstream out;
@@ -107,13 +105,19 @@ std::string to_json(const Evaluation& e) {
     if (v) std::snprintf(num, sizeof num, "%.6f", *v);
     out << (c ? ", " : "") << json_string(class_name(e, c)) << ": " << (v ? std::string(num) : "null");
   }
-  out << "}, \"confusion\": [";
-  for (int t = 0; t < e.confusion.classes(); ++t) {
+  out << "}, \"confusion\": " << confusion_json(e.confusion) << "}\n";
+  return out.str();
+}
+
+std::string confusion_json(const ConfusionMatrix& m) {
+  std::ostringstream out;
+  out << "[";
+  for (int t = 0; t < m.classes(); ++t) {
     out << (t ? ", [" : "[");
-    for (int p = 0; p < e.confusion.classes(); ++p) out << (p ? ", " : "") << e.confusion.count(t, p);
+    for (int p = 0; p < m.classes(); ++p) out << (p ? ", " : "") << m.count(t, p);
     out << "]";
   }
-  out << "]}\n";
+  out << "]";
   return out.str();
 }
 

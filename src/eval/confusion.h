@@ -36,6 +36,13 @@ struct Evaluation {
   int64_t images = 0;
 };
 
+// Class c's name, or "classC" when the names are not known.
+std::string class_name(const Evaluation& e, int c);
+// s as a JSON string literal, quoted and escaped.
+std::string json_string(const std::string& s);
+// The counts as JSON rows, truth-major: [[...], [...]].
+std::string confusion_json(const ConfusionMatrix& m);
+
 // The table people read: one row per class (IoU or "absent"), then mean IoU and pixel accuracy.
 std::string format_table(const Evaluation& e);
 // {"mean_iou": ..., "pixel_accuracy": ..., "images": N, "per_class_iou": {"name": value|null}, ...}

@@ -19,7 +19,8 @@ ModelKind parse_model_kind(const std::string& name) {
   if (name == "largefov") return ModelKind::largefov;
   if (name == "deeplab") return ModelKind::deeplab;
   if (name == "msc-largefov") return ModelKind::msc_largefov;
-  fail("unknown model kind '", name, "' (expected largefov, deeplab or msc-largefov)");
+  if (name == "vgg16") return ModelKind::vgg16;
+  fail("unknown model kind '", name, "' (expected largefov, deeplab, msc-largefov or vgg16)");
 }
 
 const char* model_kind_name(ModelKind kind) {
@@ -27,6 +28,7 @@ const char* model_kind_name(ModelKind kind) {
     case ModelKind::largefov: return "largefov";
     case ModelKind::deeplab: return "deeplab";
     case ModelKind::msc_largefov: return "msc-largefov";
+    case ModelKind::vgg16: return "vgg16";
   }
   return "?";
 }
@@ -60,6 +62,9 @@ class Builder {
   int pool(const std::string& name, int x, PoolKind kind, int stride) {
     return net_.add1(std::make_unique<nn::Pooling>(name, PoolSpec{kind, 3, stride, 1}), {x});
   }
+  int vgg_pool(const std::string& name, int x) {  // VGG-16's own: 2x2, stride 2
+    return net_.add1(std::make_unique<nn::Pooling>(name, PoolSpec{PoolKind::max, 2, 2, 0}), {x});
+  }
   int dropout(const std::string& name, int x) {
     if (net_.phase() == nn::Phase::test) return x;  // identity at test time: leave it out
     return net_.add1(std::make_unique<nn::Dropout>(name, spec_.dropout, seed_ + dropouts_++ * 7919), {x});
@@ -73,18 +78,40 @@ class Builder {
   int dropouts_ = 0;
 };
 
+constexpr int kVggWidths[5] = {64, 128, 256, 512, 512};
+constexpr int kVggConvs[5] = {2, 2, 3, 3, 3};
+
+// The released VGG-16 classifier: the same 13 convolutions, then fc6 as a convolution whose
+// kernel covers pool5 (7x7 at 224), fc7 and fc8 as 1x1 convolutions.
+void build_vgg16(Builder& b, nn::Net& net, const ModelSpec& spec) {
+  int x = net.add_input("data"), in = 3;
+  for (int block = 1; block <= 5; ++block) {
+    const int out = b.ch(kVggWidths[block - 1]);
+    for (int i = 1; i <= kVggConvs[block - 1]; ++i) {
+      x = b.conv("conv" + std::to_string(block) + "_" + std::to_string(i), x, in, out, 3, 1, 1, true);
+      in = out;
+    }
+    x = b.vgg_pool("pool" + std::to_string(block), x);
+  }
+  const int fc = b.ch(4096);
+  x = b.conv("fc6", x, in, fc, spec.input_size / 32, 0, 1, true);
+  x = b.dropout("drop6", x);
+  x = b.conv("fc7", x, fc, fc, 1, 0, 1, true);
+  x = b.dropout("drop7", x);
+  net.mark_output(b.conv("fc8", x, fc, spec.num_classes, 1, 0, 1, false));
+}
+
 void build(nn::Net& net, const ModelSpec& spec, uint64_t seed) {
   Builder b(net, spec, seed);
+  if (spec.kind == ModelKind::vgg16) return build_vgg16(b, net, spec);
   const int data = net.add_input("data");
   // VGG-16 trunk. pool1..3 halve the resolution; pool4 and pool5 keep it (stride 1), and
   // conv5 is dilated by 2 to see what it would have seen at stride 16: output stride 8.
-  const int widths[5] = {64, 128, 256, 512, 512};
-  const int convs[5] = {2, 2, 3, 3, 3};
   int x = data, in = 3;
   std::vector<int> pools;  // pool1..pool4 for the multi-scale heads
   for (int block = 1; block <= 5; ++block) {
-    const int out = b.ch(widths[block - 1]), dilation = block == 5 ? 2 : 1;
-    for (int i = 1; i <= convs[block - 1]; ++i) {
+    const int out = b.ch(kVggWidths[block - 1]), dilation = block == 5 ? 2 : 1;
+    for (int i = 1; i <= kVggConvs[block - 1]; ++i) {
       x = b.conv("conv" + std::to_string(block) + "_" + std::to_string(i), x, in, out, 3, dilation, dilation, true);
       in = out;
     }
@@ -129,7 +156,7 @@ void build(nn::Net& net, const ModelSpec& spec, uint64_t seed) {
 // Rough standard deviation of mean-subtracted 8-bit pixels in photographs.
 constexpr float kPixelStd = 60.0f;
 
-void initialise(nn::Net& net, uint64_t seed) {
+void initialise(nn::Net& net, const ModelSpec& spec, uint64_t seed) {
   Rng rng(seed ^ 0x5eedull);
   for (nn::Param* p : net.params()) {
     if (p->value.ndim() != 4) continue;  // biases stay zero
@@ -142,7 +169,9 @@ void initialise(nn::Net& net, uint64_t seed) {
     for (int64_t i = 0; i < p->value.numel(); ++i) p->value.data()[i] = std * rng.normal();
     ++p->version;
   }
-  // Caffe's classifier multipliers: fc8 learns 10x (weights) and 20x (biases) faster.
+  // Caffe's classifier multipliers when fine-tuning a segmentation network: fc8 learns 10x
+  // (weights) and 20x (biases) faster. A classifier trained from scratch learns evenly.
+  if (is_classifier(spec.kind)) return;
   for (nn::Param* p : net.params())
     if (p->name.rfind("fc8", 0) == 0) p->lr_mult *= 10.0f;
 }
@@ -150,10 +179,16 @@ void initialise(nn::Net& net, uint64_t seed) {
 }  // namespace
 
 Model::Model(const ModelSpec& spec, nn::Phase phase, uint64_t seed) : spec_(spec), net_(phase) {
-  if (spec.num_classes < 1 || spec.num_classes > 255) fail("model: num_classes ", spec.num_classes, " outside 1..255");
+  // Label maps are bytes (255: ignore); a classifier may have ImageNet's 1000 classes.
+  const int max_classes = is_classifier(spec.kind) ? 1000 : 255;
+  if (spec.num_classes < 1 || spec.num_classes > max_classes)
+    fail("model: num_classes ", spec.num_classes, " outside 1..", max_classes);
   if (!(spec.width > 0 && spec.width <= 4)) fail("model: width ", spec.width, " outside (0, 4]");
+  if (spec.kind == ModelKind::vgg16 && (spec.input_size < 32 || spec.input_size % 32 || spec.input_size > 1024))
+    fail("model: a vgg16 classifier needs an input size that is a multiple of 32 (32..1024), not ", spec.input_size);
+  if (spec.kind != ModelKind::vgg16) spec_.input_size = 0;
   build(net_, spec_, seed);
-  initialise(net_, seed);
+  initialise(net_, spec_, seed);
 }
 
 Tensor Model::forward(const Tensor& image_bgr) {
@@ -182,6 +217,17 @@ double Model::gflops(int64_t height, int64_t width, int64_t batch) {
 void Model::set_dropout_keys(const std::vector<uint64_t>& keys) {
   for (const auto& node : net_.nodes())
     if (auto* d = dynamic_cast<nn::Dropout*>(node.layer.get())) d->set_sample_keys(keys);
+}
+
+std::vector<LayerParams> parameter_layers(Model& model) {
+  std::vector<LayerParams> layers;
+  for (nn::Param* p : model.params()) {
+    const size_t slash = p->name.find('/');
+    const std::string layer = p->name.substr(0, slash), role = p->name.substr(slash + 1);
+    if (layers.empty() || layers.back().name != layer) layers.push_back({layer});
+    (role == "bias" ? layers.back().bias : layers.back().weight) = p;
+  }
+  return layers;
 }
 
 void Model::copy_params_from(Model& other) {

@@ -4,6 +4,10 @@
 //   deeplab       the same trunk without pool5a, fc6 4x4 dilation 4 (4096), fc7 4096
 //   msc-largefov  largefov plus five 2-layer heads (on the image and pool1..pool4, 128 + 128
 //                 channels each, at stride 8), concatenated with fc7 before fc8
+// and the ImageNet classifier they start from:
+//   vgg16         the released VGG-16 for a square input of `input_size` (a multiple of 32): five
+//                 2x2 stride-2 max pools, fc6 an inner product over pool5's (input_size / 32)^2
+//                 grid (4096), fc7 4096, fc8 the classes; one score vector per image
 // A width multiplier scales every channel count, for small networks of the same shape.
 #pragma once
 #include <memory>
@@ -15,8 +19,8 @@
 
 namespace deeplab {
 
-enum class ModelKind { largefov, deeplab, msc_largefov };
-ModelKind parse_model_kind(const std::string& name);  // "largefov", "deeplab", "msc-largefov"
+enum class ModelKind { largefov, deeplab, msc_largefov, vgg16 };
+ModelKind parse_model_kind(const std::string& name);  // "largefov", "deeplab", "msc-largefov", "vgg16"
 const char* model_kind_name(ModelKind kind);
 
 // Which convolutions use Winograd. Measured on a 2-core Zen 4 (deeplab bench forward, 321x321):
@@ -33,7 +37,11 @@ struct ModelSpec {
   float dropout = 0.5f;
   // Not stored in model files: how this process computes, not what the model is.
   ConvPolicy conv_policy = ConvPolicy::automatic;
+  int input_size = 0;  // vgg16 only: the square input its fc6 covers (224 for the released model)
 };
+
+// A classifier (one score vector per image) rather than a segmentation network.
+inline bool is_classifier(ModelKind kind) { return kind == ModelKind::vgg16; }
 
 // VGG-16's ImageNet mean in the network's BGR channel order (Caffe convention).
 constexpr float kVggMeanBgr[3] = {104.008f, 116.669f, 122.675f};
@@ -68,6 +76,15 @@ class Model {
   ModelSpec spec_;
   nn::Net net_;
 };
+
+// A layer's parameters: "fc6/weight" and "fc6/bias" are layer "fc6".
+struct LayerParams {
+  std::string name;
+  nn::Param* weight = nullptr;
+  nn::Param* bias = nullptr;
+};
+// The model's parameterised layers in forward order.
+std::vector<LayerParams> parameter_layers(Model& model);
 
 // Channel count after the width multiplier (at least 1).
 int scaled_channels(int channels, double width);

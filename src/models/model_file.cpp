@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace deeplab {
@@ -20,6 +22,7 @@ void write_model(h5::File& file, Model& model) {
   file.set_attr("/", "kind", std::string(model_kind_name(s.kind)));
   file.set_attr("/", "num_classes", int64_t(s.num_classes));
   file.set_attr("/", "width", s.width);
+  if (is_classifier(s.kind)) file.set_attr("/", "input_size", int64_t(s.input_size));
   for (nn::Param* p : model.params()) {
     file.write_tensor(p->name, p->value);
     file.set_attr(p->name, "crc32", tensor_crc(p->value));
@@ -59,12 +62,18 @@ ModelSpec read_model_spec(const h5::File& file) {
   }
   spec.num_classes = int(*classes);
   spec.width = *width;
+  if (is_classifier(spec.kind)) {
+    auto input_size = file.attr_int("/", "input_size");
+    if (!input_size) fail(file.path(), ": attribute 'input_size' is missing (a ", *kind, " classifier needs it)");
+    spec.input_size = int(std::clamp<int64_t>(*input_size, 0, 1 << 20));
+  }
   return spec;
 }
 
 void require_same_network(const h5::File& file, const ModelSpec& want) {
   const ModelSpec spec = read_model_spec(file);
-  if (spec.kind != want.kind || spec.num_classes != want.num_classes || spec.width != want.width)
+  if (spec.kind != want.kind || spec.num_classes != want.num_classes || spec.width != want.width ||
+      spec.input_size != want.input_size)
     fail(file.path(), ": holds a ", model_kind_name(spec.kind), " with ", spec.num_classes, " classes at width ",
          spec.width, ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes,
          " classes at width ", want.width);

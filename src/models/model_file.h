@@ -1,6 +1,7 @@
 // The model / checkpoint file (HDF5): one dataset per parameter under its Caffe-style name
 // ("fc6/weight", OIHW float32; "fc6/bias"), and file attributes naming the format and the
-// network (format = "deeplab-model", version, kind, num_classes, width). Each parameter carries a
+// network (format = "deeplab-model", version, kind, num_classes, width; input_size for a vgg16
+// classifier). Each parameter carries a
 // crc32 attribute (CRC-32 of its float32 bytes), checked on load when present (files converted by
 // other tools may omit it). Written atomically.
 // Training adds its solver state under "/solver" in the same file.

@@ -175,6 +175,9 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     return summary;
   }
   auto model = load_model(o.model_path, nn::Phase::test);
+  if (is_classifier(model->spec().kind))
+    fail(o.model_path, ": a ", model_kind_name(model->spec().kind),
+         " classifier does not segment; turn it into DeepLab with train --init ", o.model_path);
   const DeviceSelection device = use_device(o.device, mpi.local_rank());
   Scorer scorer(*model, device, o.tf32);
   crf::CrfRunner crf_runner(o.crf ? device : DeviceSelection{});

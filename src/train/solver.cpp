@@ -40,7 +40,9 @@ void validate(const SolverOptions& o) {
   if (o.lr_policy == LrPolicy::step && (o.stepsize < 1 || !(o.gamma > 0)))
     fail("solver: lr_policy step needs stepsize >= 1 and gamma > 0 (got ", o.stepsize, ", ", o.gamma, ")");
   if (o.lr_policy == LrPolicy::poly && !(o.power > 0)) fail("solver.power ", o.power, " must be positive");
-  if (o.max_iter < 1) fail("solver.max_iter ", o.max_iter, " must be at least 1");
+  // 0 trains nothing: final.h5 is the starting point (a --init converted from a classifier).
+  if (o.max_iter < 0) fail("solver.max_iter ", o.max_iter, " must not be negative");
+  if (o.warmup < 0) fail("solver.warmup ", o.warmup, " must not be negative");
   if (o.batch < 1) fail("solver.batch ", o.batch, " must be at least 1");
   if (o.iter_size < 1) fail("solver.iter_size ", o.iter_size, " must be at least 1");
   if (o.snapshot < 0) fail("solver.snapshot ", o.snapshot, " must not be negative");
@@ -49,13 +51,20 @@ void validate(const SolverOptions& o) {
   if (o.loss_normalization == nn::LossNormalization::none) fail("solver.loss_normalization must be per-image or per-pixel");
 }
 
-double learning_rate(const SolverOptions& o, int64_t iteration) {
+namespace {
+double policy_rate(const SolverOptions& o, int64_t iteration) {
   switch (o.lr_policy) {
     case LrPolicy::fixed: return o.base_lr;
     case LrPolicy::step: return o.base_lr * std::pow(o.gamma, double(iteration / o.stepsize));
     case LrPolicy::poly: return o.base_lr * std::pow(1.0 - double(iteration) / double(o.max_iter), o.power);
   }
   return o.base_lr;
+}
+}  // namespace
+
+double learning_rate(const SolverOptions& o, int64_t iteration) {
+  const double rate = policy_rate(o, iteration);
+  return iteration < o.warmup ? rate * double(iteration + 1) / double(o.warmup) : rate;
 }
 
 Sgd::Sgd(const SolverOptions& options, std::vector<nn::Param*> params) : options_(options) {

@@ -31,6 +31,9 @@ struct SolverOptions {
   int64_t stepsize = 2000;  // step: lr x gamma every stepsize iterations
   double gamma = 0.1;
   double power = 0.9;       // poly: lr x (1 - iteration / max_iter)^power
+  // The first warmup iterations ramp the rate linearly up to the policy's (Goyal et al. 2017):
+  // a plain 16-layer network from scratch diverges at a rate it trains well at once it is going.
+  int64_t warmup = 0;
   int64_t max_iter = 6000;
   int batch = 20;           // images per rank per forward pass
   int iter_size = 1;        // forward/backward passes accumulated per update

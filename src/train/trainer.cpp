@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/signals.h"
 #include "models/model_file.h"
+#include "models/vgg16_conversion.h"
 #include "nn/softmax.h"
 #include "train/checkpoint.h"
 #include "train/train_log.h"
@@ -159,10 +160,22 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
   }
   if (o.resume == "auto") log_info("no checkpoint in " + o.out_dir + ": starting from the beginning");
   if (!o.init.empty()) {
-    h5::File f = h5::File::open_read(o.init);
-    require_same_network(f, model.spec());
-    read_params(f, model);
-    log_info("initial weights from " + o.init);
+    const bool from_classifier = [&] {
+      h5::File f = h5::File::open_read(o.init);
+      const ModelSpec init_spec = read_model_spec(f);
+      return is_classifier(init_spec.kind) && !is_classifier(model.spec().kind);
+    }();
+    if (from_classifier) {
+      const WeightsReport r = init_from_vgg16_file(o.init, model);
+      std::string loaded;
+      for (const std::string& l : r.loaded) loaded += (loaded.empty() ? "" : "; ") + l;
+      log_info("initial weights converted from the VGG-16 classifier " + o.init + ": " + loaded);
+    } else {
+      h5::File f = h5::File::open_read(o.init);
+      require_same_network(f, model.spec());
+      read_params(f, model);
+      log_info("initial weights from " + o.init);
+    }
   }
   return fresh;
 }
@@ -195,18 +208,16 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   lo.rank = mpi.rank();
   lo.ranks = mpi.size();
   lo.threads = o.loader_threads;
-  int64_t dataset_size = 0;
-  {
-    data::DatasetReader reader(o.data_path);
-    if (reader.num_classes() > o.model.num_classes)
-      fail(o.data_path, ": labels have ", reader.num_classes(), " classes, the model (model.num_classes) only ",
-           o.model.num_classes);
-    dataset_size = reader.size();
-  }
+  const std::shared_ptr<data::ExampleSource> examples =
+      o.examples ? o.examples : std::make_shared<data::DatasetExamples>(o.data_path, o.augment);
+  if (examples->num_classes() > o.model.num_classes)
+    fail(examples->name(), ": labels have ", examples->num_classes(), " classes, the model (model.num_classes) only ",
+         o.model.num_classes);
+  const int64_t dataset_size = examples->size();
   const int64_t per_epoch = data::batches_per_epoch(dataset_size, lo);
   const int64_t global_batch = int64_t(o.solver.batch) * o.solver.iter_size * mpi.size();
   if (per_epoch < 1)
-    fail(o.data_path, ": ", dataset_size, " images are fewer than one global batch of ", global_batch, " (batch ",
+    fail(examples->name(), ": ", dataset_size, " images are fewer than one global batch of ", global_batch, " (batch ",
          o.solver.batch, " x iter_size ", o.solver.iter_size, " x ", mpi.size(), " ranks)");
 
   Model model(o.model, nn::Phase::train, o.solver.seed);
@@ -229,14 +240,14 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   const int64_t start = state.iteration, max_iter = o.solver.max_iter;
   if (start > max_iter) fail("the checkpoint is at iteration ", start, ", past solver.max_iter ", max_iter);
   const int64_t absolute = start * o.solver.iter_size;
-  data::Loader loader(o.data_path, lo, data::LoaderPosition{absolute / per_epoch, absolute % per_epoch});
+  data::Loader loader(examples, lo, data::LoaderPosition{absolute / per_epoch, absolute % per_epoch});
   const DeviceSelection device = use_device(o.device, mpi.local_rank());
   std::unique_ptr<Step> step = make_step(model, sgd, o.solver, mpi, device, o.tf32);
   std::unique_ptr<TrainLog> log;
   if (root) {
     log = std::make_unique<TrainLog>(o.out_dir, start);
     log_info("training " + std::string(model_kind_name(o.model.kind)) + " (" + std::to_string(model.param_count()) +
-             " parameters) on " + o.data_path + ": " + std::to_string(dataset_size) + " images, global batch " +
+             " parameters) on " + examples->name() + ": " + std::to_string(dataset_size) + " images, global batch " +
              std::to_string(global_batch) + " = " + std::to_string(o.solver.batch) + " x iter_size " +
              std::to_string(o.solver.iter_size) + " x " + std::to_string(mpi.size()) + " ranks, iterations " +
              std::to_string(start) + " -> " + std::to_string(max_iter) + " on " + device.describe() +

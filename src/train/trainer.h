@@ -23,9 +23,13 @@
 namespace deeplab::train {
 
 struct TrainOptions {
-  std::string data_path;  // training dataset (.h5)
+  std::string data_path;  // training dataset (.h5), augmented as `augment` says
+  // Or any other source of examples (pretraining's rendered garment photographs); when set,
+  // data_path and augment are not used.
+  std::shared_ptr<data::ExampleSource> examples;
   std::string out_dir;    // checkpoints, log, final.h5
-  std::string init;       // model or checkpoint file to start from; empty: fresh weights from the seed
+  std::string init;       // model or checkpoint file to start from (the same network, or a vgg16
+                          // classifier, converted by the paper's rule); empty: fresh from the seed
   std::string resume;     // empty: start afresh; "auto": newest good checkpoint in out_dir; or a path
   ModelSpec model;
   SolverOptions solver;

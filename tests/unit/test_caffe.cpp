@@ -156,6 +156,44 @@ TEST(Vgg16, Fc6AndFc7AreSubsampledAsThePaperSays) {
   expect_error([&] { import_vgg16(vgg, fresh, "vgg.caffemodel"); }, {"vgg.caffemodel", "'fc6' is missing"});
 }
 
+TEST(Vgg16, APretrainedClassifierConvertsByTheSameRuleEitherWay) {
+  // A vgg16 classifier at 96 pixels (pool5 3 x 3, so fc6 is 256 x 32 x 3 x 3 at width 1/16):
+  // converted from the model itself (train --init) and from its Caffe export (import
+  // --from-vgg16), the LargeFOV is the same to the bit.
+  Model vgg(ModelSpec{ModelKind::vgg16, 10, 1.0 / 16, 0.5f, ConvPolicy::direct, 96}, nn::Phase::test, 8);
+  Rng rng(2);
+  for (nn::Param* p : vgg.params())  // biases too, so a bias mix-up would show
+    for (int64_t i = 0; i < p->value.numel(); ++i) p->value.data()[i] = rng.uniform(-1, 1);
+  const ModelSpec spec{ModelKind::largefov, 11, 1.0 / 16};
+  Model direct(spec, nn::Phase::test, 5), via_caffe(spec, nn::Phase::test, 5), fresh(spec, nn::Phase::test, 5);
+  const WeightsReport r = init_from_vgg16(vgg_layers(vgg), direct, "vgg.h5");
+  import_vgg16(export_weights(vgg), via_caffe, "vgg.caffemodel");
+  EXPECT_TRUE(same_params(direct, via_caffe));
+  ASSERT_EQ(r.loaded.size(), 15u);  // 13 convolutions, fc6, fc7
+  EXPECT_EQ(r.loaded[13], "fc6 (every 4th filter, taps of 3x3 subsampled to 3x3)");
+  EXPECT_EQ(r.unused, std::vector<std::string>{"fc8"});
+  // By hand: fc6 keeps every 4th of the 256 filters and all 3 x 3 taps; fc7 every 4th output
+  // and input; the trunk is copied; fc8 stays as initialised.
+  const Tensor& v6 = vgg.net().find_param("fc6/weight")->value;  // 256 x 32 x 3 x 3
+  const Tensor& d6 = direct.net().find_param("fc6/weight")->value;  // 64 x 32 x 3 x 3
+  ASSERT_EQ(d6.shape(), (Shape{64, 32, 3, 3}));
+  for (int o : {0, 9, 63})
+    for (int c : {0, 17, 31})
+      for (int k = 0; k < 9; ++k) EXPECT_EQ(d6.data()[(o * 32 + c) * 9 + k], v6.data()[(4 * o * 32 + c) * 9 + k]);
+  EXPECT_EQ(direct.net().find_param("fc6/bias")->value.data()[9], vgg.net().find_param("fc6/bias")->value.data()[36]);
+  const Tensor& v7 = vgg.net().find_param("fc7/weight")->value;  // 256 x 256
+  EXPECT_EQ(direct.net().find_param("fc7/weight")->value.data()[5 * 64 + 7], v7.data()[20 * 256 + 28]);
+  const Tensor& c33 = vgg.net().find_param("conv3_3/weight")->value;
+  EXPECT_EQ(std::memcmp(c33.data(), direct.net().find_param("conv3_3/weight")->value.data(), size_t(c33.numel()) * 4), 0);
+  const Tensor& f8 = fresh.net().find_param("fc8/weight")->value;
+  EXPECT_EQ(std::memcmp(f8.data(), direct.net().find_param("fc8/weight")->value.data(), size_t(f8.numel()) * 4), 0);
+  // Another width's trunk does not fit, and a classifier is not a conversion target.
+  Model wide(ModelSpec{ModelKind::largefov, 11, 1.0 / 8}, nn::Phase::test, 5);
+  expect_error([&] { init_from_vgg16(vgg_layers(vgg), wide, "vgg.h5"); }, {"vgg.h5", "conv1_1", "width"});
+  Model other_vgg(ModelSpec{ModelKind::vgg16, 10, 1.0 / 16, 0.5f, ConvPolicy::direct, 96}, nn::Phase::test, 1);
+  expect_error([&] { init_from_vgg16(vgg_layers(vgg), other_vgg, "vgg.h5"); }, {"vgg.h5", "classifier"});
+}
+
 TEST_F(CaffeTest, OpenCvRunsTheExportedLargeFovAsWeDo) {
   Model model(ModelSpec{ModelKind::largefov, 21, 1.0}, nn::Phase::test, 5);
   const int64_t h = 65, w = 81;

@@ -289,7 +289,7 @@ TEST(Scenes, DeterministicValidAndFromTheRightSplit) {
   EXPECT_GT(garment_pixels, 20 * 96 * 96 / 50);  // garments take a visible share
   EXPECT_GT(band, 0);
   o.seed = 2;
-  EXPECT_NE(make_scene(test, "val", 0, o).rgb, make_scene(test, "val", 0, SceneOptions{96, 1}).rgb);
+  EXPECT_NE(make_scene(test, "val", 0, o).rgb, make_scene(test, "val", 0, SceneOptions{96, 1, 0.15f, {}}).rgb);
   EXPECT_EQ(scene_class_names().size(), size_t(kSceneClasses));
   EXPECT_THROW(load_fashion_mnist("/nonexistent", "train"), Error);
 }

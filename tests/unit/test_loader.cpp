@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/garment_photos.h"
 #include "data/loader.h"
 #include "image/image_io.h"
 #include "models/deeplab.h"
@@ -258,6 +259,70 @@ TEST(Loader, TestTimeInputIsTheWholeImageMeanSubtractedInBgr) {
   ASSERT_EQ(t.shape(), (Shape{1, 3, 10, 12}));
   for (int64_t i = 0; i < 120; ++i)
     for (int k = 0; k < 3; ++k) EXPECT_FLOAT_EQ(t.data()[k * 120 + i], float(s.rgb[i * 3 + 2 - k]) - kVggMeanBgr[k]);
+}
+
+}  // namespace
+}  // namespace deeplab::data
+
+namespace deeplab::data {
+namespace {
+
+// Three 28 x 28 "garments": a filled square of class 4, a bar of class 1, nothing of class 7.
+std::shared_ptr<const FashionMnist> toy_garments() {
+  auto g = std::make_shared<FashionMnist>();
+  g->count = 3, g->rows = 28, g->cols = 28;
+  g->images.assign(3 * 28 * 28, 0);
+  for (int y = 6; y < 22; ++y)
+    for (int x = 6; x < 22; ++x) g->images[size_t(y * 28 + x)] = 255;
+  for (int y = 2; y < 26; ++y)
+    for (int x = 12; x < 16; ++x) g->images[size_t(28 * 28 + y * 28 + x)] = 255;
+  g->labels = {4, 1, 7};
+  return g;
+}
+
+TEST(GarmentPhotos, OneGarmentPerPhotographLabelledWithItsClass) {
+  GarmentPhotos photos(toy_garments(), "toy", GarmentPhotoOptions{48, 1.0f, 1.5f});
+  EXPECT_EQ(photos.size(), 3);
+  EXPECT_EQ(photos.image_side(), 48);
+  EXPECT_EQ(photos.label_side(), 1);
+  std::vector<float> a(3 * 48 * 48), b(a.size()), c(a.size());
+  uint8_t la = 0, lb = 0, lc = 0;
+  photos.make(0, 11, a.data(), &la);
+  photos.make(0, 11, b.data(), &lb);
+  photos.make(0, 12, c.data(), &lc);
+  EXPECT_EQ(la, 4);
+  EXPECT_EQ(a, b);  // the seed decides everything
+  EXPECT_NE(a, c);  // another seed, another photograph of the same garment
+  EXPECT_EQ(lc, 4);
+  photos.make(2, 11, c.data(), &lc);
+  EXPECT_EQ(lc, 7);
+  // The square stands out from the background: a 16 x 16 ink square at 1-1.5x covers at least
+  // 256 pixels that differ from an empty garment's photograph drawn with the same seed.
+  std::vector<float> empty(a.size());
+  uint8_t le = 0;
+  GarmentPhotos blank(std::make_shared<FashionMnist>(FashionMnist{1, 28, 28, std::vector<uint8_t>(28 * 28, 0), {7}}),
+                      "blank", GarmentPhotoOptions{48, 1.0f, 1.5f});
+  blank.make(0, 11, empty.data(), &le);
+  int differ = 0;
+  for (int64_t i = 0; i < 48 * 48; ++i) differ += std::fabs(a[size_t(i)] - empty[size_t(i)]) > 1;
+  EXPECT_GE(differ, 256);
+  EXPECT_LE(differ, int(16 * 1.5 * 16 * 1.5) + 100);
+}
+
+TEST(GarmentPhotos, TheLoaderDealsThemWithOneClassPerImage) {
+  LoaderOptions o;
+  o.batch = 3;
+  o.threads = 2;
+  Loader loader(std::make_shared<GarmentPhotos>(toy_garments(), "toy", GarmentPhotoOptions{32, 1.0f, 1.1f}), o);
+  for (int k = 0; k < 2; ++k) {
+    const Batch b = loader.next();
+    EXPECT_EQ(b.images.shape(), (Shape{3, 3, 32, 32}));
+    ASSERT_EQ(b.labels.h, 1);
+    ASSERT_EQ(b.labels.w, 1);
+    const uint8_t classes[3] = {4, 1, 7};
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(b.labels.at(i, 0, 0), classes[b.indices[size_t(i)]]);
+  }
+  EXPECT_EQ(loader.position().epoch, 2);
 }
 
 }  // namespace

@@ -34,6 +34,23 @@ TEST_F(ModelFileTest, SavedAndLoadedGivesBitIdenticalOutputs) {
   EXPECT_EQ(regular_files(), 1);  // no temporary left behind
 }
 
+TEST_F(ModelFileTest, AClassifierKeepsItsInputSize) {
+  Model a({ModelKind::vgg16, 10, 0.0625, 0.5f, ConvPolicy::automatic, 64}, nn::Phase::test, 3);
+  save_model(path("vgg.h5"), a);
+  auto b = load_model(path("vgg.h5"), nn::Phase::test);
+  EXPECT_EQ(b->spec().kind, ModelKind::vgg16);
+  EXPECT_EQ(b->spec().input_size, 64);
+  Tensor x = random_tensor({1, 3, 64, 64}, 2, -100, 100);
+  Tensor ya = a.forward(x), yb = b->forward(x);
+  EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.numel() * sizeof(float)), 0);
+  {
+    h5::File f = h5::File::open_read(path("vgg.h5"));
+    ModelSpec other = b->spec();
+    other.input_size = 96;
+    expect_error([&] { require_same_network(f, other); }, {"vgg.h5", "vgg16"});
+  }
+}
+
 TEST_F(ModelFileTest, TruncatedFileIsAClearError) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   save_model(path("m.h5"), a);

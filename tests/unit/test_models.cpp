@@ -51,6 +51,25 @@ TEST(Models, DeepLabAndMultiScaleCounts) {
   }
 }
 
+TEST(Models, Vgg16ClassifierIsTheReleasedShape) {
+  // At 224 pixels: pool5 is 7 x 7, fc6 a 4096 x 512 x 7 x 7 "inner product" (138M parameters
+  // with the 1000-class fc8, VGG's published count).
+  Model full({ModelKind::vgg16, 1000, 1.0, 0.5f, ConvPolicy::direct, 224}, nn::Phase::test);
+  EXPECT_EQ(full.param_count(), vgg_trunk_params() + conv_params(512, 4096, 7) + conv_params(4096, 4096, 1) +
+                                    conv_params(4096, 1000, 1));
+  EXPECT_EQ(full.param_count(), 138357544);
+  EXPECT_EQ(full.output_stride(), 32);
+  // Narrow and small: one score vector per image at its input size, a grid beyond it.
+  Model m({ModelKind::vgg16, 10, 1.0 / 16, 0.5f, ConvPolicy::direct, 96}, nn::Phase::test);
+  EXPECT_EQ(m.net().find_param("fc6/weight")->value.shape(), (Shape{256, 32, 3, 3}));
+  EXPECT_EQ(m.forward(random_tensor({2, 3, 96, 96}, 1, -100, 100)).shape(), (Shape{2, 10, 1, 1}));
+  EXPECT_EQ(m.forward(random_tensor({1, 3, 128, 128}, 1, -100, 100)).shape(), (Shape{1, 10, 2, 2}));
+  EXPECT_THROW(Model({ModelKind::vgg16, 10, 1.0 / 16, 0.5f, ConvPolicy::direct, 100}, nn::Phase::test), Error);
+  EXPECT_THROW(Model({ModelKind::vgg16, 10, 1.0 / 16}, nn::Phase::test), Error);  // no input size
+  // Trained from scratch, every layer learns at the same rate (no fine-tuning multipliers).
+  for (nn::Param* p : m.params()) EXPECT_EQ(p->lr_mult, p->name.find("bias") != std::string::npos ? 2.0f : 1.0f) << p->name;
+}
+
 TEST(Models, ReceptiveFieldByHand) {
   // r += (k_eff - 1) * jump through the trunk: conv1 (2 x 2 px at jump 1), pool1 (+2),
   // conv2 (2 x 2 x 2), pool2 (+2 x 2), conv3 (3 x 2 x 4), pool3 (+2 x 4), conv4 (3 x 2 x 8),

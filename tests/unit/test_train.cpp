@@ -41,6 +41,26 @@ TEST(GradientBuckets, CloseAtTheSizeInBackwardOrder) {
   EXPECT_TRUE(dist::plan_buckets({}, mb).empty());
 }
 
+TEST(LearningRate, WarmupRampsLinearlyThenFollowsThePolicy) {
+  SolverOptions o;
+  o.base_lr = 0.02;
+  o.lr_policy = LrPolicy::poly;
+  o.max_iter = 1000;
+  o.power = 0.9;
+  o.warmup = 100;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 0), 0.02 * 1 / 100);  // never 0: the first update moves
+  EXPECT_NEAR(learning_rate(o, 49), 0.02 * std::pow(1 - 0.049, 0.9) * 50 / 100, 1e-15);
+  EXPECT_NEAR(learning_rate(o, 99), 0.02 * std::pow(1 - 0.099, 0.9), 1e-15);
+  EXPECT_NEAR(learning_rate(o, 500), 0.02 * std::pow(0.5, 0.9), 1e-15);
+  o.warmup = -1;
+  EXPECT_THROW(validate(o), Error);
+  o.warmup = 0;
+  o.max_iter = 0;  // trains nothing: final.h5 is the starting point
+  EXPECT_NO_THROW(validate(o));
+  o.max_iter = -1;
+  EXPECT_THROW(validate(o), Error);
+}
+
 TEST(LearningRate, StepPolyAndFixedFollowCaffe) {
   SolverOptions o;
   o.base_lr = 0.001;
