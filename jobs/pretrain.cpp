@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <memory>
 
-#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text_file.h"
@@ -81,7 +80,6 @@ int run_pretrain(int argc, char** argv) {
   o.resume = v["resume"].as<std::string>();
   o.model = model_spec_from(v);
   if (o.model.kind != ModelKind::vgg16) fail("pretrain trains a classifier: --model.kind must be vgg16");
-  o.model.num_classes = 10;
   o.solver = solver_options_from(v);
   o.loader_threads = v["data.loader_threads"].as<int>();
   o.device = device_choice(cl);
@@ -96,6 +94,7 @@ int run_pretrain(int argc, char** argv) {
   auto train_set = std::make_shared<const data::FashionMnist>(data::load_fashion_mnist(dir, "train"));
   auto test_set = std::make_shared<const data::FashionMnist>(data::load_fashion_mnist(dir, "t10k"));
   o.examples = std::make_shared<data::GarmentPhotos>(train_set, "garment photographs (" + dir + ", train)", photos);
+  o.model.num_classes = o.examples->num_classes();
 
   if (mpi.rank() == 0) {
     std::filesystem::create_directories(o.out_dir);

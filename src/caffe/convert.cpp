@@ -13,13 +13,6 @@ namespace deeplab::caffe {
 
 namespace {
 
-Shape squeezed(const Shape& s) {
-  Shape out;
-  for (int64_t d : s)
-    if (d != 1) out.push_back(d);
-  return out;
-}
-
 std::string names_of(const CaffeNet& net) {
   std::string s;
   for (const CaffeLayer& l : net.layers)

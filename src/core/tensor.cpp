@@ -17,6 +17,13 @@ std::string shape_str(const Shape& s) {
   return o.str();
 }
 
+Shape squeezed(const Shape& s) {
+  Shape out;
+  for (int64_t d : s)
+    if (d != 1) out.push_back(d);
+  return out;
+}
+
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;

@@ -14,6 +14,8 @@ const char* device_name(Device d);
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);
 int64_t shape_numel(const Shape& s);
+// The shape without its 1s: how Caffe blobs (1 x 1 x O x I) and our O x I x 1 x 1 are compared.
+Shape squeezed(const Shape& s);
 
 class Tensor {
  public:

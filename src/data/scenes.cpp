@@ -51,7 +51,6 @@ Sample make_scene(const FashionMnist& garments, const std::string& split, int64_
   Sample out;
   out.name = split + "_" + std::to_string(index);
   out.height = out.width = s;
-  out.rgb.assign(size_t(s) * s * 3, 0);
   out.labels.assign(size_t(s) * s, 0);
 
   Canvas canvas(s, s);

@@ -11,8 +11,7 @@ namespace deeplab::eval {
 
 namespace {
 std::optional<double> class_accuracy(const ConfusionMatrix& m, int c) {
-  int64_t row = 0;
-  for (int p = 0; p < m.classes(); ++p) row += m.count(c, p);
+  const int64_t row = m.truth_count(c);
   if (row == 0) return std::nullopt;
   return double(m.count(c, c)) / double(row);
 }
@@ -69,8 +68,7 @@ std::string format_accuracy_table(const Evaluation& e) {
   std::snprintf(line, sizeof line, "%-16s %9s %8s\n", "class", "accuracy", "images");
   out << line;
   for (int c = 0; c < e.confusion.classes(); ++c) {
-    int64_t row = 0;
-    for (int p = 0; p < e.confusion.classes(); ++p) row += e.confusion.count(c, p);
+    const int64_t row = e.confusion.truth_count(c);
     const auto a = class_accuracy(e.confusion, c);
     if (a) std::snprintf(line, sizeof line, "%-16s %8.2f%% %8lld\n", class_name(e, c).c_str(), 100 * *a, (long long)row);
     else std::snprintf(line, sizeof line, "%-16s %9s %8lld\n", class_name(e, c).c_str(), "absent", (long long)row);

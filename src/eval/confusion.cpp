@@ -56,6 +56,12 @@ double ConfusionMatrix::pixel_accuracy() const {
   return t ? double(correct) / double(t) : 0.0;
 }
 
+int64_t ConfusionMatrix::truth_count(int truth) const {
+  int64_t row = 0;
+  for (int p = 0; p < classes_; ++p) row += count(truth, p);
+  return row;
+}
+
 std::string class_name(const Evaluation& e, int c) {
   return size_t(c) < e.class_names.size() ? e.class_names[size_t(c)] : "class" + std::to_string(c);
 }
@@ -126,8 +132,7 @@ void write_confusion_png(const std::string& path, const Evaluation& e) {
   const int size = margin + n * cell + 10;
   cv::Mat img(size, size, CV_8UC3, cv::Scalar(255, 255, 255));
   for (int t = 0; t < n; ++t) {
-    int64_t row = 0;
-    for (int p = 0; p < n; ++p) row += e.confusion.count(t, p);
+    const int64_t row = e.confusion.truth_count(t);
     for (int p = 0; p < n; ++p) {
       const double share = row ? double(e.confusion.count(t, p)) / double(row) : 0.0;
       const cv::Scalar colour(255 - 115 * share, 255 - 200 * share, 255 - 225 * share);  // BGR: to dark blue

@@ -19,6 +19,7 @@ class ConfusionMatrix {
   // Pixels of one image; a prediction outside [0, classes) is an error naming `where`.
   void add(const uint8_t* prediction, const uint8_t* truth, int64_t pixels, const std::string& where);
   int64_t count(int truth, int predicted) const { return counts_[size_t(truth) * classes_ + predicted]; }
+  int64_t truth_count(int truth) const;  // the row: everything whose truth is `truth`
   std::vector<int64_t>& counts() { return counts_; }  // truth-major, for sums across ranks
   std::optional<double> iou(int c) const;
   double mean_iou() const;        // over the classes that have an IoU

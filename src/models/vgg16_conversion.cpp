@@ -21,13 +21,6 @@ std::string names_of(const std::vector<VggLayer>& vgg) {
   return s.empty() ? "none" : s;
 }
 
-Shape squeezed(const Shape& s) {
-  Shape out;
-  for (int64_t d : s)
-    if (d != 1) out.push_back(d);
-  return out;
-}
-
 void copy_trunk(const VggLayer& src, const LayerParams& dst, const std::string& path) {
   const Tensor &w = dst.weight->value, &b = dst.bias->value;
   if (src.weight_size != w.numel() || src.bias_size != b.numel() || squeezed(src.weight_shape) != squeezed(w.shape()))

@@ -160,18 +160,13 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
   }
   if (o.resume == "auto") log_info("no checkpoint in " + o.out_dir + ": starting from the beginning");
   if (!o.init.empty()) {
-    const bool from_classifier = [&] {
-      h5::File f = h5::File::open_read(o.init);
-      const ModelSpec init_spec = read_model_spec(f);
-      return is_classifier(init_spec.kind) && !is_classifier(model.spec().kind);
-    }();
-    if (from_classifier) {
+    h5::File f = h5::File::open_read(o.init);
+    if (is_classifier(read_model_spec(f).kind) && !is_classifier(model.spec().kind)) {
       const WeightsReport r = init_from_vgg16_file(o.init, model);
       std::string loaded;
       for (const std::string& l : r.loaded) loaded += (loaded.empty() ? "" : "; ") + l;
       log_info("initial weights converted from the VGG-16 classifier " + o.init + ": " + loaded);
     } else {
-      h5::File f = h5::File::open_read(o.init);
       require_same_network(f, model.spec());
       read_params(f, model);
       log_info("initial weights from " + o.init);
