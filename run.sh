@@ -151,7 +151,7 @@ bench() {
   log "start-up, and pack throughput on VOC-sized JPEGs, 1 and 2 ranks:"
   bash tests/bench/pack_speed.sh "$BUILD_DIR/bin/deeplab" ../shared/data/crf-examples
   log "GPU: network, training and CRF against the paper's figures (skipped without a GPU):"
-  bash tests/bench/gpu.sh "$BUILD_DIR/bin/deeplab"
+  bash tests/bench/gpu.sh "$BUILD_DIR/bin/deeplab" || [ $? -eq 77 ]
   log "operator micro-benchmarks (Google Benchmark):"
   "$BUILD_DIR/bin/bench_ops"
 }

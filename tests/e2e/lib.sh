@@ -35,6 +35,20 @@ expect_refused() {
   [ -z "$left" ] && pass "$name: nothing left behind" || fail "$name: left $left"
 }
 
+# The GPU scripts: whether a GPU is there is nvidia-smi's answer, not the binary's under test.
+# None listed: skip (exit 77), or, under DEEPLAB_REQUIRE_GPU=1 (the prepared GPU run), fail.
+# One listed: DEEPLAB must see it.
+gpu_or_skip() {  # DEEPLAB
+  if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    [ "${DEEPLAB_REQUIRE_GPU:-}" = 1 ] && { echo "FAIL DEEPLAB_REQUIRE_GPU=1, yet nvidia-smi lists no GPU"; exit 1; }
+    echo "skipped: nvidia-smi lists no GPU"
+    exit 77
+  fi
+  "$1" info --devices | grep -q '^cuda:0' && return 0
+  echo "FAIL nvidia-smi lists a GPU, but $1 sees none: $("$1" info --devices 2>&1 | tr '\n' ' ')"
+  exit 1
+}
+
 finish() {
   echo "failures: $failures"
   [ "$failures" -eq 0 ]

@@ -23,6 +23,7 @@
 #include "core/rng.h"
 #include "crf/dense_crf.h"
 #include "crf/permutohedral.h"
+#include "test_support.h"
 #ifdef DEEPLAB_WITH_CUDA
 #include <cuda_runtime.h>
 
@@ -683,9 +684,6 @@ cuda::CrfKernelParams gpu_params(const crf::CrfParams& p) {
   return g;
 }
 
-#define SKIP_WITHOUT_GPU() \
-  if (cuda_device_count() == 0) GTEST_SKIP() << cuda_unavailable_reason()  // "no CUDA device: why"
-
 struct GpuResult {
   std::vector<uint8_t> labels;
   std::vector<float> marginals;
@@ -723,7 +721,7 @@ void expect_gpu_matches_cpu(cuda::CudaCrf& crf, const uint8_t* rgb, int h, int w
 
 TEST(CrfCuda, MatchesTheCpuCrfOnTheDemoPhotographs) {
   SKIP_WITHOUT_GPU();
-  if (!have_examples()) GTEST_SKIP() << "no crf-examples data at " << examples_dir();
+  if (!have_examples()) SKIP_GPU_TEST("no crf-examples data at " << examples_dir());
   cuda::CudaCrf crf(0);
   for (const Example& e : load_examples())
     for (bool symmetric : {false, true}) {

@@ -13,7 +13,7 @@ namespace deeplab {
 namespace {
 
 TEST(Cuda, TensorRoundTripAndReluMatchCpu) {
-  if (cuda_device_count() == 0) GTEST_SKIP() << cuda_unavailable_reason();
+  SKIP_WITHOUT_GPU();
 #ifdef DEEPLAB_WITH_CUDA
   Tensor x = testing::random_tensor({2, 3, 17, 19}, 1);
   Tensor dy = testing::random_tensor(x.shape(), 2);

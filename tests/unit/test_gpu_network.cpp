@@ -7,6 +7,7 @@
 
 #include "core/device.h"
 #include "gradcheck.h"
+#include "test_support.h"
 #include "nn/interp.h"
 #include "nn/softmax.h"
 #include "train/solver.h"
@@ -32,9 +33,6 @@ double relative_difference(const Tensor& got, const Tensor& want) {
   }
   return diff / scale;
 }
-
-#define SKIP_WITHOUT_GPU() \
-  if (cuda_device_count() == 0) GTEST_SKIP() << cuda_unavailable_reason()
 
 #ifdef DEEPLAB_WITH_CUDA
 
@@ -149,7 +147,7 @@ TEST(GpuKernels, SgdMatchesTheSolver) {
 
 #else
 
-TEST(GpuNetwork, NeedsACudaBuild) { GTEST_SKIP() << cuda_unavailable_reason(); }
+TEST(GpuNetwork, NeedsACudaBuild) { SKIP_GPU_TEST(cuda_unavailable_reason()); }
 
 #endif
 

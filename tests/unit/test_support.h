@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
 #include <string>
@@ -41,4 +42,23 @@ void expect_error(F f, std::initializer_list<std::string> fragments) {
   }
 }
 
+// GPU tests skip where no CUDA device (or their data) is there, saying why. The prepared GPU run
+// (tests/gpu/on-device.sh) sets DEEPLAB_REQUIRE_GPU=1: there a skip would hide that the GPU code
+// never ran, so it is a failure.
+inline bool gpu_required() {
+  const char* v = std::getenv("DEEPLAB_REQUIRE_GPU");
+  return v != nullptr && std::string(v) == "1";
+}
+
 }  // namespace deeplab::testing
+
+#define SKIP_GPU_TEST(why)                                                         \
+  do {                                                                             \
+    if (::deeplab::testing::gpu_required()) FAIL() << "DEEPLAB_REQUIRE_GPU=1, yet " << why; \
+    GTEST_SKIP() << why;                                                           \
+  } while (0)
+
+#define SKIP_WITHOUT_GPU()                                                  \
+  do {                                                                      \
+    if (::deeplab::cuda_device_count() == 0) SKIP_GPU_TEST(::deeplab::cuda_unavailable_reason()); \
+  } while (0)
