@@ -1,6 +1,8 @@
 // Caffe's max and average pooling, one thread per output element; the window arithmetic is
-// kernels/pool_math.h, which the CPU reference uses too. Backward scatters with atomics, so
-// overlapping windows (3x3 stride 2) add up.
+// kernels/pool_math.h, which the CPU reference uses too. Backward gathers: one thread per input
+// element adds up, in output order, what each window holding it sends back, so overlapping
+// windows (3x3 stride 2) sum in the same order every run (atomics would not: training would not
+// repeat bit for bit, nor a resumed run equal a straight one).
 #include "kernels.h"
 #include "launch.cuh"
 #include "pool_math.h"
@@ -38,24 +40,56 @@ __global__ void avg_forward(const float* x, float* y, size_t count, Geometry g) 
     y[i] = kernels::pool_average(x + p * g.height * g.width, g.width, wy, wx);
   }
 }
+// The outputs along one axis whose window may hold input i (inclusive; pool_window decides).
+struct Covering {
+  int64_t first, last;
+};
+__device__ Covering covering(int64_t i, int64_t out, int kernel, int stride, int pad) {
+  const int64_t lowest_start = i + pad - kernel + 1;  // window o starts at o x stride - pad
+  const int64_t first = lowest_start <= 0 ? 0 : (lowest_start + stride - 1) / stride;
+  const int64_t last = (i + pad) / stride < out - 1 ? (i + pad) / stride : out - 1;
+  return {first, last};
+}
+__device__ bool holds(PoolWindow w, int64_t i) { return i >= w.begin && i < w.end; }
+
+// dx[i] for i over planes x height x width.
 __global__ void max_backward(const float* x, const float* dy, float* dx, size_t count, Geometry g) {
   DL_FOR_EACH(i, count) {
-    int64_t p;
-    PoolWindow wy, wx;
-    g.locate(i, p, wy, wx);
-    const int64_t offset = p * g.height * g.width;
-    atomicAdd(dx + offset + kernels::pool_argmax(x + offset, g.width, wy, wx), dy[i]);
+    const int64_t ix = int64_t(i % g.width), iy = int64_t(i / g.width % g.height);
+    const int64_t p = int64_t(i / (g.width * g.height)), me = iy * g.width + ix;
+    const float* plane = x + p * g.height * g.width;
+    const float* grad = dy + p * g.out_h * g.out_w;
+    const Covering cy = covering(iy, g.out_h, g.kernel, g.stride, g.pad);
+    const Covering cx = covering(ix, g.out_w, g.kernel, g.stride, g.pad);
+    float sum = 0;
+    for (int64_t oy = cy.first; oy <= cy.last; ++oy) {
+      const PoolWindow wy = kernels::pool_window(oy, g.height, g.kernel, g.stride, g.pad);
+      if (!holds(wy, iy)) continue;
+      for (int64_t ox = cx.first; ox <= cx.last; ++ox) {
+        const PoolWindow wx = kernels::pool_window(ox, g.width, g.kernel, g.stride, g.pad);
+        if (holds(wx, ix) && kernels::pool_argmax(plane, g.width, wy, wx) == me) sum += grad[oy * g.out_w + ox];
+      }
+    }
+    dx[i] = sum;
   }
 }
 __global__ void avg_backward(const float* dy, float* dx, size_t count, Geometry g) {
   DL_FOR_EACH(i, count) {
-    int64_t p;
-    PoolWindow wy, wx;
-    g.locate(i, p, wy, wx);
-    const float share = dy[i] / float(wy.divisor_span * wx.divisor_span);
-    float* plane = dx + p * g.height * g.width;
-    for (int64_t yy = wy.begin; yy < wy.end; ++yy)
-      for (int64_t xx = wx.begin; xx < wx.end; ++xx) atomicAdd(plane + yy * g.width + xx, share);
+    const int64_t ix = int64_t(i % g.width), iy = int64_t(i / g.width % g.height);
+    const int64_t p = int64_t(i / (g.width * g.height));
+    const float* grad = dy + p * g.out_h * g.out_w;
+    const Covering cy = covering(iy, g.out_h, g.kernel, g.stride, g.pad);
+    const Covering cx = covering(ix, g.out_w, g.kernel, g.stride, g.pad);
+    float sum = 0;
+    for (int64_t oy = cy.first; oy <= cy.last; ++oy) {
+      const PoolWindow wy = kernels::pool_window(oy, g.height, g.kernel, g.stride, g.pad);
+      if (!holds(wy, iy)) continue;
+      for (int64_t ox = cx.first; ox <= cx.last; ++ox) {
+        const PoolWindow wx = kernels::pool_window(ox, g.width, g.kernel, g.stride, g.pad);
+        if (holds(wx, ix)) sum += grad[oy * g.out_w + ox] / float(wy.divisor_span * wx.divisor_span);
+      }
+    }
+    dx[i] = sum;
   }
 }
 
@@ -75,14 +109,14 @@ void avg_pool_forward(const float* x, float* y, int64_t planes, int64_t height, 
 }
 void max_pool_backward(const float* x, const float* dy, float* dx, int64_t planes, int64_t height, int64_t width,
                        int64_t out_h, int64_t out_w, int kernel, int stride, int pad, cudaStream_t stream) {
-  const size_t count = size_t(planes * out_h * out_w);
+  const size_t count = size_t(planes * height * width);
   max_backward<<<blocks_for(count), kThreads, 0, stream>>>(x, dy, dx, count,
                                                            {height, width, out_h, out_w, kernel, stride, pad});
   check_launch("max_pool_backward");
 }
 void avg_pool_backward(const float* dy, float* dx, int64_t planes, int64_t height, int64_t width, int64_t out_h,
                        int64_t out_w, int kernel, int stride, int pad, cudaStream_t stream) {
-  const size_t count = size_t(planes * out_h * out_w);
+  const size_t count = size_t(planes * height * width);
   avg_backward<<<blocks_for(count), kThreads, 0, stream>>>(dy, dx, count, {height, width, out_h, out_w, kernel, stride, pad});
   check_launch("avg_pool_backward");
 }

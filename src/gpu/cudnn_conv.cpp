@@ -7,19 +7,8 @@
 namespace deeplab::gpu {
 
 namespace {
-// The first measured result that succeeded, fits the workspace limit and uses an allowed math
-// type (strict fp32 unless TF32 is allowed). Results come sorted fastest first.
-template <typename Perf>
-const Perf* pick(const std::vector<Perf>& results, int count, size_t limit, bool tf32, const char* what) {
-  for (int i = 0; i < count; ++i) {
-    const Perf& r = results[i];
-    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > limit) continue;
-    if (!tf32 && (r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) continue;
-    return &r;
-  }
-  fail("cuDNN: no ", what, " algorithm fits a workspace of ", limit >> 20, " MB",
-       tf32 ? "" : " in strict fp32 (try allowing TF32)");
-}
+constexpr int kMaxResults = 16;    // cuDNN has fewer algorithms per direction than this
+constexpr size_t kMaxCandidates = 4;  // kept per direction as fallbacks
 }  // namespace
 
 CudnnConvolution::CudnnConvolution(cudnnHandle_t handle, const nn::ConvSpec& spec, bool tf32, size_t workspace_limit,
@@ -68,50 +57,98 @@ void CudnnConvolution::set_shapes(const Shape& input) {
   output_ = {n, spec_.out_channels, oh, ow};
 }
 
+template <typename WorkspaceFn>
+std::vector<ConvCandidate> CudnnConvolution::keep_fitting(std::vector<ConvCandidate> candidates, const char* what,
+                                                          WorkspaceFn workspace) {
+  std::vector<ConvCandidate> kept;
+  for (ConvCandidate c : candidates) {
+    check(cudnnSetConvolutionMathType(conv_desc_, c.math), "cudnnSetConvolutionMathType");
+    size_t bytes = 0;
+    if (workspace(c, &bytes) != CUDNN_STATUS_SUCCESS || bytes > workspace_limit_) continue;
+    c.workspace = bytes;
+    kept.push_back(c);
+    if (kept.size() == kMaxCandidates) break;
+  }
+  if (kept.empty())
+    fail("cuDNN: no ", what, " algorithm for input ", shape_str(input_), " fits a workspace of ", workspace_limit_ >> 20,
+         " MB", tf32_ ? "" : " in deterministic strict fp32 (try allowing TF32)");
+  return kept;
+}
+
 ConvAlgorithms CudnnConvolution::choose(bool training) {
-  // Let cuDNN try every math type; pick() keeps the allowed ones.
-  check(cudnnSetConvolutionMathType(conv_desc_, tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
-  constexpr int kMax = 16;
-  ConvAlgorithms a{};
+  // Strict fp32 takes cuDNN's heuristics even where measuring was asked for: timings vary from
+  // run to run, so measured choices would too, and with them the bits of a training run and
+  // whether a resumed run equals a straight one. TF32 promises no such thing and measures.
+  const bool measure = measure_ && tf32_;
+  // Under TENSOR_OP cuDNN offers tensor-core and FMA algorithms alike (DEFAULT offered FMA-type
+  // ones only on an H200); under FMA (strict), FMA ones only.
+  const cudnnMathType_t asked = tf32_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+  check(cudnnSetConvolutionMathType(conv_desc_, asked), "cudnnSetConvolutionMathType");
   int found = 0;
-  std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(kMax);
-  if (measure_)
-    check(cudnnFindConvolutionForwardAlgorithm(handle_, x_desc_, w_desc_, conv_desc_, y_desc_, kMax, &found, fwd.data()),
+  ConvAlgorithms a;
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(kMaxResults);
+  if (measure)
+    check(cudnnFindConvolutionForwardAlgorithm(handle_, x_desc_, w_desc_, conv_desc_, y_desc_, kMaxResults, &found,
+                                               fwd.data()),
           "cudnnFindConvolutionForwardAlgorithm");
   else
-    check(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, conv_desc_, y_desc_, kMax, &found, fwd.data()),
+    check(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, conv_desc_, y_desc_, kMaxResults, &found,
+                                                 fwd.data()),
           "cudnnGetConvolutionForwardAlgorithm_v7");
-  const auto* f = pick(fwd, found, workspace_limit_, tf32_, "forward");
-  // Strict fp32 runs every algorithm with FMA math, whatever type cuDNN reported it under.
-  const auto math = [&](cudnnMathType_t reported) { return tf32_ ? reported : CUDNN_FMA_MATH; };
-  a.forward = f->algo, a.forward_math = math(f->mathType), a.workspace_bytes = f->memory;
+  a.forward = keep_fitting(conv_candidates(fwd.data(), found, workspace_limit_, tf32_), "forward",
+                           [&](const ConvCandidate& c, size_t* bytes) {
+                             return cudnnGetConvolutionForwardWorkspaceSize(handle_, x_desc_, w_desc_, conv_desc_, y_desc_,
+                                                                            cudnnConvolutionFwdAlgo_t(c.algo), bytes);
+                           });
   if (training) {
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> data(kMax);
-    if (measure_)
-      check(cudnnFindConvolutionBackwardDataAlgorithm(handle_, w_desc_, y_desc_, conv_desc_, x_desc_, kMax, &found,
+    check(cudnnSetConvolutionMathType(conv_desc_, asked), "cudnnSetConvolutionMathType");
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> data(kMaxResults);
+    if (measure)
+      check(cudnnFindConvolutionBackwardDataAlgorithm(handle_, w_desc_, y_desc_, conv_desc_, x_desc_, kMaxResults, &found,
                                                       data.data()),
             "cudnnFindConvolutionBackwardDataAlgorithm");
     else
-      check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, conv_desc_, x_desc_, kMax, &found,
-                                                        data.data()),
+      check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, conv_desc_, x_desc_, kMaxResults,
+                                                        &found, data.data()),
             "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-    const auto* d = pick(data, found, workspace_limit_, tf32_, "backward-data");
-    a.backward_data = d->algo, a.backward_data_math = math(d->mathType);
-    a.workspace_bytes = std::max(a.workspace_bytes, d->memory);
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> filter(kMax);
-    if (measure_)
-      check(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, x_desc_, y_desc_, conv_desc_, w_desc_, kMax, &found,
-                                                        filter.data()),
+    a.backward_data = keep_fitting(conv_candidates(data.data(), found, workspace_limit_, tf32_), "backward-data",
+                                   [&](const ConvCandidate& c, size_t* bytes) {
+                                     return cudnnGetConvolutionBackwardDataWorkspaceSize(
+                                         handle_, w_desc_, y_desc_, conv_desc_, x_desc_,
+                                         cudnnConvolutionBwdDataAlgo_t(c.algo), bytes);
+                                   });
+    check(cudnnSetConvolutionMathType(conv_desc_, asked), "cudnnSetConvolutionMathType");
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> filter(kMaxResults);
+    if (measure)
+      check(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, x_desc_, y_desc_, conv_desc_, w_desc_, kMaxResults,
+                                                        &found, filter.data()),
             "cudnnFindConvolutionBackwardFilterAlgorithm");
     else
-      check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, conv_desc_, w_desc_, kMax, &found,
-                                                          filter.data()),
+      check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, conv_desc_, w_desc_, kMaxResults,
+                                                          &found, filter.data()),
             "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-    const auto* g = pick(filter, found, workspace_limit_, tf32_, "backward-filter");
-    a.backward_filter = g->algo, a.backward_filter_math = math(g->mathType);
-    a.workspace_bytes = std::max(a.workspace_bytes, g->memory);
+    a.backward_filter = keep_fitting(conv_candidates(filter.data(), found, workspace_limit_, tf32_), "backward-filter",
+                                     [&](const ConvCandidate& c, size_t* bytes) {
+                                       return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                                           handle_, x_desc_, y_desc_, conv_desc_, w_desc_,
+                                           cudnnConvolutionBwdFilterAlgo_t(c.algo), bytes);
+                                     });
   }
+  for (const auto* list : {&a.forward, &a.backward_data, &a.backward_filter})
+    for (const ConvCandidate& c : *list) a.workspace_bytes = std::max(a.workspace_bytes, c.workspace);
   return a;
+}
+
+template <typename RunFn>
+void CudnnConvolution::run_first_that_works(std::vector<ConvCandidate>& candidates, const char* what, RunFn run) {
+  while (!candidates.empty()) {
+    check(cudnnSetConvolutionMathType(conv_desc_, candidates.front().math), "cudnnSetConvolutionMathType");
+    const cudnnStatus_t s = run(candidates.front());
+    if (s == CUDNN_STATUS_SUCCESS) return;
+    if (!try_next_candidate(s)) check(s, what);
+    candidates.erase(candidates.begin());  // never tried again for this shape
+  }
+  fail("cuDNN ", what, ": none of the chosen algorithms runs for input ", shape_str(input_));
 }
 
 Shape CudnnConvolution::plan(const Shape& input, bool training) {
@@ -125,10 +162,11 @@ Shape CudnnConvolution::plan(const Shape& input, bool training) {
 
 void CudnnConvolution::forward(const float* x, const float* w, const float* b, float* y, void* workspace) {
   const float one = 1.0f, zero = 0.0f;
-  check(cudnnSetConvolutionMathType(conv_desc_, algorithms_->forward_math), "cudnnSetConvolutionMathType");
-  check(cudnnConvolutionForward(handle_, &one, x_desc_, x, w_desc_, w, conv_desc_, algorithms_->forward, workspace,
-                                algorithms_->workspace_bytes, &zero, y_desc_, y),
-        "cudnnConvolutionForward");
+  const size_t bytes = algorithms_->workspace_bytes;
+  run_first_that_works(algorithms_->forward, "cudnnConvolutionForward", [&](const ConvCandidate& c) {
+    return cudnnConvolutionForward(handle_, &one, x_desc_, x, w_desc_, w, conv_desc_, cudnnConvolutionFwdAlgo_t(c.algo),
+                                   workspace, bytes, &zero, y_desc_, y);
+  });
   if (spec_.bias) check(cudnnAddTensor(handle_, &one, bias_desc_, b, &one, y_desc_, y), "cudnnAddTensor");
   if (spec_.relu)
     check(cudnnActivationForward(handle_, relu_desc_, &one, y_desc_, y, &zero, y_desc_, y), "cudnnActivationForward");
@@ -137,17 +175,18 @@ void CudnnConvolution::forward(const float* x, const float* w, const float* b, f
 void CudnnConvolution::backward(const float* x, const float* w, const float* dy, float* dw, float* db, float* dx,
                                 void* workspace) {
   const float one = 1.0f, zero = 0.0f;
+  const size_t bytes = algorithms_->workspace_bytes;
   if (spec_.bias)
     check(cudnnConvolutionBackwardBias(handle_, &one, y_desc_, dy, &one, bias_desc_, db), "cudnnConvolutionBackwardBias");
-  check(cudnnSetConvolutionMathType(conv_desc_, algorithms_->backward_filter_math), "cudnnSetConvolutionMathType");
-  check(cudnnConvolutionBackwardFilter(handle_, &one, x_desc_, x, y_desc_, dy, conv_desc_, algorithms_->backward_filter,
-                                       workspace, algorithms_->workspace_bytes, &one, w_desc_, dw),
-        "cudnnConvolutionBackwardFilter");
+  run_first_that_works(algorithms_->backward_filter, "cudnnConvolutionBackwardFilter", [&](const ConvCandidate& c) {
+    return cudnnConvolutionBackwardFilter(handle_, &one, x_desc_, x, y_desc_, dy, conv_desc_,
+                                          cudnnConvolutionBwdFilterAlgo_t(c.algo), workspace, bytes, &one, w_desc_, dw);
+  });
   if (!dx) return;
-  check(cudnnSetConvolutionMathType(conv_desc_, algorithms_->backward_data_math), "cudnnSetConvolutionMathType");
-  check(cudnnConvolutionBackwardData(handle_, &one, w_desc_, w, y_desc_, dy, conv_desc_, algorithms_->backward_data,
-                                     workspace, algorithms_->workspace_bytes, &zero, x_desc_, dx),
-        "cudnnConvolutionBackwardData");
+  run_first_that_works(algorithms_->backward_data, "cudnnConvolutionBackwardData", [&](const ConvCandidate& c) {
+    return cudnnConvolutionBackwardData(handle_, &one, w_desc_, w, y_desc_, dy, conv_desc_,
+                                        cudnnConvolutionBwdDataAlgo_t(c.algo), workspace, bytes, &zero, x_desc_, dx);
+  });
 }
 
 }  // namespace deeplab::gpu

@@ -1,25 +1,25 @@
 // One convolution on the GPU through cuDNN: forward with bias (and the ReLU the CPU layer fuses),
 // and both backward passes plus the bias gradient. For each input shape the algorithms are chosen
-// once and cached: measured (cudnnFind*, best for training's fixed crop) or, where every image
-// has its own size (segmentation), taken from cuDNN's heuristics (cudnnGet*_v7) without running
-// anything. Only algorithms whose workspace fits the limit are taken. Strict fp32 by default
-// (CUDNN_FMA_MATH); TF32 tensor cores only when allowed.
+// once and cached: measured (cudnnFind*, best for training's fixed crop; TF32 only) or taken from
+// cuDNN's heuristics (cudnnGet*_v7) without running anything (strict fp32, which must choose the
+// same in every run, and segmentation, where every image has its own size). Which results may be used, and in what order, is cudnn_candidates.h's rule (strict
+// fp32 and deterministic by default; TF32 tensor cores only when allowed). Each direction keeps
+// its candidates: when one does not run for a shape, the next is tried and the choice remembered.
 #pragma once
 #include <cudnn.h>
 
 #include <map>
+#include <vector>
 
 #include "core/tensor.h"
+#include "gpu/cudnn_candidates.h"
 #include "nn/conv.h"
 
 namespace deeplab::gpu {
 
 struct ConvAlgorithms {
-  cudnnConvolutionFwdAlgo_t forward;
-  cudnnConvolutionBwdDataAlgo_t backward_data;
-  cudnnConvolutionBwdFilterAlgo_t backward_filter;
-  cudnnMathType_t forward_math, backward_data_math, backward_filter_math;
-  size_t workspace_bytes;  // the most any of the three needs
+  std::vector<ConvCandidate> forward, backward_data, backward_filter;  // in the order to try
+  size_t workspace_bytes = 0;  // the most any kept candidate needs
 };
 
 class CudnnConvolution {
@@ -42,6 +42,13 @@ class CudnnConvolution {
  private:
   void set_shapes(const Shape& input);
   ConvAlgorithms choose(bool training);
+  // The candidates whose workspace, asked for the math type they will run with, fits the limit.
+  template <typename WorkspaceFn>
+  std::vector<ConvCandidate> keep_fitting(std::vector<ConvCandidate> candidates, const char* what,
+                                          WorkspaceFn workspace);
+  // Runs the first candidate that works; those that do not are dropped for this shape.
+  template <typename RunFn>
+  void run_first_that_works(std::vector<ConvCandidate>& candidates, const char* what, RunFn run);
 
   cudnnHandle_t handle_;
   nn::ConvSpec spec_;
@@ -52,7 +59,7 @@ class CudnnConvolution {
   cudnnConvolutionDescriptor_t conv_desc_;
   cudnnActivationDescriptor_t relu_desc_;
   std::map<std::pair<Shape, bool>, ConvAlgorithms> cache_;
-  const ConvAlgorithms* algorithms_ = nullptr;
+  ConvAlgorithms* algorithms_ = nullptr;
   Shape input_, output_;
 };
 

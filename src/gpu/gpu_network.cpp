@@ -280,8 +280,7 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
       case Layer::pool: {
         if (!dx) break;
         const nn::PoolSpec& p = layer.pool_spec;
-        check(cudaMemsetAsync(dx, 0, x.diff.numel() * sizeof(float), stream_), "cudaMemsetAsync");
-        const int64_t planes = x.shape[0] * x.shape[1];
+        const int64_t planes = x.shape[0] * x.shape[1];  // dx is overwritten, every element
         if (p.kind == nn::PoolKind::max)
           cuda::max_pool_backward(x.data.data(), y.diff.data(), dx, planes, x.shape[2], x.shape[3], y.shape[2],
                                   y.shape[3], p.kernel, p.stride, p.pad, stream_);
