@@ -18,10 +18,10 @@
 #include <cmath>
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "core/cuda_check.h"
 #include "crf_cuda.h"
 #include "crf_lattice.h"
 
@@ -30,46 +30,12 @@ namespace {
 
 namespace lat = lattice;
 
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA CRF: ") + what + ": " + cudaGetErrorString(e));
-}
-#define CRF_CHECK(call) check((call), #call)
+#define CRF_CHECK(call) cuda_check((call), "CRF: " #call)
 
 constexpr int kBlock = 256;
 unsigned grid_for(int64_t count) { return unsigned((count + kBlock - 1) / kBlock); }
 
-void check_launch(const char* what) { check(cudaGetLastError(), what); }
-
-// Device memory that only grows: a loop over images reallocates only for a larger one.
-// Contents are not kept across a reallocation.
-template <class T>
-class Buffer {
- public:
-  Buffer() = default;
-  ~Buffer() { release(); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  T* get() const { return ptr_; }
-  T* reserve(int64_t count) {
-    const size_t want = size_t(count > 0 ? count : 1);
-    if (want > capacity_) {
-      release();
-      const size_t room = want + want / 8;  // slightly larger images do not reallocate
-      CRF_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr_), room * sizeof(T)));
-      capacity_ = room;
-    }
-    return ptr_;
-  }
-  void release() {
-    if (ptr_) cudaFree(ptr_);  // never throws: also called from destructors
-    ptr_ = nullptr;
-    capacity_ = 0;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t capacity_ = 0;
-};
+void check_launch(const char* what) { cuda_check(cudaGetLastError(), what); }
 
 struct Status {
   unsigned long long bad_unary;  // smallest index (L x H x W) of a non-finite unary; all ones if none
@@ -356,7 +322,7 @@ void update(const UpdateArgs& a, cudaStream_t stream) {
 }
 
 void validate(int height, int width, int labels, const CrfKernelParams& p) {
-  auto fail = [](const std::string& m) { throw std::runtime_error("CUDA CRF: " + m); };
+  auto fail = [](const std::string& m) { deeplab::fail("CUDA CRF: ", m); };
   auto std_ok = [&](float v, const char* name) {
     if (!(v > 0.0f) || !std::isfinite(v))
       fail(std::string(name) + " must be a positive number, got " + std::to_string(v));
@@ -396,17 +362,17 @@ struct Lattice {
   float weight = 0;
   int vertices = 0;
   int64_t max_runs = 0;
-  Buffer<int> vertex;       // n x (d+1): each entry's vertex
-  Buffer<float> bary;       // n x (d+1): its barycentric weight
-  Buffer<int> start;        // vertices + 1: each vertex's sorted entries
-  Buffer<int> pixel;        // sorted entries' pixels
-  Buffer<float> weight_of;  // sorted entries' splat weights
-  Buffer<int> run_start;    // vertices + 1: each vertex's runs (the last: the run count)
-  Buffer<int> run_begin;    // runs + 1
-  Buffer<int> nbr;          // (d+1) x vertices x 2: down, up
-  Buffer<float> norm;       // n
-  Buffer<float> values[2];  // vertices x labels, ping-pong
-  Buffer<float> partial;    // runs x labels
+  DeviceArray<int> vertex;       // n x (d+1): each entry's vertex
+  DeviceArray<float> bary;       // n x (d+1): its barycentric weight
+  DeviceArray<int> start;        // vertices + 1: each vertex's sorted entries
+  DeviceArray<int> pixel;        // sorted entries' pixels
+  DeviceArray<float> weight_of;  // sorted entries' splat weights
+  DeviceArray<int> run_start;    // vertices + 1: each vertex's runs (the last: the run count)
+  DeviceArray<int> run_begin;    // runs + 1
+  DeviceArray<int> nbr;          // (d+1) x vertices x 2: down, up
+  DeviceArray<float> norm;       // n
+  DeviceArray<float> values[2];  // vertices x labels, ping-pong
+  DeviceArray<float> partial;    // runs x labels
   void release() {
     for (auto* b : {&vertex, &start, &pixel, &run_start, &run_begin, &nbr}) b->release();
     for (auto* b : {&bary, &weight_of, &norm, &values[0], &values[1], &partial}) b->release();
@@ -419,7 +385,7 @@ struct CudaCrf::Impl {
   int device = 0;
   cudaStream_t stream = nullptr;
   Status* host_status = nullptr;  // pinned
-  Buffer<Status> status;
+  DeviceArray<Status> status;
   Lattice lattices[2];  // appearance (d = 5), smoothness (d = 2)
   bool used[2] = {false, false};
   struct SmoothnessKey {
@@ -432,12 +398,12 @@ struct CudaCrf::Impl {
     }
   } smoothness_built;
   // Construction scratch, shared by both lattices.
-  Buffer<int> keys, flags, first_id, order, sorted_vertex, sorted_entry, runs;
-  Buffer<unsigned> table, slot;
-  Buffer<unsigned char> cub_temp;
+  DeviceArray<int> keys, flags, first_id, order, sorted_vertex, sorted_entry, runs;
+  DeviceArray<unsigned> table, slot;
+  DeviceArray<unsigned char> cub_temp;
   // Per image.
-  Buffer<unsigned char> rgb, label_map;
-  Buffer<float> unary, u, q, marginals;
+  DeviceArray<unsigned char> rgb, label_map;
+  DeviceArray<float> unary, u, q, marginals;
 
   ~Impl() {
     int previous = 0;
@@ -522,7 +488,7 @@ struct CudaCrf::Impl {
     check_launch("lattice numbering");
     sync_status();  // the vertex count sizes everything below
     if (host_status->overflow)
-      throw std::runtime_error(
+      throw Error(
           "CUDA CRF: lattice: feature values too large to place (a standard deviation far too small?)");
     const int m = host_status->vertices;
     l.vertices = m;
@@ -647,7 +613,7 @@ struct CudaCrf::Impl {
     const unsigned long long bad = host_status->bad_unary;
     if (bad == ~0ull) return;
     const int64_t plane = int64_t(height) * width;
-    throw std::runtime_error("CUDA CRF: unary value at label " + std::to_string(bad / plane) + ", y " +
+    throw Error("CUDA CRF: unary value at label " + std::to_string(bad / plane) + ", y " +
                              std::to_string(bad % plane / width) + ", x " + std::to_string(bad % width) +
                              " is not finite");
   }
@@ -661,9 +627,9 @@ struct CudaCrf::Impl {
 CudaCrf::CudaCrf(int device_index) : impl_(std::make_unique<Impl>()) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA CRF: no CUDA device: ") + cudaGetErrorString(e));
+  if (e != cudaSuccess) throw Error(std::string("CUDA CRF: no CUDA device: ") + cudaGetErrorString(e));
   if (device_index < 0 || device_index >= count)
-    throw std::runtime_error("CUDA CRF: device " + std::to_string(device_index) + " does not exist (" +
+    throw Error("CUDA CRF: device " + std::to_string(device_index) + " does not exist (" +
                              std::to_string(count) + " visible)");
   impl_->device = device_index;
   DeviceGuard guard(device_index);
@@ -681,7 +647,7 @@ int64_t CudaCrf::smoothness_vertices() const { return impl_->used[1] ? impl_->la
 
 void CudaCrf::infer(const unsigned char* rgb, int height, int width, const float* unary, int labels,
                     const CrfKernelParams& params, float* marginals, unsigned char* label_map) {
-  if (!rgb || !unary) throw std::runtime_error("CUDA CRF: null image or unary");
+  if (!rgb || !unary) throw Error("CUDA CRF: null image or unary");
   validate(height, width, labels, params);
   DeviceGuard guard(impl_->device);
   Impl& m = *impl_;
@@ -703,7 +669,7 @@ void CudaCrf::infer(const unsigned char* rgb, int height, int width, const float
 
 void CudaCrf::infer_device(const unsigned char* rgb, int height, int width, const float* unary, int labels,
                            const CrfKernelParams& params, float* marginals, unsigned char* label_map) {
-  if (!rgb || !unary) throw std::runtime_error("CUDA CRF: null image or unary");
+  if (!rgb || !unary) throw Error("CUDA CRF: null image or unary");
   DeviceGuard guard(impl_->device);
   impl_->run(rgb, height, width, unary, labels, params, marginals, label_map);
   impl_->finish(height, width);

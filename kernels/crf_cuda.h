@@ -4,8 +4,8 @@
 // image, or symmetrically), with every step on the device: each lattice is built once per image
 // in a GPU hash table, all labels are splatted, blurred and sliced together, and all mean-field
 // iterations run there, with one copy back at the end. Plain pointers only (nvcc builds this
-// as C++17, away from src/); every error (bad parameters or sizes, a non-finite unary, a CUDA
-// error) is a std::runtime_error whose message starts "CUDA CRF: " and says what went wrong.
+// as C++17, with nothing of src/ but core's error and CUDA check); every error (bad parameters or sizes, a non-finite unary, a CUDA
+// error) is a deeplab::Error whose message starts "CUDA CRF: " and says what went wrong.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,13 +1,10 @@
-// Elementwise kernels: fill, ReLU, axpy, products, the non-finite count.
+// Elementwise kernels: ReLU, axpy, products, the non-finite count.
 #include "kernels.h"
 #include "launch.cuh"
 
 namespace deeplab::cuda {
 namespace {
 
-__global__ void fill_kernel(float* dst, size_t count, float value) {
-  DL_FOR_EACH(i, count) dst[i] = value;
-}
 __global__ void relu_forward_kernel(const float* x, float* y, size_t count) {
   DL_FOR_EACH(i, count) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -36,10 +33,6 @@ void count_nonfinite(const float* x, size_t n, double* count, cudaStream_t strea
   check_launch("count_nonfinite");
 }
 
-void fill(float* dst, size_t count, float value, cudaStream_t stream) {
-  fill_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dst, count, value);
-  check_launch("fill");
-}
 void relu_forward(const float* x, float* y, size_t count, cudaStream_t stream) {
   relu_forward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, y, count);
   check_launch("relu_forward");

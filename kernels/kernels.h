@@ -9,7 +9,6 @@
 
 namespace deeplab::cuda {
 
-void fill(float* dst, size_t count, float value, cudaStream_t stream = 0);
 void relu_forward(const float* x, float* y, size_t count, cudaStream_t stream = 0);
 // y is ReLU's output or input: both are > 0 exactly where the gradient passes.
 void relu_backward(const float* x, const float* dy, float* dx, size_t count, cudaStream_t stream = 0);

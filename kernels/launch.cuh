@@ -3,8 +3,8 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
-#include <stdexcept>
-#include <string>
+
+#include "core/cuda_check.h"
 
 namespace deeplab::cuda {
 
@@ -15,10 +15,7 @@ inline unsigned blocks_for(size_t count) {
   return unsigned(b == 0 ? 1 : (b < 65535 ? b : 65535));
 }
 
-inline void check_launch(const char* what) {
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA kernel ") + what + ": " + cudaGetErrorString(e));
-}
+inline void check_launch(const char* what) { cuda_check(cudaGetLastError(), what); }
 
 // Index i of a grid-stride loop over count elements.
 #define DL_FOR_EACH(i, count) \

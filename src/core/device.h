@@ -2,6 +2,7 @@
 // for it is a clear error, and cuda_device_count() is 0.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,10 @@ bool built_with_cuda();
 int cuda_device_count();
 // "NVIDIA H100 80GB HBM3, 79.1 GiB, compute 9.0" per visible device.
 std::vector<std::string> cuda_device_descriptions();
+// A number that names CUDA device `index` across processes and nodes (a hash of its UUID), so
+// that ranks can tell whether two of them drive the same GPU whatever each one sees as its
+// device 0. Without CUDA: an error.
+int64_t cuda_device_identity(int index);
 // Why no CUDA device is usable, for test skips and `deeplab info --devices`.
 std::string cuda_unavailable_reason();
 

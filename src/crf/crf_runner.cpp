@@ -1,7 +1,5 @@
 #include "crf/crf_runner.h"
 
-#include <stdexcept>
-
 #include "core/error.h"
 #ifdef DEEPLAB_WITH_CUDA
 #include "crf_cuda.h"
@@ -16,11 +14,7 @@ namespace deeplab::crf {
 CrfRunner::CrfRunner(const DeviceSelection& device) : device_(device) {
   if (device.device != Device::cuda) return;
 #ifdef DEEPLAB_WITH_CUDA
-  try {
-    gpu_ = std::make_unique<cuda::CudaCrf>(device.index);
-  } catch (const std::runtime_error& e) {
-    fail(e.what());
-  }
+  gpu_ = std::make_unique<cuda::CudaCrf>(device.index);
 #else
   fail(cuda_unavailable_reason());
 #endif
@@ -39,11 +33,7 @@ CrfResult CrfRunner::run(const uint8_t* rgb, int64_t height, int64_t width, cons
                                 params.pos_xy_std, params.iterations,
                                 params.normalization == Normalization::symmetric};
   CrfResult r{LabelMap(1, height, width), Tensor(unary.shape())};
-  try {
-    gpu_->infer(rgb, int(height), int(width), unary.data(), int(unary.dim(0)), p, r.marginals.data(), r.labels.data.data());
-  } catch (const std::runtime_error& e) {
-    fail(e.what());
-  }
+  gpu_->infer(rgb, int(height), int(width), unary.data(), int(unary.dim(0)), p, r.marginals.data(), r.labels.data.data());
   return r;
 #else
   fail(cuda_unavailable_reason());

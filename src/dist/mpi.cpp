@@ -89,6 +89,12 @@ void Mpi::allreduce_max(int64_t* values, int64_t count) {
   in_pieces(values, count, [](int64_t* v, int n) { MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD); });
 }
 
+std::vector<int64_t> Mpi::allgather(int64_t value) {
+  std::vector<int64_t> all(size_t(size_), value);
+  if (active_ && size_ > 1) MPI_Allgather(&value, 1, MPI_INT64_T, all.data(), 1, MPI_INT64_T, MPI_COMM_WORLD);
+  return all;
+}
+
 void Mpi::broadcast(float* values, int64_t count, int root) {
   if (!active_ || size_ == 1) return;
   in_pieces(values, count, [root](float* v, int n) { MPI_Bcast(v, n, MPI_FLOAT, root, MPI_COMM_WORLD); });

@@ -25,6 +25,7 @@ class Mpi {
   void allreduce_sum(float* values, int64_t count);
   void allreduce_sum(int64_t* values, int64_t count);
   void allreduce_max(int64_t* values, int64_t count);
+  std::vector<int64_t> allgather(int64_t value);  // every rank's value, in rank order
   void broadcast(float* values, int64_t count, int root = 0);
   void broadcast(int64_t* values, int64_t count, int root = 0);
   void broadcast(std::vector<uint8_t>& bytes, int root = 0);  // resized on the other ranks

@@ -42,8 +42,8 @@ GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
     slots_.push_back({*it, total_, size_t((*it)->value.numel())});
     total_ += size_t((*it)->value.numel());
   }
-  values_.resize(total_);
-  grads_.resize(total_);
+  values_.reserve(total_);
+  grads_.reserve(total_);
   upload_params();
   zero_grads();
 
@@ -184,7 +184,7 @@ void GpuNetwork::reshape(const Shape& input) {
       blob.diff = blob.needs_diff ? Tensor(y, Device::cuda) : Tensor();
     }
   }
-  workspace_.resize(std::max<size_t>(workspace, 1));
+  workspace_.reserve(std::max<size_t>(workspace, 1));
   // New tensors were zeroed on the legacy default stream, which this stream does not wait for.
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
@@ -202,7 +202,7 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
     if (int64_t(keys.size()) != images)
       fail("GPU network: training needs a dropout key per image (set_dropout_keys): ", keys.size(), " for a batch of ",
            images);
-    keys_.resize(keys.size());
+    keys_.reserve(keys.size());
     // Synchronous for pageable memory: the keys are on the device before this returns.
     check(cudaMemcpyAsync(keys_.get(), keys.data(), keys.size() * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_),
           "cudaMemcpyAsync (dropout keys)");

@@ -1,9 +1,11 @@
 #include "gpu/gpu_train_step.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
 #include "core/log.h"
+#include "dist/device_sharing.h"
 #include "dist/mpi.h"
 #include "kernels.h"
 
@@ -16,7 +18,7 @@ GpuTrainStep::GpuTrainStep(Model& model, train::Sgd& sgd, const train::SolverOpt
     : model_(model), sgd_(sgd), options_(options), mpi_(mpi), net_(model, gpu_options) {
   std::map<const nn::Param*, int> history;
   for (size_t i = 0; i < sgd.params().size(); ++i) history[sgd.params()[i]] = int(i);
-  momentum_.resize(net_.param_floats());
+  momentum_.reserve(net_.param_floats());
   std::vector<size_t> counts;
   for (const GpuNetwork::Slot& s : net_.slots()) {
     auto it = history.find(s.host);
@@ -27,17 +29,24 @@ GpuTrainStep::GpuTrainStep(Model& model, train::Sgd& sgd, const train::SolverOpt
             "cudaMemcpy (momentum to the GPU)");
     counts.push_back(s.count);
   }
-  sum_through_host_ = mpi.size() > 1 && mpi.local_size() > cuda_device_count();
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  const std::vector<int64_t> devices = mpi.allgather(cuda_device_identity(device));
+  sum_through_host_ = mpi.size() > 1 && dist::any_device_shared(devices);
   if (sum_through_host_) {
     host_grads_.resize(net_.param_floats());
-    if (mpi.rank() == 0)
-      log_warn(std::to_string(mpi.local_size()) + " ranks share " + std::to_string(cuda_device_count()) +
-               " GPU(s) on a node: gradients are summed over MPI through the host (NCCL needs a GPU per rank)");
+    if (mpi.rank() == 0) {
+      std::vector<int64_t> distinct = devices;
+      std::sort(distinct.begin(), distinct.end());
+      distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+      log_warn(std::to_string(mpi.size()) + " ranks share " + std::to_string(distinct.size()) +
+               " GPU(s): gradients are summed over MPI through the host (NCCL needs a GPU per rank)");
+    }
   } else if (mpi.size() > 1) {
     comm_ = std::make_unique<dist::NcclCommunicator>(mpi);
   }
   reducer_ = std::make_unique<dist::NcclGradientReducer>(comm_.get(), net_.grads(), counts, net_.stream());
-  sums_.resize(5);
+  sums_.reserve(5);
 }
 
 train::StepStats GpuTrainStep::run(int64_t iteration, const std::function<data::Batch()>& next_batch) {
@@ -55,8 +64,8 @@ train::StepStats GpuTrainStep::run(int64_t iteration, const std::function<data::
     if (batch.labels.n != n || batch.labels.h != batch.images.dim(2) || batch.labels.w != batch.images.dim(3))
       fail("GPU training: labels ", batch.labels.n, "x", batch.labels.h, "x", batch.labels.w, " for images ",
            shape_str(batch.images.shape()));
-    labels_.resize(batch.labels.data.size());
-    small_labels_.resize(size_t(n * h * w));
+    labels_.reserve(batch.labels.data.size());
+    small_labels_.reserve(size_t(n * h * w));
     check(cudaMemcpyAsync(labels_.get(), batch.labels.data.data(), batch.labels.data.size(), cudaMemcpyHostToDevice,
                           stream),
           "cudaMemcpyAsync (labels)");

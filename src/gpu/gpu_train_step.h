@@ -30,7 +30,7 @@ class GpuTrainStep : public train::Step {
   std::vector<int> history_of_;      // per slot: index into sgd.history(), or -1 (frozen)
   std::unique_ptr<dist::NcclCommunicator> comm_;
   std::unique_ptr<dist::NcclGradientReducer> reducer_;
-  // Ranks sharing a GPU (more ranks on a node than GPUs): NCCL refuses one device twice, so the
+  // Ranks sharing a GPU (dist/device_sharing.h): NCCL refuses one device twice, so the
   // gradients are summed by MPI through the host instead.
   bool sum_through_host_ = false;
   std::vector<float> host_grads_;

@@ -28,7 +28,7 @@ same() {  # NAME A B RTOL
 
 # 1. The global batch of 4 split three ways on the GPU, and the CPU's model.
 expect "GPU, 1 rank, batch 4" 0 "on cuda:0" -- "$bin" train "${common[@]}" --device cuda --solver.batch 4 --solver.max_iter 5 --out "$work/b4"
-expect "GPU, 2 ranks, batch 2" 0 "replicas identical on 2 rank" -- $mpirun 2 "$bin" train "${common[@]}" --device cuda --solver.batch 2 --solver.max_iter 5 --out "$work/r2"
+expect "GPU, 2 ranks sharing the GPU, batch 2: host sums" 0 "2 ranks share 1 GPU" -- $mpirun 2 "$bin" train "${common[@]}" --device cuda --solver.batch 2 --solver.max_iter 5 --out "$work/r2"
 expect "GPU, batch 2 x iter_size 2" 0 "global batch 4" -- "$bin" train "${common[@]}" --device cuda --solver.batch 2 --solver.iter_size 2 --solver.max_iter 5 --out "$work/i2"
 expect "CPU, batch 4" 0 "on cpu" -- "$bin" train "${common[@]}" --device cpu --solver.batch 4 --solver.max_iter 5 --out "$work/cpu"
 same "GPU: 2 ranks x 2 equals 1 rank x 4" "$work/b4/final.h5" "$work/r2/final.h5" 1e-5

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/device.h"
+#include "dist/device_sharing.h"
 #include "gradcheck.h"
 #include "test_support.h"
 #ifdef DEEPLAB_WITH_CUDA
@@ -49,10 +50,26 @@ TEST(Device, RanksSpreadOverTheVisibleGpus) {
   testing::expect_error([] { parse_device_choice("gpu"); }, {"unknown device 'gpu'", "cpu, cuda or auto"});
 }
 
+TEST(Device, NcclUnlessTwoRanksDriveTheSameGpu) {
+  // Slurm with --gpus-per-task=1: 4 ranks on a node, each seeing one GPU, its own.
+  EXPECT_FALSE(dist::any_device_shared({11, 22, 33, 44}));
+  EXPECT_FALSE(dist::any_device_shared({7}));
+  EXPECT_TRUE(dist::any_device_shared({11, 22, 11}));      // two ranks on GPU 11, wherever they are
+  EXPECT_TRUE(dist::any_device_shared({5, 5}));             // 2 ranks, 1 GPU (the GPU test's case)
+  EXPECT_FALSE(dist::any_device_shared({-3, 3, 0, 1 << 30}));
+}
+
+TEST(Cuda, DeviceIdentityNamesTheGpu) {
+  SKIP_WITHOUT_GPU();
+  EXPECT_EQ(cuda_device_identity(0), cuda_device_identity(0));
+  for (int i = 1; i < cuda_device_count(); ++i) EXPECT_NE(cuda_device_identity(i), cuda_device_identity(0));
+}
+
 TEST(Cuda, WithoutCudaTheErrorSaysWhy) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is visible";
   EXPECT_FALSE(cuda_unavailable_reason().empty());
   EXPECT_THROW(Tensor({4}, Device::cuda), Error);
+  EXPECT_THROW(cuda_device_identity(0), Error);
 }
 
 }  // namespace
