@@ -11,10 +11,14 @@
 //       between two predictions files of the same images; exit 1 below MIN
 //   make_test_files agreement LABELS.png ANNO.png      of the annotated pixels, the share whose
 //       label (index PNG) is the annotation's; and the largest label used vs the colours there
+//   make_test_files reference-agreement OURS.png REF.png MIN [ANNO.png]   the share of pixels
+//       whose labels equal a reference CRF program's (index PNG, or RGB in ANNO's colours); exit 1
+//       below MIN
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <vector>
 #include <string>
 
 #include "core/error.h"
@@ -26,6 +30,22 @@
 #include <filesystem>
 #include "models/model_file.h"
 #include "segment/predictions_file.h"
+
+namespace {
+uint32_t colour_at(const deeplab::RgbImage& image, int64_t i) {
+  return uint32_t(image.rgb[i * 3]) << 16 | uint32_t(image.rgb[i * 3 + 1]) << 8 | image.rgb[i * 3 + 2];
+}
+// The densecrf demo's numbering of an annotation: colours by first appearance in a row-major
+// scan, black (unannotated) left out.
+std::map<uint32_t, int> annotation_numbering(const deeplab::RgbImage& anno) {
+  std::map<uint32_t, int> number;
+  for (int64_t i = 0; i < anno.height * anno.width; ++i) {
+    const uint32_t c = colour_at(anno, i);
+    if (c != 0 && !number.count(c)) number.emplace(c, int(number.size()));
+  }
+  return number;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace deeplab;
@@ -80,10 +100,9 @@ int main(int argc, char** argv) {
       RgbImage anno = read_rgb_image(argv[2]);
       const int64_t n = anno.height * anno.width, labels = 21;
       Tensor p({labels, anno.height, anno.width});
-      std::map<uint32_t, int> number;  // colour -> label, by first appearance
+      std::map<uint32_t, int> number = annotation_numbering(anno);
       for (int64_t i = 0; i < n; ++i) {
-        const uint32_t c = anno.rgb[i * 3] << 16 | anno.rgb[i * 3 + 1] << 8 | anno.rgb[i * 3 + 2];
-        if (c != 0 && !number.count(c)) number[c] = int(number.size());
+        const uint32_t c = colour_at(anno, i);
         for (int64_t l = 0; l < labels; ++l)
           p.data()[l * n + i] = c == 0 ? 1.0f / labels : (l == number[c] ? 0.5f : 0.5f / (labels - 1));
       }
@@ -143,13 +162,12 @@ int main(int argc, char** argv) {
       const LabelMap labels = read_label_png(argv[2]);
       RgbImage anno = read_rgb_image(argv[3]);
       if (labels.h != anno.height || labels.w != anno.width) fail(argv[2], ": not a label PNG of the annotation's size");
-      std::map<uint32_t, int> number;
+      std::map<uint32_t, int> number = annotation_numbering(anno);
       int64_t annotated = 0, same = 0, max_label = 0;
       for (int64_t i = 0; i < anno.height * anno.width; ++i) {
-        const uint32_t c = anno.rgb[i * 3] << 16 | anno.rgb[i * 3 + 1] << 8 | anno.rgb[i * 3 + 2];
+        const uint32_t c = colour_at(anno, i);
         max_label = std::max<int64_t>(max_label, labels.data[size_t(i)]);
         if (c == 0) continue;
-        if (!number.count(c)) number[c] = int(number.size());
         ++annotated;
         same += labels.data[size_t(i)] == number[c];
       }
@@ -157,8 +175,32 @@ int main(int argc, char** argv) {
                   double(same) / double(annotated), (long long)annotated, (long long)max_label, number.size());
       return 0;
     }
+    if (what == "reference-agreement" && (argc == 5 || argc == 6)) {
+      // OURS.png (label indices) against a reference program's REF.png: label indices, or, with
+      // ANNO.png, RGB in the annotation's colours (the densecrf demo's output). Exit 1 below MIN.
+      const LabelMap ours = read_label_png(argv[2]);
+      std::vector<int> reference;
+      if (argc == 6) {
+        const RgbImage ref = read_rgb_image(argv[3]);
+        const std::map<uint32_t, int> number = annotation_numbering(read_rgb_image(argv[5]));
+        for (int64_t i = 0; i < ref.height * ref.width; ++i) {
+          auto it = number.find(colour_at(ref, i));
+          reference.push_back(it == number.end() ? -1 : it->second);  // a colour not in the palette
+        }
+      } else {
+        const LabelMap ref = read_label_png(argv[3]);
+        reference.assign(ref.data.begin(), ref.data.end());
+      }
+      if (reference.size() != ours.data.size()) fail(argv[3], ": ", reference.size(), " pixels, ", argv[2], " has ", ours.data.size());
+      int64_t same = 0;
+      for (size_t i = 0; i < reference.size(); ++i) same += reference[i] == int(ours.data[i]);
+      const double share = double(same) / double(std::max<size_t>(reference.size(), 1));
+      std::printf("labels agree with the reference on %.4f%% of %zu pixels\n", 100 * share, reference.size());
+      return share >= std::stod(argv[4]) ? 0 : 1;
+    }
     std::fprintf(stderr, "usage: make_test_files model OUT.h5 KIND CLASSES WIDTH | foreign OUT.h5 | "
-                 "anno-probs ANNO.png OUT.npy | agreement LABELS.png ANNO.png\n");
+                 "anno-probs ANNO.png OUT.npy | agreement LABELS.png ANNO.png | "
+                 "reference-agreement OURS.png REF.png MIN [ANNO.png]\n");
     return 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "make_test_files: %s\n", e.what());
