@@ -67,7 +67,7 @@ NetworkBench network_bench_from(const po::variables_map& v, const char* name) {
   b.spec.num_classes = v["classes"].as<int>();
   b.spec.width = v["width"].as<double>();
   b.spec.conv_policy = parse_conv_policy(v["conv"].as<std::string>());
-  set_cpu_threads(v["threads"].as<int>());
+  set_threads_option(v["threads"].as<int>());
   return b;
 }
 
@@ -89,6 +89,7 @@ int bench_forward(int argc, char** argv) {
   const int batch = nb.batch, repeats = nb.repeats, warmup = nb.warmup;
   const bool backward = v["backward"].as<bool>();
   const ModelSpec& spec = nb.spec;
+  command_line_accepted();
   Model model(spec, backward ? nn::Phase::train : nn::Phase::test);
   const DeviceSelection device = use_device(device_choice(cl), dist::Mpi::get().local_rank());
   if (backward && device.device == Device::cuda)
@@ -177,10 +178,12 @@ int bench_crf(int argc, char** argv) {
   const int64_t w = wh.first, h = wh.second;
   const int labels = v["labels"].as<int>(), repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
   if (w < 1 || h < 1 || labels < 1 || repeats < 1) fail("bench crf: size, labels and repeats must be positive");
-  set_cpu_threads(v["threads"].as<int>());
+  set_threads_option(v["threads"].as<int>());
   crf::CrfParams params;
   params.iterations = v["iterations"].as<int>();
   if (v["symmetric"].as<bool>()) params.normalization = crf::Normalization::symmetric;
+  crf::validate(params);
+  command_line_accepted();
   std::vector<uint8_t> rgb;
   Tensor unary;
   synthetic_scene(h, w, labels, rgb, unary);
@@ -247,6 +250,9 @@ int bench_loader(int argc, char** argv) {
   o.augment.scale_max = v["scale-max"].as<float>();
   const int batches = v["batches"].as<int>();
   if (batches < 1) fail("bench loader: --batches must be positive");
+  if (o.batch < 1 || o.threads < 0 || o.threads > kMaxThreads || o.augment.crop_size < 1)
+    fail("bench loader: --batch and --crop must be positive, --threads 0 to ", kMaxThreads);
+  command_line_accepted();
   data::Loader loader(v["data"].as<std::string>(), o);
   loader.next();  // threads started, first batch made
   auto start = std::chrono::steady_clock::now();
@@ -282,6 +288,7 @@ int bench_train(int argc, char** argv) {
   const std::pair<int64_t, int64_t> hw{nb.height, nb.width};
   const int batch = nb.batch, repeats = nb.repeats, warmup = nb.warmup;
   const ModelSpec& spec = nb.spec;
+  command_line_accepted();
   dist::Mpi& mpi = dist::Mpi::get();
   Model model(spec, nn::Phase::train);
   train::SolverOptions so;
@@ -326,11 +333,12 @@ int bench_train(int argc, char** argv) {
 }  // namespace
 
 int run_bench(int argc, char** argv) {
-  if (argc < 2 || argv[1][0] == '-') {
+  const bool help = argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h");
+  if (argc < 2 || help) {
     std::cout << "usage: deeplab bench forward|train|crf|loader [options]   (deeplab bench forward --help)\n"
                  "benchmarks: forward (network inference, or forward + backward with --backward), train (a whole\n"
                  "training iteration, over MPI ranks), crf, loader\n";
-    return argc < 2 ? 2 : 0;
+    return help ? 0 : 2;
   }
   const std::string which = argv[1];
   if (which == "forward") return bench_forward(argc - 1, argv + 1);

@@ -54,6 +54,7 @@ int run_import(int argc, char** argv) {
   spec.num_classes = v["num-classes"].as<int>();
   spec.width = v["width"].as<double>();
   if (spec.kind == ModelKind::vgg16) spec.input_size = v["input-size"].as<int>();
+  command_line_accepted();
   Model model(spec, nn::Phase::test, v["seed"].as<uint64_t>());
   const std::string path = v["caffemodel"].as<std::string>();
   const caffe::CaffeNet net = caffe::read_caffemodel(path);
@@ -87,16 +88,17 @@ int run_export_caffe(int argc, char** argv) {
       ("v1", po::bool_switch(), "the old `layers` layout (V1LayerParameter) instead of `layer`");
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
+  const std::string prototxt = v["prototxt"].as<std::string>();
+  long long h = 0, w = 0;
+  if (!prototxt.empty()) {
+    const std::string size = v["size"].as<std::string>();
+    if (std::sscanf(size.c_str(), "%lldx%lld", &h, &w) != 2 || h < 1 || w < 1) fail("--size '", size, "': expected HxW");
+  }
+  command_line_accepted();
   auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);
   caffe::write_caffemodel(v["out"].as<std::string>(), caffe::export_weights(*model),
                           v["v1"].as<bool>() ? caffe::CaffeLayout::v1_layers : caffe::CaffeLayout::v2_layer);
-  const std::string prototxt = v["prototxt"].as<std::string>();
-  if (!prototxt.empty()) {
-    long long h = 0, w = 0;
-    const std::string size = v["size"].as<std::string>();
-    if (std::sscanf(size.c_str(), "%lldx%lld", &h, &w) != 2 || h < 1 || w < 1) fail("--size '", size, "': expected HxW");
-    write_file(prototxt, caffe::deploy_prototxt(*model, h, w));
-  }
+  if (!prototxt.empty()) write_file(prototxt, caffe::deploy_prototxt(*model, h, w));
   log_info("wrote " + v["out"].as<std::string>() + (prototxt.empty() ? "" : " and " + prototxt));
   return 0;
 }
@@ -114,6 +116,7 @@ int run_forward(int argc, char** argv) {
       ("out", po::value<std::string>()->required(), "scores (.npy, float32)");
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
+  command_line_accepted();
   const std::string input = v["input"].as<std::string>();
   Tensor x = read_npy(input);
   const bool single = x.ndim() == 3;

@@ -96,7 +96,8 @@ int run_crf(int argc, char** argv) {
   if (layout != "chw" && layout != "hwc") fail("--layout '", layout, "': expected chw or hwc");
   if (palette != "index" && palette != "voc") fail("--palette '", palette, "': expected index or voc");
   crf::CrfParams params = crf_params_from(v);
-  set_cpu_threads(v["threads"].as<int>());
+  set_threads_option(v["threads"].as<int>());
+  command_line_accepted();
 
   const std::string image_path = v["image"].as<std::string>();
   RgbImage image = read_rgb_image(image_path);

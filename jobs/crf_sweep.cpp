@@ -40,8 +40,6 @@ int run_crf_sweep(int argc, char** argv) {
   o.data_path = v["data"].as<std::string>();
   o.out_dir = v["out"].as<std::string>();
   const std::string grid_path = v["grid"].as<std::string>();
-  o.grid_text = read_file(grid_path);
-  o.grid = sweep::parse_grid(o.grid_text, grid_path);
   o.images = v["images"].as<int64_t>();
   o.refine = v["refine"].as<int>();
   o.block_images = v["block-images"].as<int64_t>();
@@ -50,6 +48,13 @@ int run_crf_sweep(int argc, char** argv) {
   o.baseline = !v["no-baseline"].as<bool>();
   o.resume = v["resume"].as<bool>();
   if (o.refine < 0 || o.refine > 10) fail("--refine ", o.refine, " outside 0..10");
+  // 0 means "all" (images) or "automatic" (blocks, memory); a negative count means nothing.
+  if (o.images < 0) fail("--images ", o.images, ": expected 0 (all) or a positive count");
+  if (o.block_images < 0) fail("--block-images ", o.block_images, ": expected 0 (automatic) or a positive count");
+  if (o.memory_limit_mb < 0) fail("--memory-mb ", o.memory_limit_mb, ": expected 0 (automatic) or a positive size");
+  command_line_accepted();
+  o.grid_text = read_file(grid_path);
+  o.grid = sweep::parse_grid(o.grid_text, grid_path);
   dist::Mpi& mpi = dist::Mpi::get();
   const sweep::SweepSummary s = sweep::run_sweep(o, mpi);
   if (mpi.rank() != 0) return 0;

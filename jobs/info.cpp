@@ -98,6 +98,7 @@ int run_info(int argc, char** argv) {
   }
   if (!cl.values.count("file")) fail("give a FILE.h5 or --devices (see deeplab info --help)");
   const std::string path = cl.values["file"].as<std::string>();
+  command_line_accepted();
 
   h5::File file = h5::File::open_read(path);
   auto format = file.attr_string("/", "format");

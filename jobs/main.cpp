@@ -13,6 +13,7 @@
 #include "core/timing.h"
 #include "dist/mpi.h"
 #include "jobs.h"
+#include "options.h"
 
 namespace {
 
@@ -67,10 +68,12 @@ int main(int argc, char** argv) {
     try {
       return c.run(argc - 1, argv + 1);
     } catch (const deeplab::Error& e) {
+      // A bad command line exits 2, bad input or a failed run 1 (jobs/options.h).
+      const int status = deeplab::jobs::command_line_was_accepted() ? 1 : 2;
       if (mpi.size() > 1) std::fprintf(stderr, "deeplab %s: rank %d: error: %s\n", c.name, mpi.rank(), e.what());
       else std::fprintf(stderr, "deeplab %s: error: %s\n", c.name, e.what());
-      if (mpi.size() > 1) mpi.abort(1);  // the other ranks must not wait for this one
-      return 1;
+      if (mpi.size() > 1) mpi.abort(status);  // the other ranks must not wait for this one
+      return status;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "deeplab %s: rank %d: internal error: %s\n", c.name, mpi.rank(), e.what());
       if (mpi.size() > 1) mpi.abort(3);

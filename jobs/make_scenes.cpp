@@ -43,6 +43,7 @@ int run_make_scenes(int argc, char** argv) {
   const int64_t counts[2] = {v["train"].as<int64_t>(), v["val"].as<int64_t>()};
   if (counts[0] < 0 || counts[1] < 0) fail("make-scenes: scene counts must not be negative");
   if (options.size < 32 || options.size > 4096) fail("make-scenes: --size ", options.size, " outside 32..4096");
+  command_line_accepted();
   const std::string backgrounds = v["backgrounds"].as<std::string>();
   if (!backgrounds.empty()) {
     const data::ImageSources found = data::find_images(backgrounds, "");

@@ -5,8 +5,22 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/timing.h"
 
 namespace deeplab::jobs {
+
+namespace {
+bool accepted = false;
+}  // namespace
+
+void command_line_accepted() { accepted = true; }
+bool command_line_was_accepted() { return accepted; }
+
+void set_threads_option(int threads) {
+  if (threads < 0 || threads > kMaxThreads)
+    fail("--threads ", threads, ": expected 0 (all cores) to ", kMaxThreads);
+  set_cpu_threads(threads);
+}
 
 void add_config_option(CommandLine& cl) {
   cl.options.add_options()("config", po::value<std::string>(), "INI file with defaults; the command line wins");
@@ -26,7 +40,7 @@ bool parse(CommandLine& cl, int argc, char** argv) {
   try {
     po::store(po::command_line_parser(argc, argv).options(cl.options).positional(cl.positional).run(), cl.values);
   } catch (const po::error& e) {
-    fail("deeplab ", cl.command, ": ", e.what(), " (see deeplab ", cl.command, " --help)");
+    fail(e.what(), " (see deeplab ", cl.command, " --help)");
   }
   if (cl.values.count("help")) {
     std::cout << "usage: deeplab " << cl.usage << "\n\n" << cl.about << "\n\n" << cl.options << "\n";
@@ -46,8 +60,9 @@ bool parse(CommandLine& cl, int argc, char** argv) {
   try {
     po::notify(cl.values);
   } catch (const po::error& e) {
-    fail("deeplab ", cl.command, ": ", e.what(), " (see deeplab ", cl.command, " --help)");
+    fail(e.what(), " (see deeplab ", cl.command, " --help)");
   }
+  if (cl.values.count("device")) device_choice(cl);  // a bad name is a bad command line
   return true;
 }
 

@@ -32,4 +32,16 @@ DeviceChoice device_choice(const CommandLine& cl);
 // Adds --config to a command's options (call before parse for commands that take configs).
 void add_config_option(CommandLine& cl);
 
+// --threads N for the commands that compute on the CPU: 0 (all cores, shared among the ranks of
+// a node) up to kMaxThreads; anything else is an error naming the option.
+constexpr int kMaxThreads = 1024;
+void set_threads_option(int threads);
+
+// Exit statuses: a job reads and checks its command line, then runs. An Error before it calls
+// command_line_accepted() is a bad command line (an unknown, missing or invalid option or value,
+// a bad --config file): exit 2. After it, bad input or a failed run: exit 1. Each job calls it
+// once its options are read and checked, before it opens any file.
+void command_line_accepted();
+bool command_line_was_accepted();
+
 }  // namespace deeplab::jobs

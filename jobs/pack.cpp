@@ -94,6 +94,7 @@ int run_pack(int argc, char** argv) {
     fail("--num-classes ", o.num_classes, " outside 1..255");
   if (!o.class_names.empty() && int(o.class_names.size()) != o.num_classes)
     fail(o.class_names.size(), " class names for --num-classes ", o.num_classes);
+  command_line_accepted();
   const data::ImageSources sources = data::find_images_on_rank0(v["images"].as<std::string>(), labels);
   const data::PackReport r = data::pack_dataset(sources, o);
   print_report(r, o.out, "packed", sources.ignored, sources.unpaired_labels);
@@ -130,6 +131,7 @@ int run_convert_voc(int argc, char** argv) {
   o.skip_bad = v["skip-bad"].as<bool>();
   if (o.num_classes < 1 || o.num_classes > 255)
     fail("--num-classes ", o.num_classes, " outside 1..255");
+  command_line_accepted();
   print_report(data::convert_voc(o), o.out, "converted", 0, 0);
   return 0;
 }

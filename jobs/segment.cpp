@@ -95,10 +95,12 @@ int run_segment(int argc, char** argv) {
   o.piece_images = v["piece-images"].as<int>();
   dist::Mpi& mpi = dist::Mpi::get();
   const bool evaluate = v["evaluate"].as<bool>();
-  if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   if (o.overlays && o.png_dir.empty()) fail("--overlays needs --png DIR");
   if (o.resolution.crf_full_res && (o.resolution.max_side == 0 || !o.crf))
     fail("--crf-full-res needs --crf and --max-side");
+  if (o.memory_mb < 0) fail("--memory-mb ", o.memory_mb, ": expected 0 (the default) or a positive size");
+  command_line_accepted();
+  if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
   if (mpi.rank() == 0) {
     char line[256];
@@ -130,6 +132,7 @@ int run_evaluate(int argc, char** argv) {
   add_report_options(cl.options);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
+  command_line_accepted();
   const std::string pred = v["pred"].as<std::string>();
   report(eval::evaluate_predictions(pred, v["data"].as<std::string>(), dist::Mpi::get()), v, pred);
   return 0;

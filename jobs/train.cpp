@@ -119,6 +119,8 @@ int run_train(int argc, char** argv) {
   o.loader_threads = v["data.loader_threads"].as<int>();
   o.device = device_choice(cl);
   o.tf32 = v["tf32"].as<bool>();
+  train::validate(o.solver);
+  command_line_accepted();
   const train::TrainSummary s = train::train(o, dist::Mpi::get());
   // Stopped by a signal after its checkpoint: the conventional 128 + signal, so schedulers and
   // `afterok` dependencies do not mistake it for a finished run.

@@ -39,7 +39,7 @@ expect_refused "$dir" "a failing rank ends the MPI job" "rank [12]: error: .*tra
   timeout 60 mpirun --oversubscribe -np 3 "$deeplab" convert-voc --voc-root "$dir/broken" \
   --list "$(broken_list train_2 train_3 train_5)" --out "$dir/bad.h5" --num-classes 11
 expect "skip-bad converts the rest and lists the skipped" 0 "4 of 7 images converted.*skipped .*train_2.jpg: damaged JPEG" -- \
-  bash -c "\"$deeplab\" convert-voc --voc-root \"$dir/broken\" --list \"$(broken_list train_2 train_3 train_4 train_5 train_6)\" \
+  bash -o pipefail -c "\"$deeplab\" convert-voc --voc-root \"$dir/broken\" --list \"$(broken_list train_2 train_3 train_4 train_5 train_6)\" \
   --out \"$dir/skip.h5\" --num-classes 11 --skip-bad | tr '\n' ' '"
 
 finish

@@ -82,32 +82,33 @@ else
   fail "HDF5 input check: python3-h5py is missing (./run.sh setup installs it)"
 fi
 
-# expect_error NAME PATTERN -- COMMAND: exit status 1, the pattern in the message, no output file.
-expect_error() {
-  local name=$1 pattern=$2
-  shift 3
+# refused STATUS NAME PATTERN -- COMMAND: that exit status (1: bad input, 2: a bad command line),
+# the pattern in the message, and no output file.
+refused() {
+  local status=$1 name=$2 pattern=$3
+  shift 4
   rm -f "$dir/bad.png"
-  expect "$name" 1 "$pattern" -- "$@" && [ -e "$dir/bad.png" ] && fail "$name: left $dir/bad.png behind"
+  expect "$name" "$status" "$pattern" -- "$@" && [ -e "$dir/bad.png" ] && fail "$name: left $dir/bad.png behind"
 }
-expect_error "image and probabilities of different sizes" "240 x 320 .*im2.png is 213 x 320" -- \
+refused 1 "image and probabilities of different sizes" "240 x 320 .*im2.png is 213 x 320" -- \
   "$deeplab" crf --image "$data/im2.png" --probs "$dir/p1.npy" --out "$dir/bad.png"
-expect_error "H x W x L given as L x H x W" "layout hwc" -- \
+refused 1 "H x W x L given as L x H x W" "layout hwc" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$data/im1_coarse_prob_240x320x21.npy" --out "$dir/bad.png"
 "$make_files" poison "$dir/p1.npy" "$dir/nan.npy"
-expect_error "NaN in the probabilities" "nan.npy: .*not finite" -- \
+refused 1 "NaN in the probabilities" "nan.npy: .*not finite" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$dir/nan.npy" --out "$dir/bad.png"
-expect_error "zero std" "bi_rgb_std must be a positive number" -- \
+refused 2 "zero std" "bi_rgb_std must be a positive number" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$dir/p1.npy" --out "$dir/bad.png" --crf.bi_rgb_std 0
-expect_error "negative std" "pos_xy_std must be a positive number" -- \
+refused 2 "negative std" "pos_xy_std must be a positive number" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$dir/p1.npy" --out "$dir/bad.png" --crf.pos_xy_std -2
-expect_error "not an .npy" "not a NumPy .npy file" -- \
+refused 1 "not an .npy" "not a NumPy .npy file" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$data/im1.ppm" --out "$dir/bad.png"
-expect_error "missing image" "nothere.png: no such file" -- \
+refused 1 "missing image" "nothere.png: no such file" -- \
   "$deeplab" crf --image "$dir/nothere.png" --probs "$dir/p1.npy" --out "$dir/bad.png"
-expect_error "probs and scores both" "exactly one of --probs and --scores" -- \
+refused 2 "probs and scores both" "exactly one of --probs and --scores" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$dir/p1.npy" --scores "$dir/p1.npy" --out "$dir/bad.png"
 printf '[crf]\nbi_w = 5\nbi_colour = 3\n' >"$dir/bad.ini"
-expect_error "unknown [crf] key" "bad.ini: .*bi_colour" -- \
+refused 2 "unknown [crf] key" "bad.ini: .*bi_colour" -- \
   "$deeplab" crf --config "$dir/bad.ini" --image "$data/im1.png" --probs "$dir/p1.npy" --out "$dir/bad.png"
 # A [crf] config holding the 2011 demo's parameters (not the defaults) reproduces its output.
 printf '[crf]\npos_w = 3\npos_xy_std = 3\nbi_w = 10\nbi_xy_std = 60\nbi_rgb_std = 20\niterations = 10\n' >"$dir/v1.ini"

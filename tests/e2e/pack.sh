@@ -139,9 +139,9 @@ for k in 0 1 2; do cp "$work/scenes/voc/SegmentationClass/val_$k.png" "$work/lab
 cp "$work/scenes/voc/SegmentationClass/val_3.png" "$work/labels/orphan.png"
 names=background,t-shirt,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle-boot
 expect "pack --labels pairs by name" 0 "18 of 18 images packed, 3 labelled.*1 label maps match no image" -- \
-  bash -c "\"$bin\" pack --images \"$photos\" --labels \"$work/labels\" --class-names $names --out \"$work/some.h5\" | tr '\n' ' '"
-expect "info: 3 labelled, the classes named" 0 "labelled +3.*classes +11.*ankle-boot" -- bash -c "\"$bin\" info \"$work/some.h5\" | tr '\n' ' '"
-expect "--class-names and --num-classes must agree" 1 "11 class names for --num-classes 5" -- \
+  bash -o pipefail -c "\"$bin\" pack --images \"$photos\" --labels \"$work/labels\" --class-names $names --out \"$work/some.h5\" | tr '\n' ' '"
+expect "info: 3 labelled, the classes named" 0 "labelled +3.*classes +11.*ankle-boot" -- bash -o pipefail -c "\"$bin\" info \"$work/some.h5\" | tr '\n' ' '"
+expect "--class-names and --num-classes must agree" 2 "11 class names for --num-classes 5" -- \
   "$bin" pack --images "$photos" --class-names $names --num-classes 5 --out "$work/bad.h5"
 "$bin" segment --model "$work/m.h5" --data "$work/one.h5" --out "$work/probs.h5" --max-side 200 --save-probs >/dev/null 2>&1 || fail "segment --save-probs"
 expect "evaluate refuses unlabelled data" 1 "one.h5: entry 0 \('2008/2008_000001'\) has no label map, and evaluate needs one" -- \
@@ -169,7 +169,7 @@ echo "this is text, not a picture" >"$work/broken/sub/fake.png"
 expect_refused "$work" "a PNG that is a text file" "broken/sub/fake.png: not a PNG, JPEG, PPM/PGM or BMP file" -- \
   "$bin" pack --images "$work/broken" --out "$work/bad.h5"
 expect "--skip-bad packs the rest and lists what it left out" 0 "2 of 4 images packed.*skipped .*fake.png: not a PNG.*skipped .*cut.jpg: damaged JPEG" -- \
-  bash -c "\"$bin\" pack --images \"$work/broken\" --out \"$work/skip.h5\" --skip-bad | tr '\n' ' '"
+  bash -o pipefail -c "\"$bin\" pack --images \"$work/broken\" --out \"$work/skip.h5\" --skip-bad | tr '\n' ' '"
 expect_refused "$work" "an empty folder" "empty: no images found" -- "$bin" pack --images "$work/empty" --out "$work/bad.h5"
 printf '2008/2008_000001.jpg\n# a comment\n\nbig/phone.jpg\n' >"$photos/list.txt"
 expect "a list keeps its order, names relative to the common folder" 0 "2 of 2 images packed" -- \
