@@ -113,10 +113,10 @@ TEST(Permutohedral, ApproximatesTheNormalisedGaussian) {
       err += std::abs(out[i] / norm[i] - num / den);
       spread += std::abs(v[i] - 0.5);
     }
-    // The lattice's kernel is a close but not exact Gaussian: its averages land within about a
-    // hundredth of the exact ones (measured: 0.0014 for d = 2, 0.008 for d = 5), against values
-    // spread over [0, 1].
-    EXPECT_LT(err / n, 0.02) << "d = " << d;
+    // The lattice's kernel is a close but not exact Gaussian: its averages land near the exact
+    // ones (measured: 0.0014 for d = 2, 0.0083 for d = 5), against values spread over [0, 1].
+    // Bounds at 1.5x those, so that a lattice blurring too much or too little fails.
+    EXPECT_LT(err / n, d == 2 ? 0.0021 : 0.012) << "d = " << d;
     EXPECT_GT(spread / n, 0.2);
   }
 }
