@@ -98,7 +98,7 @@ int run_segment(int argc, char** argv) {
   if (o.overlays && o.png_dir.empty()) fail("--overlays needs --png DIR");
   if (o.resolution.crf_full_res && (o.resolution.max_side == 0 || !o.crf))
     fail("--crf-full-res needs --crf and --max-side");
-  if (o.memory_mb < 0) fail("--memory-mb ", o.memory_mb, ": expected 0 (the default) or a positive size");
+  if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, ": expected a positive size in MB");
   command_line_accepted();
   if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);

@@ -16,6 +16,8 @@ Evaluation evaluate_predictions(const std::string& predictions_path, const std::
   if (pred.info().count != truth.size())
     fail(predictions_path, " holds ", pred.info().count, " images, ", data_path, " holds ", truth.size(),
          ": predictions and data must match entry by entry");
+  // A mean over no classes is no score: 0% would read as a model that is always wrong.
+  if (truth.size() == 0) fail(data_path, ": holds no images, so there is nothing to score");
   Evaluation e;
   e.confusion = ConfusionMatrix(truth.num_classes());
   e.class_names = truth.class_names();

@@ -148,7 +148,10 @@ bool output_already_complete(const SegmentOptions& o, const std::string& parts, 
       fail(o.out_path, ": exists; pass --resume to finish an interrupted run, or --overwrite to replace it");
   }
   if (fs::exists(parts) && !o.resume) {
-    if (!o.overwrite)
+    // A run that failed before its first piece left only its settings: nothing to keep.
+    bool pieces = false;
+    for (const auto& e : fs::directory_iterator(parts)) pieces |= e.path().filename() != "settings";
+    if (pieces && !o.overwrite)
       fail(parts, ": holds the pieces of an interrupted run; pass --resume to finish it, or --overwrite to start over");
     fs::remove_all(parts);
   }

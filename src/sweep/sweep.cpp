@@ -46,6 +46,7 @@ class ImageStore {
     if (pred_.info().count != data_.size())
       fail(o.probs_path, " holds ", pred_.info().count, " images, ", o.data_path, " ", data_.size());
     const int64_t n = data_.size(), k = o.images <= 0 ? n : std::min(o.images, n);
+    if (k == 0) fail(o.data_path, ": holds no images, so there is nothing to score the CRF on");
     for (int64_t i = 0; i < k; ++i) indices_.push_back(i * n / k);  // evenly spaced, the same every time
     // Keep them all, unless they grow past the limit: then each unit reads what it needs.
     int64_t bytes = 0;
@@ -225,11 +226,15 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   const bool root = mpi.rank() == 0;
   const std::string units_dir = o.out_dir + "/units";
   if (root) {
-    if (fs::exists(units_dir) && !o.resume)
+    // An earlier sweep is one that scored something; a run that failed before its first unit
+    // left at most an empty units/ and its settings, which a new run replaces.
+    const bool earlier = fs::exists(units_dir) && !fs::is_empty(units_dir);
+    if (earlier && !o.resume)
       fail(o.out_dir, ": holds an earlier sweep; pass --resume to finish it, or choose another --out");
-    fs::create_directories(units_dir);
+    if (!earlier) fs::remove(o.out_dir + "/settings");
   }
-  const ImageStore store(o);
+  const ImageStore store(o);  // opens the inputs: bad ones fail before anything is written
+  if (root) fs::create_directories(units_dir);
   const int classes = store.classes();
   const int64_t n = store.size();
   const int64_t block = o.block_images <= 0 ? n : std::min(o.block_images, n);

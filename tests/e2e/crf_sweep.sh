@@ -70,4 +70,17 @@ expect "an unknown key" 1 "bad2.ini line 2.*unknown key 'bi_weight'" -- "$bin" c
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/noprobs.h5" >/dev/null 2>&1
 expect "predictions without probabilities" 1 "noprobs.h5: holds no probabilities" -- "$bin" crf-sweep --probs "$work/noprobs.h5" --data "$val" --grid "$work/grid.ini" --out "$work/y"
 expect "an earlier sweep without --resume" 1 "holds an earlier sweep" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/grid.ini" --out "$work/r1"
+
+# 5. Nothing to score, and what a failed run leaves behind.
+"$bin" make-scenes --out "$work/empty" --train 1 --val 0 --size 64 >/dev/null 2>&1
+"$bin" segment --model "$work/m.h5" --data "$work/empty/val.h5" --out "$work/empty-probs.h5" --save-probs >/dev/null 2>&1 ||
+  fail "segment of 0 images"
+expect "crf-sweep on 0 images" 1 "val.h5: holds no images, so there is nothing to score" -- \
+  "$bin" crf-sweep --probs "$work/empty-probs.h5" --data "$work/empty/val.h5" --grid "$work/grid.ini" --out "$work/z"
+[ ! -e "$work/z" ] && pass "crf-sweep on 0 images wrote nothing" || fail "crf-sweep on 0 images left $(ls "$work/z")"
+expect "evaluate on 0 images" 1 "val.h5: holds no images, so there is nothing to score" -- \
+  "$bin" evaluate --pred "$work/empty-probs.h5" --data "$work/empty/val.h5"
+mkdir -p "$work/failed/units" && echo "left by a run that failed early" >"$work/failed/settings"
+expect "a plain rerun after a run that failed before its first unit" 0 "grid points" -- \
+  "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/one.ini" --out "$work/failed" --images 2
 finish

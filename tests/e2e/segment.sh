@@ -89,4 +89,8 @@ for _ in $(seq 1 1000); do [ -e "$work/changed.h5.parts/piece-000000.h5" ] && br
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 expect "resume with other settings" 1 "other settings" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 --crf --resume
 expect "pieces without --resume" 1 "interrupted run; pass --resume" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4
+# A run that failed before its first piece left only its settings: a plain rerun goes ahead.
+mkdir -p "$work/early.h5.parts" && echo "left by a run that failed early" >"$work/early.h5.parts/settings"
+expect "a plain rerun after a run that failed before its first piece" 0 "images/s" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/fewer/val.h5" --out "$work/early.h5"
 finish
