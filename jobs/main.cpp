@@ -70,8 +70,9 @@ int main(int argc, char** argv) {
     } catch (const deeplab::Error& e) {
       // A bad command line exits 2, bad input or a failed run 1 (jobs/options.h).
       const int status = deeplab::jobs::command_line_was_accepted() ? 1 : 2;
-      if (mpi.size() > 1) std::fprintf(stderr, "deeplab %s: rank %d: error: %s\n", c.name, mpi.rank(), e.what());
-      else std::fprintf(stderr, "deeplab %s: error: %s\n", c.name, e.what());
+      const std::string message = deeplab::jobs::printable_message(e.what());
+      if (mpi.size() > 1) std::fprintf(stderr, "deeplab %s: rank %d: error: %s\n", c.name, mpi.rank(), message.c_str());
+      else std::fprintf(stderr, "deeplab %s: error: %s\n", c.name, message.c_str());
       if (mpi.size() > 1) mpi.abort(status);  // the other ranks must not wait for this one
       return status;
     } catch (const std::exception& e) {

@@ -1,8 +1,12 @@
 #include "options.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/timing.h"
@@ -11,7 +15,63 @@ namespace deeplab::jobs {
 
 namespace {
 bool accepted = false;
+
+// A config file is read whole before it is parsed: a folder, an unreadable file, one over 1 MiB
+// or one holding binary data (--config /dev/zero, a model file by mistake) is an error naming it.
+constexpr size_t kMaxConfigBytes = size_t(1) << 20;
+std::string read_config_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(path, ": is a folder, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot read config file (", std::strerror(errno), ")");
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), std::streamsize(text.size()));
+  if (in.bad()) fail(path, ": cannot read config file (", std::strerror(errno), ")");
+  text.resize(size_t(in.gcount()));
+  if (text.size() > kMaxConfigBytes) fail(path, ": over ", kMaxConfigBytes >> 10, " KiB, not a config file");
+  if (text.find('\0') != std::string::npos) fail(path, ": holds binary data, not INI text");
+  return text;
+}
+
+// The length of the valid UTF-8 sequence starting at s[i], or 0.
+size_t utf8_length(const std::string& s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 0;
+  return n;
+}
 }  // namespace
+
+std::string printable_message(const std::string& message) {
+  constexpr size_t kMaxQuoted = 80;
+  std::string out;
+  bool quoted = false;
+  size_t quoted_chars = 0;
+  for (size_t i = 0; i < message.size();) {
+    const auto c = static_cast<unsigned char>(message[i]);
+    // A quote opens after a space, '(' or '=' (not an apostrophe inside a word) and closes anywhere.
+    const unsigned char before = i > 0 ? static_cast<unsigned char>(message[i - 1]) : ' ';
+    if (c == '\'' && (quoted || before == ' ' || before == '(' || before == '=')) quoted = !quoted, quoted_chars = 0;
+    const size_t n = utf8_length(message, i);
+    if (quoted && c != '\'' && ++quoted_chars > kMaxQuoted) {  // skip to the closing quote
+      if (quoted_chars == kMaxQuoted + 1) out += "...";
+      i += n ? n : 1;
+      continue;
+    }
+    if (n == 0 || (n == 1 && ((c < 0x20 && c != '\n') || c == 0x7F))) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02X", c);
+      out += hex;
+      ++i;
+    } else {
+      out.append(message, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
 
 void command_line_accepted() { accepted = true; }
 bool command_line_was_accepted() { return accepted; }
@@ -48,8 +108,7 @@ bool parse(CommandLine& cl, int argc, char** argv) {
   }
   if (cl.values.count("config")) {
     const std::string path = cl.values["config"].as<std::string>();
-    std::ifstream in(path);
-    if (!in) fail(path, ": cannot read config file");
+    std::istringstream in(read_config_file(path));
     try {
       // store() keeps values already present, so the command line wins over the file.
       po::store(po::parse_config_file(in, cl.options, /*allow_unregistered=*/false), cl.values);

@@ -37,6 +37,11 @@ void add_config_option(CommandLine& cl);
 constexpr int kMaxThreads = 1024;
 void set_threads_option(int threads);
 
+// An error message as it may be printed: bytes that are not printable text (control characters,
+// broken UTF-8: a binary value pasted by mistake) as \xNN, and each 'quoted' value cut to 80
+// characters. Non-ASCII names in valid UTF-8 stay as they are.
+std::string printable_message(const std::string& message);
+
 // Exit statuses: a job reads and checks its command line, then runs. An Error before it calls
 // command_line_accepted() is a bad command line (an unknown, missing or invalid option or value,
 // a bad --config file): exit 2. After it, bad input or a failed run: exit 1. Each job calls it

@@ -32,6 +32,16 @@ expect "a negative crf-sweep --memory-mb: exit 2" 2 "--memory-mb -1" -- \
   "$deeplab" crf-sweep --probs p.h5 --data d.h5 --grid g.ini --out "$dir/x" --memory-mb -1
 expect "a negative segment --memory-mb: exit 2" 2 "--memory-mb -7" -- \
   "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --memory-mb -7
+# A pasted binary or overlong value: exit 2, the message a short line of text.
+junk="$(printf 'x%.0s' $(seq 1 300))$(printf '\001\033[31m\377')"
+out=$("$deeplab" bench forward --size "$junk" 2>&1); status=$?
+if [ $status -eq 2 ] && [ ${#out} -lt 200 ] && ! LC_ALL=C grep -q $'[\001\033\377]' <<<"$out"; then
+  pass "a binary, overlong value: exit 2, a short clean message (${#out} characters)"
+else
+  fail "a binary, overlong value: exit $status, ${#out} characters: $(LC_ALL=C cat -v <<<"$out" | head -c 300)"
+fi
+expect "--config a folder: exit 2" 2 "is a folder, not a config file" -- "$deeplab" bench crf --config "$dir"
+expect "--config /dev/zero: exit 2" 2 "/dev/zero: over 1024 KiB" -- "$deeplab" bench crf --config /dev/zero
 expect "a bad input file is not a bad command line: exit 1" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
 expect "info --help" 0 "usage: deeplab info FILE.h5" -- "$deeplab" info --help
 expect "bench forward --help" 0 "--backward" -- "$deeplab" bench forward --help

@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "options.h"
@@ -71,6 +74,42 @@ TEST(Options, BadValuesAndUnknownFlagsAreErrors) {
   CommandLine cl3 = solver_command();
   Args c({"test", "--config", "/nonexistent/x.ini"});
   EXPECT_THROW(parse(cl3, int(c.argv.size()), c.argv.data()), Error);
+}
+
+// parse() must throw an Error whose message holds every fragment.
+void expect_refused(const std::vector<std::string>& words, std::initializer_list<std::string> fragments) {
+  CommandLine cl = solver_command();
+  Args a(words);
+  try {
+    parse(cl, int(a.argv.size()), a.argv.data());
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    for (const std::string& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+  }
+}
+
+TEST(Options, ConfigFilesThatAreNotTextAreRefused) {
+  const std::string dir = fs::temp_directory_path().string();
+  expect_refused({"test", "--config", dir}, {dir, "is a folder"});
+  expect_refused({"test", "--config", "/dev/zero"}, {"/dev/zero", "over 1024 KiB"});
+  const std::string binary = write_ini(std::string("[solver]\nbase_lr = 1\n") + std::string(3, '\0'));
+  expect_refused({"test", "--config", binary}, {binary, "binary data"});
+  fs::remove(binary);
+}
+
+TEST(Options, ThreadsAreBounded) {
+  EXPECT_THROW(set_threads_option(-1), Error);
+  EXPECT_THROW(set_threads_option(kMaxThreads + 1), Error);
+  EXPECT_THROW(set_threads_option(100000), Error);
+}
+
+TEST(Options, MessagesShowTextOnlyAndShortValues) {
+  EXPECT_EQ(printable_message("--size 'ab\x01\xff' bad"), "--size 'ab\\x01\\xFF' bad");
+  EXPECT_EQ(printable_message("café/données.h5: no such file"), "café/données.h5: no such file");  // UTF-8 stays
+  const std::string quoted = printable_message("--size '" + std::string(500, 'x') + "': expected N or HxW");
+  EXPECT_EQ(quoted, "--size '" + std::string(80, 'x') + "...': expected N or HxW");
+  const std::string prose = "the model's " + std::string(200, 'y') + " classes";  // an apostrophe, not a quote
+  EXPECT_EQ(printable_message(prose), prose);
 }
 
 }  // namespace
