@@ -1,9 +1,13 @@
 #include "core/atomic_path.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/signals.h"
@@ -28,6 +32,21 @@ void AtomicPath::commit() {
   if (rc != 0) fail(temp_, ": fsync failed");
   if (std::rename(temp_.c_str(), final_.c_str()) != 0) fail(final_, ": cannot rename ", temp_, " into place");
   committed_ = true;
+}
+
+void remove_stale_temporaries(const std::string& final_path) {
+  namespace fs = std::filesystem;
+  const fs::path target(final_path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid <= 0 || pid == long(getpid())) continue;
+    if (kill(pid_t(pid), 0) != 0 && errno == ESRCH) fs::remove(e.path(), ec);  // its writer is gone
+  }
 }
 
 }  // namespace deeplab

@@ -23,4 +23,8 @@ class AtomicPath {
   int slot_ = -1;  // in the list of temporaries removed on SIGTERM / SIGINT
 };
 
+// Removes PATH.tmp.PID* left by processes of this machine that no longer run (killed with -9,
+// or crashed): they would otherwise stay for good beside a finished output.
+void remove_stale_temporaries(const std::string& final_path);
+
 }  // namespace deeplab

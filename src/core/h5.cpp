@@ -1,5 +1,6 @@
 #include "core/h5.h"
 
+#include <cerrno>
 
 #include <zlib.h>
 
@@ -11,13 +12,35 @@
 #include "core/error.h"
 
 namespace deeplab::h5 {
+
+namespace {
+// Why a write failed, when the system said so (HDF5's own message does not): a full or
+// read-only disk names itself; anything else adds nothing.
+std::string write_cause() {
+  switch (errno) {
+    case ENOSPC: return ": no space left on device";
+    case EDQUOT: return ": disk quota exceeded";
+    case EROFS: return ": read-only file system";
+    case EFBIG: return ": file too large for the file system";
+    case EIO: return ": input/output error";
+    default: return "";
+  }
+}
+}  // namespace
+
 namespace {
 
-// HDF5 prints its error stack to stderr by default; we report our own messages instead.
-struct SilenceHdf5 {
-  SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+// HDF5 prints its error stack to stderr by default; we report our own messages instead. And at
+// exit it closes whatever is still open, where a file whose last flush failed (a full disk)
+// crashed it (SIGSEGV in H5F__close_cb): every file here is closed by its owner, so that
+// clean-up is switched off (before the library starts, as H5dont_atexit requires).
+struct Hdf5Settings {
+  Hdf5Settings() {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
-const SilenceHdf5 silence_once;
+const Hdf5Settings settings_once;
 
 std::vector<std::string> split_path(const std::string& name) {
   std::vector<std::string> parts;
@@ -48,7 +71,7 @@ Handle::~Handle() {
 }
 
 File File::open_read(const std::string& path) {
-  (void)silence_once;
+  (void)settings_once;
   if (!std::filesystem::exists(path)) fail(path, ": no such file");
   if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (or truncated)");
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -64,12 +87,12 @@ File File::create(const std::string& path) {
   H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_V110);
   H5Pset_obj_track_times(fcpl.get(), 0);  // the root group's header, too, without timestamps
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
-  if (id < 0) fail(path, ": cannot create HDF5 file");
+  if (id < 0) fail(path, ": cannot create HDF5 file", write_cause());
   return File(path, Handle(id, H5Fclose));
 }
 
 void File::flush() {
-  if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) fail(path_, ": flush failed");
+  if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) fail(path_, ": flush failed", write_cause());
 }
 
 bool File::exists(const std::string& name) const {
@@ -92,7 +115,7 @@ void File::make_parents(const std::string& name) {
     Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
     H5Pset_obj_track_times(gcpl.get(), 0);  // no timestamps: the same content gives the same bytes
     Handle g(H5Gcreate2(id(), so_far.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
-    if (g.get() < 0) fail(path_, ": cannot create group '", so_far, "'");
+    if (g.get() < 0) fail(path_, ": cannot create group '", so_far, "'", write_cause());
   }
 }
 
@@ -150,9 +173,9 @@ void File::write_tensor(const std::string& name, const Tensor& t) {
   H5Pset_obj_track_times(plist.get(), 0);
   Handle ds(H5Dcreate2(id(), name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
             H5Dclose);
-  if (ds.get() < 0) fail(path_, ": cannot create dataset '", name, "'");
+  if (ds.get() < 0) fail(path_, ": cannot create dataset '", name, "'", write_cause());
   if (H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()) < 0)
-    fail(path_, ": cannot write dataset '", name, "'");
+    fail(path_, ": cannot write dataset '", name, "'", write_cause());
 }
 
 Shape File::shape_of(const std::string& name) const {
@@ -252,7 +275,7 @@ void File::write_filtered(const std::string& name, const FilteredChunk& chunk, c
   if (ds.get() < 0 ||
       (shape_numel(shape) > 0 &&
        H5Dwrite_chunk(ds.get(), H5P_DEFAULT, 0, origin.data(), chunk.bytes.size(), chunk.bytes.data()) < 0))
-    fail(path_, ": cannot write dataset '", name, "'");
+    fail(path_, ": cannot write dataset '", name, "'", write_cause());
 }
 
 void File::write_bytes_compressed(const std::string& name, const uint8_t* bytes, const Shape& shape) {
@@ -275,7 +298,7 @@ void File::write_half_compressed(const std::string& name, const uint16_t* bits, 
   H5Tset_ebias(type.get(), 15);
   Handle ds(H5Dcreate2(id(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT), H5Dclose);
   if (ds.get() < 0 || H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bits) < 0)
-    fail(path_, ": cannot write dataset '", name, "'");
+    fail(path_, ": cannot write dataset '", name, "'", write_cause());
 }
 
 std::vector<uint8_t> File::read_bytes(const std::string& name, Shape* shape) const {
@@ -313,7 +336,7 @@ void File::set_attr(const std::string& object, const std::string& key, const std
   std::string padded = value;
   padded.resize(std::max<size_t>(value.size(), 1), '\0');
   if (a.get() < 0 || H5Awrite(a.get(), type.get(), padded.data()) < 0)
-    fail(path_, ": cannot write attribute '", key, "' on '", object, "'");
+    fail(path_, ": cannot write attribute '", key, "' on '", object, "'", write_cause());
 }
 
 namespace {
@@ -324,7 +347,7 @@ void write_scalar_attr(hid_t obj, const std::string& path, const std::string& ob
   if (H5Aexists(obj, key.c_str()) > 0) H5Adelete(obj, key.c_str());
   Handle a(H5Acreate2(obj, key.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   if (a.get() < 0 || H5Awrite(a.get(), mem_type, &value) < 0)
-    fail(path, ": cannot write attribute '", key, "' on '", object, "'");
+    fail(path, ": cannot write attribute '", key, "' on '", object, "'", write_cause());
 }
 }  // namespace
 
@@ -403,7 +426,7 @@ void File::set_attr(const std::string& object, const std::string& key, const std
   std::string packed(values.size() * longest, '\0');
   for (size_t i = 0; i < values.size(); ++i) packed.replace(i * longest, values[i].size(), values[i]);
   if (a.get() < 0 || H5Awrite(a.get(), type.get(), packed.data()) < 0)
-    fail(path_, ": cannot write attribute '", key, "' on '", object, "'");
+    fail(path_, ": cannot write attribute '", key, "' on '", object, "'", write_cause());
 }
 
 std::optional<std::vector<std::string>> File::attr_strings(const std::string& object, const std::string& key) const {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/atomic_path.h"
 #include "core/error.h"
 #include "image/image_io.h"
 #include "core/log.h"
@@ -171,6 +172,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   SegmentSummary summary;
   summary.images = n;
 
+  if (root) remove_stale_temporaries(o.out_path);
   int64_t complete = root ? int64_t(output_already_complete(o, parts, n)) : 0;
   mpi.broadcast(&complete, 1);
   if (complete) {
@@ -253,6 +255,19 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   mpi.allreduce_sum(counts, 2);
   mpi.barrier();  // every piece is on disk
   if (root) {
+    // The assembled file is about the size of its pieces. HDF5's object copy crashes when the
+    // disk fills under it, so the room is checked first.
+    uintmax_t needed = 64 << 10;  // the file's own structure
+    for (int64_t b = 0; b < blocks; ++b) needed += fs::file_size(piece_path(parts, b));
+    const fs::path out_dir = fs::absolute(o.out_path).parent_path();
+    const uintmax_t available = fs::space(out_dir).available;
+    if (available < needed) {
+      char sizes[96];
+      std::snprintf(sizes, sizeof sizes, "%.2f MB needed, %.2f MB free", double(needed) / (1 << 20),
+                    double(available) / (1 << 20));
+      fail(o.out_path, ": no space left on device to assemble it (", sizes, " in ", out_dir.string(),
+           "); the pieces stay in ", parts, ": free some space and pass --resume");
+    }
     PredictionsInfo whole = info;
     whole.count = n;
     PredictionsWriter out(o.out_path, whole);

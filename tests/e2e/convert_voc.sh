@@ -5,8 +5,9 @@
 set -u
 deeplab=$1
 make_files=$2
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "skipped: no dataset-fashion-mnist"; exit 77; }
 . "$(dirname "$0")/lib.sh"
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
+  { fail "dataset-fashion-mnist is missing (./run.sh setup installs it)"; finish; exit; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -15,11 +15,11 @@ tool=$2
 repo=$3
 source "$repo/tests/e2e/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skipped: the local Slurm needs root"; exit 77; }
-command -v sbatch >/dev/null || { echo "skipped: Slurm is not installed (./run.sh setup installs slurm-wlm)"; exit 77; }
+command -v sbatch >/dev/null || { fail "Slurm is not installed (./run.sh setup installs slurm-wlm)"; finish; exit 1; }
 work=$(mktemp -d)
 state=$work/slurm
 trap 'bash "$repo/cluster/local/slurm-down.sh" "$state"; rm -rf "$work"' EXIT
-bash "$repo/cluster/local/slurm-up.sh" "$state" 8 || { status=$?; [ $status = 77 ] && exit 77; fail "slurm-up"; finish; exit 1; }
+bash "$repo/cluster/local/slurm-up.sh" "$state" 8 || { fail "slurm-up (exit $?)"; finish; exit 1; }
 export SLURM_CONF=$state/slurm.conf
 export OMP_NUM_THREADS=1
 cd "$work"
