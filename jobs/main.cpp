@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <new>
 #include <string>
 
 #include "core/signals.h"
@@ -65,20 +67,26 @@ int main(int argc, char** argv) {
   const std::string name = argv[1];
   for (const Command& c : kCommands) {
     if (name != c.name) continue;
+    // One line on stderr, then the status; under MPI the other ranks must not wait for this one.
+    auto report = [&](int status, const char* kind, const std::string& what) {
+      const std::string message = deeplab::jobs::printable_message(what);
+      if (mpi.size() > 1) std::fprintf(stderr, "deeplab %s: rank %d: %s: %s\n", c.name, mpi.rank(), kind, message.c_str());
+      else std::fprintf(stderr, "deeplab %s: %s: %s\n", c.name, kind, message.c_str());
+      if (mpi.size() > 1) mpi.abort(status);
+      return status;
+    };
     try {
       return c.run(argc - 1, argv + 1);
     } catch (const deeplab::Error& e) {
       // A bad command line exits 2, bad input or a failed run 1 (jobs/options.h).
-      const int status = deeplab::jobs::command_line_was_accepted() ? 1 : 2;
-      const std::string message = deeplab::jobs::printable_message(e.what());
-      if (mpi.size() > 1) std::fprintf(stderr, "deeplab %s: rank %d: error: %s\n", c.name, mpi.rank(), message.c_str());
-      else std::fprintf(stderr, "deeplab %s: error: %s\n", c.name, message.c_str());
-      if (mpi.size() > 1) mpi.abort(status);  // the other ranks must not wait for this one
-      return status;
+      return report(deeplab::jobs::command_line_was_accepted() ? 1 : 2, "error", e.what());
+    } catch (const std::filesystem::filesystem_error& e) {
+      // The system refused (a read-only or full disk, no permission): the path and its reason.
+      return report(1, "error", e.path1().string() + ": " + e.code().message());
+    } catch (const std::bad_alloc&) {
+      return report(1, "error", "out of memory (the input is too large for this machine, or use fewer ranks per node)");
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "deeplab %s: rank %d: internal error: %s\n", c.name, mpi.rank(), e.what());
-      if (mpi.size() > 1) mpi.abort(3);
-      return 3;
+      return report(3, "internal error", e.what());
     }
   }
   std::fprintf(stderr, "deeplab: unknown command '%s'\n\n", name.c_str());

@@ -126,6 +126,10 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
   validate(params);
   if (height < 1 || width < 1) fail("crf: empty image (", height, " x ", width, ")");
   const int64_t n = h_ * w_;
+  if (n > kMaxCrfPixels)
+    fail("crf: an image of ", width, " x ", height, " (", n / 1000000, " megapixels) is larger than the CRF takes (",
+         kMaxCrfPixels / 1000000, " megapixels: the appearance lattice numbers up to 6 vertices per pixel in 32 "
+         "bits); scale it down first (segment --max-side)");
   // Features in units of their standard deviations: the lattice blurs with unit std.
   if (params.bi_w > 0) {
     HostArray<float> f = host_array<float>(size_t(n) * 5, true);  // every element written below

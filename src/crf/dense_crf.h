@@ -44,6 +44,10 @@ struct CrfResult {
   Tensor marginals;  // L x H x W, each pixel sums to 1
 };
 
+// The largest image the CRF takes: the appearance lattice (5 features) has up to 6 vertices per
+// pixel, numbered in 32 bits. Larger images are refused before anything is allocated.
+constexpr int64_t kMaxCrfPixels = 2147483647 / 6;
+
 class DenseCrf {
  public:
   // rgb: H x W x 3 bytes, row-major. Builds the lattices (the expensive setup) once.

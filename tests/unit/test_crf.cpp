@@ -276,6 +276,9 @@ TEST(DenseCrf, BadInputIsAClearError) {
   inf.data()[3] = INFINITY;
   expect_error([&] { unary_from_scores(inf); }, {"not finite"});
   expect_error([&] { crf.infer(Tensor({0, 10, 12})); }, {"no labels"});
+  // 20000 x 20000 is over the lattice's limit: refused before the image is even read (null here).
+  expect_error([&] { DenseCrf(nullptr, 20000, 20000, CrfParams{}); },
+               {"20000 x 20000 (400 megapixels) is larger than the CRF takes (357 megapixels", "--max-side"});
   for (float bad : {0.0f, -3.0f}) {
     CrfParams q;
     q.bi_rgb_std = bad;
