@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A full disk. The outputs go to a small tmpfs, mounted in a private mount namespace so that it
+# A full disk, and a read-only one. The outputs go to a small tmpfs, mounted in a private mount namespace so that it
 # goes away with the test whatever happens. make-scenes, convert-voc and segment (while writing
 # pieces, and while assembling them) must exit 1 naming the file and "no space left on device",
 # leave no temporary behind, and segment --resume must finish once there is room, with the bytes
@@ -17,7 +17,7 @@ tool=$2
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d)
 full=$work/full
-trap 'umount "$full" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'umount "$full" "$work/ro" 2>/dev/null; rm -rf "$work"' EXIT
 export OMP_NUM_THREADS=1
 mkdir "$full"
 room() { umount "$full" 2>/dev/null; mount -t tmpfs -o size="$1" tmpfs "$full" || { fail "mount a $1 tmpfs"; finish; exit; }; }
@@ -60,4 +60,15 @@ expect "segment --resume once there is room" 0 "40 images \(0 computed, 40 from 
 cmp -s "$full/p.h5" "$work/reference.h5" && pass "the resumed output has the bytes of a run with room" ||
   fail "the resumed output differs from a run with room"
 nothing_temporary "segment --resume"
+
+# A read-only disk: the path and the system's reason, exit 1 (not "internal error", exit 3).
+mkdir -p "$work/ro" && mount -t tmpfs -o ro tmpfs "$work/ro" || fail "mount a read-only tmpfs"
+expect "segment to a read-only disk" 1 "ro/p.h5.parts: Read-only file system" -- \
+  "$bin" segment "${segment[@]}" --out "$work/ro/p.h5"
+expect "make-scenes to a read-only disk" 1 "ro/s: Read-only file system" -- \
+  "$bin" make-scenes --out "$work/ro/s" --train 2 --val 1 --size 64
+printf '[crf]\nbi_w = 3\n' >"$work/grid.ini"
+expect "crf-sweep to a read-only disk" 1 "ro/sweep/units: Read-only file system" -- \
+  "$bin" crf-sweep --probs "$work/reference.h5" --data "$work/scenes/val.h5" --grid "$work/grid.ini" --out "$work/ro/sweep"
+umount "$work/ro"
 finish
