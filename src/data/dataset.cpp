@@ -70,7 +70,7 @@ void validate_sample(const Sample& s, int num_classes, const std::string& where)
 }
 
 DatasetWriter::DatasetWriter(const std::string& path, int num_classes, const std::vector<std::string>& class_names)
-    : path_(path), num_classes_(num_classes), target_(std::make_unique<AtomicPath>(path)) {
+    : path_(path), num_classes_(num_classes), lock_(path), target_(std::make_unique<AtomicPath>(path)) {
   if (num_classes < 0 || num_classes > 255) fail(path, ": num_classes ", num_classes, " outside 0..255");
   if (!class_names.empty() && int(class_names.size()) != num_classes)
     fail(path, ": ", class_names.size(), " class names for ", num_classes, " classes");

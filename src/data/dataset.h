@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/h5.h"
+#include "core/output_lock.h"
 #include "core/label_map.h"
 
 namespace deeplab::data {
@@ -83,6 +84,7 @@ class DatasetWriter {
  private:
   std::string path_;
   int num_classes_;
+  OutputLock lock_;  // first: no second writer of this path starts its work
   std::unique_ptr<AtomicPath> target_;
   std::unique_ptr<h5::File> file_;
   int64_t count_ = 0, labelled_ = 0;

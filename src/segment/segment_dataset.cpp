@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "core/atomic_path.h"
+#include "core/output_lock.h"
 #include "core/error.h"
 #include "image/image_io.h"
 #include "core/log.h"
@@ -172,7 +174,8 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   SegmentSummary summary;
   summary.images = n;
 
-  if (root) remove_stale_temporaries(o.out_path);
+  std::optional<OutputLock> lock;  // rank 0 writes the output; held until the end
+  if (root) lock.emplace(o.out_path), remove_stale_temporaries(o.out_path);
   int64_t complete = root ? int64_t(output_already_complete(o, parts, n)) : 0;
   mpi.broadcast(&complete, 1);
   if (complete) {

@@ -9,12 +9,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
 
 #include "core/error.h"
 #include "image/image_io.h"
 #include "core/log.h"
+#include "core/output_lock.h"
 #include "core/text_file.h"
 #include "data/dataset.h"
 #include "dist/work_counter.h"
@@ -225,6 +227,8 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   const auto start = Clock::now();
   const bool root = mpi.rank() == 0;
   const std::string units_dir = o.out_dir + "/units";
+  std::optional<OutputLock> lock;  // rank 0 writes the folder; held until the end
+  if (root) lock.emplace(o.out_dir);
   if (root) {
     // An earlier sweep is one that scored something; a run that failed before its first unit
     // left at most an empty units/ and its settings, which a new run replaces.

@@ -8,11 +8,15 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/h5.h"
 #include "core/log.h"
+#include "core/output_lock.h"
 #include "core/signals.h"
+#include "core/text_file.h"
 #include "models/model_file.h"
 #include "models/vgg16_conversion.h"
 #include "nn/softmax.h"
@@ -175,6 +179,23 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
   return fresh;
 }
 
+// What makes a run the run it is, written beside its checkpoints: a run resumed with other
+// settings would silently become a different experiment. Left out: the length and the
+// reporting (max_iter, snapshot, display, threads, device), which may change between the parts
+// of a run, and what the checkpoint itself is checked against with a message of its own (the
+// network, the global batch, however split over ranks, and the seed).
+std::string run_settings(const TrainOptions& o) {
+  std::ostringstream s;
+  const SolverOptions& v = o.solver;
+  s << "data = " << (o.examples ? o.examples->name() : o.data_path) << "\ninit = " << o.init
+    << "\ndropout = " << o.model.dropout << "\nsolver = base_lr " << v.base_lr << " lr_policy "
+    << lr_policy_name(v.lr_policy) << " gamma " << v.gamma << " stepsize " << v.stepsize << " power " << v.power
+    << " warmup " << v.warmup << " momentum " << v.momentum << " weight_decay " << v.weight_decay << " loss "
+    << loss_normalization_name(v.loss_normalization) << "\naugment = crop " << o.augment.crop_size << " scale "
+    << o.augment.scale_min << ".." << o.augment.scale_max << " mirror " << o.augment.mirror << "\n";
+  return s.str();
+}
+
 void save_snapshot(const TrainOptions& o, Model& model, Sgd& sgd, const TrainState& s, TrainLog& log) {
   const std::string path = o.out_dir + "/" + checkpoint_name(s.iteration);
   save_checkpoint(path, model, sgd, s);
@@ -189,10 +210,22 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   validate(o.solver);
   catch_stop_signals();
   const bool root = mpi.rank() == 0;
+  std::optional<OutputLock> lock;  // rank 0 writes the folder; held until the end
   if (root) {
     std::error_code ec;
     fs::create_directories(o.out_dir, ec);
     if (!fs::is_directory(o.out_dir)) fail(o.out_dir, ": cannot create the output folder");
+    lock.emplace(o.out_dir);
+    const bool earlier = !list_checkpoints(o.out_dir).empty();
+    if (earlier && o.resume.empty())
+      fail(o.out_dir, ": holds the checkpoints of an earlier run; pass --resume auto to continue it, or choose "
+           "another --out");
+    const std::string settings = o.out_dir + "/settings";
+    if (!earlier) fs::remove(settings);  // this run starts the folder afresh
+    if (o.resume == "auto")
+      require_settings(settings, run_settings(o), "continue it with those settings, or choose another --out");
+    else
+      write_file(settings, run_settings(o));
   }
 
   data::LoaderOptions lo;

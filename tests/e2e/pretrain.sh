@@ -93,9 +93,9 @@ expect "make-scenes --backgrounds: an empty folder is refused" 1 "empty: no imag
   "$bin" make-scenes --out "$work/bad-scenes" --train 1 --val 1 --backgrounds "$work/empty"
 
 # 5. Wrong kinds, named.
-expect "train refuses --model.kind vgg16" 1 "classifier: train it with deeplab pretrain" -- \
+expect "train refuses --model.kind vgg16" 2 "classifier: train it with deeplab pretrain" -- \
   "$bin" train "${fine[@]}" --model.kind vgg16 --out "$work/bad"
-expect "pretrain refuses a segmentation kind" 1 "model.kind must be vgg16" -- \
+expect "pretrain refuses a segmentation kind" 2 "model.kind must be vgg16" -- \
   "$bin" pretrain "${tiny[@]}" --model.kind largefov --solver.max_iter 1 --out "$work/bad"
 wide=("${fine[@]}")
 wide[5]=0.125  # --model.width

@@ -89,6 +89,13 @@ for _ in $(seq 1 1000); do [ -e "$work/changed.h5.parts/piece-000000.h5" ] && br
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 expect "resume with other settings" 1 "other settings" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 --crf --resume
 expect "pieces without --resume" 1 "interrupted run; pass --resume" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4
+# Two runs writing one output at once: the second is refused (the first holds OUT.lock).
+flock "$work/twice.h5.lock" sleep 30 &
+holder=$!
+sleep 0.3
+expect "a second run writing the same output" 1 "twice.h5: another run is writing it now" -- \
+  "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/twice.h5"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
 # A run that failed before its first piece left only its settings: a plain rerun goes ahead.
 mkdir -p "$work/early.h5.parts" && echo "left by a run that failed early" >"$work/early.h5.parts/settings"
 expect "a plain rerun after a run that failed before its first piece" 0 "images/s" -- \

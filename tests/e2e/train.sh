@@ -95,5 +95,17 @@ expect "non-finite loss names the iteration" 1 "iteration [0-9]+: the (loss|grad
   "$bin" train "${setup[@]}" --solver.base_lr 1e6 --solver.batch 2 --solver.max_iter 40 --out "$work/nan"
 [ ! -e "$work/nan/final.h5" ] && pass "diverged run wrote no final.h5" || fail "diverged run wrote final.h5"
 expect "too few images" 1 "fewer than one global batch" -- "$bin" train "${common[@]}" --solver.batch 30 --out "$work/few"
+expect "a fresh run into a folder holding checkpoints" 1 "straight: holds the checkpoints of an earlier run; pass --resume auto" -- \
+  "$bin" train "${long[@]}" --out "$work/straight"
+expect "resume with another momentum" 1 "straight/settings: the interrupted run used other settings" -- \
+  "$bin" train "${long[@]}" --solver.momentum 0.8 --out "$work/straight" --resume auto
+expect "resume with more iterations" 0 "resuming from .*checkpoint-0000040.h5.*|finished 44 iterations" -- \
+  "$bin" train "${base[@]}" --solver.max_iter 44 --solver.snapshot 2 --out "$work/straight" --resume auto
+flock "$work/locked.lock" sleep 30 &
+holder=$!
+sleep 0.3
+expect "a second run into a folder being written" 1 "locked: another run is writing it now" -- \
+  "$bin" train "${long[@]}" --out "$work/locked"
+kill $holder 2>/dev/null
 expect "unknown option" 2 "unrecognised option .--solver.bogus" -- "$bin" train "${common[@]}" --solver.bogus 1 --out "$work/x"
 finish

@@ -1,0 +1,24 @@
+// One writer per output. A lock file beside it (OUT.lock), held with flock for the life of the
+// run: a second run writing the same output at the same time is refused, naming the output,
+// instead of both doing all the work and racing over each other's files. The kernel drops the
+// lock when its process ends, however it ends, so a killed run never blocks the next one (a
+// lock file left by kill -9 is taken over, and removed, by the next run).
+#pragma once
+#include <string>
+
+namespace deeplab {
+
+class OutputLock {
+ public:
+  explicit OutputLock(const std::string& output);  // an Error if another process holds it
+  ~OutputLock();
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  int slot_ = -1;  // the lock file is removed, like a temporary, if a stop signal ends the process
+};
+
+}  // namespace deeplab
