@@ -25,7 +25,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   libdnnl-dev ocl-icd-opencl-dev opencl-headers  # Debian's oneDNN cmake config asks for OpenCL
   python3-h5py python3-numpy python3-pil          # tests read our files the way users do
-  slurm-wlm munge                                 # the cluster scripts are tested on a local Slurm
+  slurm-wlm munge iproute2 util-linux             # the cluster scripts are tested on a local Slurm (3 nodes: netns)
 )
 BENCH_PACKAGES=(python3-torch time)
 FUZZ_PACKAGES=(clang libclang-rt-14-dev libomp-dev)

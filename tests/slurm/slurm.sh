@@ -7,7 +7,7 @@
 #      names the failed job and exits 1;
 #   3. preemption: a training job requeued mid-run checkpoints on SIGTERM, comes back, resumes,
 #      and ends with the parameters of an uninterrupted run, bit for bit.
-# Skips (77) when not root or when Slurm is not installed.
+# Skips (77) when not root; Slurm missing is a failure (run.sh installs it).
 # usage: slurm.sh DEEPLAB MAKE_TEST_FILES REPO
 set -u
 export DEEPLAB=$1
