@@ -106,4 +106,13 @@ grep -q "from an interrupted run" segk.log && pass "the requeued segment job res
 cmp -s segk1.h5 segk.h5 && pass "node n2 killed mid-segment, requeued with --resume: the bytes of 1 rank ($(state_of "$j"))" ||
   { fail "segment after a node failure: $(state_of "$j")"; tail -5 segk.log; }
 echo "multinode: $((SECONDS - start)) s"
+
+# The teardown leaves nothing: no bridge, no namespace, no daemon of this cluster, no mount.
+bash "$repo/cluster/local/multinode-down.sh" "$state"
+left=""
+ip link show mnbr0 >/dev/null 2>&1 && left+="bridge mnbr0; "
+[ -n "$(ip netns list 2>/dev/null | grep '^mn[0-9]')" ] && left+="namespaces $(ip netns list | tr '\n' ' '); "
+pgrep -f "slurm(ctld|d).*$state" >/dev/null && left+="daemons $(pgrep -af "slurm(ctld|d).*$state" | tr '\n' ' '); "
+grep -q " /run/netns " /proc/mounts && left+="the /run/netns mount; "
+[ -z "$left" ] && pass "teardown left nothing behind" || fail "teardown left: $left"
 finish
