@@ -14,6 +14,9 @@
 #include "core/error.h"
 #include "core/timing.h"
 #include "dist/mpi.h"
+#ifdef DEEPLAB_WITH_CUDA
+#include "gpu/backend.h"
+#endif
 #include "jobs.h"
 #include "options.h"
 
@@ -57,6 +60,9 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   deeplab::watch_signals();  // before MPI, OpenMP or the loader start threads
   deeplab::dist::Mpi& mpi = deeplab::dist::Mpi::start(&argc, &argv);
+#ifdef DEEPLAB_WITH_CUDA
+  deeplab::gpu::register_gpu_backend();  // --device cuda reaches the GPU code through it
+#endif
   // CPU ranks on one node share its cores instead of each starting a thread per core.
   if (mpi.local_size() > 1 && !std::getenv("OMP_NUM_THREADS"))
     deeplab::set_cpu_threads(deeplab::dist::cpu_threads_per_rank(mpi.local_size()));

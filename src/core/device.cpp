@@ -71,6 +71,11 @@ int64_t cuda_device_identity(int index) {
 #endif
 }
 
+std::string no_gpu_backend_reason() {
+  if (!built_with_cuda()) return "--device cuda: " + cuda_unavailable_reason();
+  return "--device cuda: the GPU backend is not registered (gpu::register_gpu_backend, first thing in main)";
+}
+
 std::string cuda_unavailable_reason() {
 #ifdef DEEPLAB_WITH_CUDA
   int n = 0;

@@ -19,6 +19,9 @@ std::vector<std::string> cuda_device_descriptions();
 // that ranks can tell whether two of them drive the same GPU whatever each one sees as its
 // device 0. Without CUDA: an error.
 int64_t cuda_device_identity(int index);
+// Why a GPU was asked for and cannot be had from the GPU backend: a build without CUDA says so;
+// a CUDA build whose program did not register the backend (gpu/backend.h) names that bug.
+std::string no_gpu_backend_reason();
 // Why no CUDA device is usable, for test skips and `deeplab info --devices`.
 std::string cuda_unavailable_reason();
 

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "dist/buckets.h"
 #include "dist/mpi.h"
-#include "gpu/cuda_check.h"
+#include "core/cuda_check.h"
 
 namespace deeplab::dist {
 
@@ -41,9 +41,9 @@ NcclGradientReducer::NcclGradientReducer(NcclCommunicator* comm, float* grads, c
     ++buckets_.back().gradients;
     offset += counts[i];
   }
-  gpu::check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-  gpu::check(cudaEventCreateWithFlags(&ready_event_, cudaEventDisableTiming), "cudaEventCreate");
-  gpu::check(cudaEventCreateWithFlags(&done_event_, cudaEventDisableTiming), "cudaEventCreate");
+  cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  cuda_check(cudaEventCreateWithFlags(&ready_event_, cudaEventDisableTiming), "cudaEventCreate");
+  cuda_check(cudaEventCreateWithFlags(&done_event_, cudaEventDisableTiming), "cudaEventCreate");
 }
 
 NcclGradientReducer::~NcclGradientReducer() {
@@ -68,8 +68,8 @@ void NcclGradientReducer::start(Bucket& b) {
   b.started = true;
   if (!comm_ || comm_->size() == 1) return;
   // The sum may begin once the compute stream has produced the bucket's gradients.
-  gpu::check(cudaEventRecord(ready_event_, compute_), "cudaEventRecord");
-  gpu::check(cudaStreamWaitEvent(comm_stream_, ready_event_, 0), "cudaStreamWaitEvent");
+  cuda_check(cudaEventRecord(ready_event_, compute_), "cudaEventRecord");
+  cuda_check(cudaStreamWaitEvent(comm_stream_, ready_event_, 0), "cudaStreamWaitEvent");
   nccl_check(ncclAllReduce(grads_ + b.offset, grads_ + b.offset, b.count, ncclFloat, ncclSum, comm_->get(), comm_stream_),
              "ncclAllReduce");
 }
@@ -77,8 +77,8 @@ void NcclGradientReducer::start(Bucket& b) {
 void NcclGradientReducer::finish() {
   for (Bucket& b : buckets_) start(b);
   if (!comm_ || comm_->size() == 1) return;
-  gpu::check(cudaEventRecord(done_event_, comm_stream_), "cudaEventRecord");
-  gpu::check(cudaStreamWaitEvent(compute_, done_event_, 0), "cudaStreamWaitEvent");
+  cuda_check(cudaEventRecord(done_event_, comm_stream_), "cudaEventRecord");
+  cuda_check(cudaStreamWaitEvent(compute_, done_event_, 0), "cudaStreamWaitEvent");
 }
 
 }  // namespace deeplab::dist

@@ -14,6 +14,7 @@
 #include "gpu/cuda_check.h"
 #include "gpu/cudnn_conv.h"
 #include "models/deeplab.h"
+#include "models/scorer.h"
 
 namespace deeplab::gpu {
 
@@ -25,7 +26,7 @@ struct GpuOptions {
   bool measure_algorithms = true;
 };
 
-class GpuNetwork {
+class GpuNetwork : public DeviceNetwork {
  public:
   // The model's phase decides whether backward is possible. Uploads the parameters.
   GpuNetwork(Model& model, const GpuOptions& options);
@@ -35,7 +36,7 @@ class GpuNetwork {
 
   // Mean-subtracted BGR batch (N x 3 x H x W, on the host or the device) -> class scores, on the
   // device (N x classes x h x w), valid until the next forward.
-  const Tensor& forward(const Tensor& image_bgr);
+  const Tensor& forward(const Tensor& image_bgr) override;
   // The gradient of the scores (device) -> parameter gradients, added to what is there.
   // after_layer(first, count): the gradients of params [first, first + count) (backward order,
   // see grads()) are final, so their all-reduce can start.
@@ -58,7 +59,7 @@ class GpuNetwork {
   void download_params();  // device -> host model (bumps each Param's version)
 
   cudaStream_t stream() const { return stream_; }
-  void synchronize() const { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+  void synchronize() const override { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
   cudnnHandle_t cudnn() const { return cudnn_; }
 
  private:

@@ -1,5 +1,7 @@
 // A model's network run on the device a job chose: class scores for a batch of images, back on
-// the host. On the CPU that is Model::forward; on a GPU a gpu::GpuNetwork mirrors the model.
+// the host. On the CPU that is Model::forward; on a GPU, a DeviceNetwork that the GPU backend
+// makes (gpu::GpuNetwork), once the program has registered that backend (gpu/backend.h): models/
+// knows the interface only, so it never includes the GPU code.
 #pragma once
 #include <memory>
 
@@ -8,9 +10,16 @@
 
 namespace deeplab {
 
-namespace gpu {
-class GpuNetwork;
-}
+// A network on a device: scores stay there until synchronize() says they are complete.
+class DeviceNetwork {
+ public:
+  virtual ~DeviceNetwork() = default;
+  virtual const Tensor& forward(const Tensor& image_bgr) = 0;  // scores, on the device
+  virtual void synchronize() const = 0;
+};
+using DeviceNetworkMaker = std::unique_ptr<DeviceNetwork> (*)(Model& model, bool tf32, bool measure_algorithms);
+// The GPU backend's maker (none in a build without CUDA, or before registration).
+void register_device_network(DeviceNetworkMaker maker);
 
 class Scorer {
  public:
@@ -29,7 +38,7 @@ class Scorer {
  private:
   Model& model_;
   DeviceSelection device_;
-  std::unique_ptr<gpu::GpuNetwork> gpu_;
+  std::unique_ptr<DeviceNetwork> gpu_;
 };
 
 }  // namespace deeplab

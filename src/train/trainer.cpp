@@ -22,9 +22,6 @@
 #include "nn/softmax.h"
 #include "train/checkpoint.h"
 #include "train/train_log.h"
-#ifdef DEEPLAB_WITH_CUDA
-#include "gpu/gpu_train_step.h"
-#endif
 
 namespace deeplab::train {
 
@@ -113,15 +110,17 @@ StepStats TrainStep::run(int64_t iteration, const std::function<data::Batch()>& 
   return s;
 }
 
+namespace {
+DeviceStepMaker device_step_maker = nullptr;
+}  // namespace
+
+void register_device_step(DeviceStepMaker maker) { device_step_maker = maker; }
+
 std::unique_ptr<Step> make_step(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi,
                                 const DeviceSelection& device, bool tf32) {
   if (device.device == Device::cpu) return std::make_unique<TrainStep>(model, sgd, options, mpi);
-#ifdef DEEPLAB_WITH_CUDA
-  return std::make_unique<gpu::GpuTrainStep>(model, sgd, options, mpi, gpu::GpuOptions{tf32});
-#else
-  (void)tf32;
-  fail(cuda_unavailable_reason());
-#endif
+  if (!device_step_maker) fail(no_gpu_backend_reason());
+  return device_step_maker(model, sgd, options, mpi, tf32);
 }
 
 void broadcast_state(Model& model, Sgd& sgd, dist::Mpi& mpi) {

@@ -79,9 +79,14 @@ class TrainStep : public Step {
   dist::GradientReducer reducer_;
 };
 
-// The step for a device: TrainStep on the CPU, gpu::GpuTrainStep on a GPU (made current).
+// The step for a device: TrainStep on the CPU; on a GPU (made current) the GPU backend's step
+// (gpu::GpuTrainStep), once the program has registered that backend (gpu/backend.h): train/
+// knows the Step interface only, so it never includes the GPU code.
 std::unique_ptr<Step> make_step(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi,
                                 const DeviceSelection& device, bool tf32);
+using DeviceStepMaker = std::unique_ptr<Step> (*)(Model& model, Sgd& sgd, const SolverOptions& options,
+                                                  dist::Mpi& mpi, bool tf32);
+void register_device_step(DeviceStepMaker maker);
 
 // Sends rank 0's parameters (and momentum) to every rank.
 void broadcast_state(Model& model, Sgd& sgd, dist::Mpi& mpi);

@@ -16,6 +16,7 @@
 #include "dist/mpi.h"
 #include "gradcheck.h"
 #include "models/model_file.h"
+#include "models/scorer.h"
 #include "nn/dropout.h"
 #include "test_support.h"
 #include "train/checkpoint.h"
@@ -328,6 +329,50 @@ TEST_F(TrainTest, StopSignalWritesACheckpointAndResumeFinishesIdentically) {
   for (size_t i = 0; i < a->params().size(); ++i)
     EXPECT_EQ(0, std::memcmp(a->params()[i]->value.data(), b->params()[i]->value.data(),
                              size_t(a->params()[i]->value.numel()) * sizeof(float))) << a->params()[i]->name;
+}
+
+// A GPU is reached only through what the GPU backend registers (gpu/backend.h): the layers that
+// pick a device know the interfaces, and route every GPU request to the registered maker.
+int fake_steps_made = 0;
+std::unique_ptr<Step> fake_device_step(Model& model, Sgd& sgd, const SolverOptions& options, dist::Mpi& mpi, bool) {
+  ++fake_steps_made;
+  return std::make_unique<TrainStep>(model, sgd, options, mpi);
+}
+
+struct FakeDeviceNetwork : DeviceNetwork {
+  explicit FakeDeviceNetwork(Model& m) : model(m) {}
+  const Tensor& forward(const Tensor& image) override { return scores = model.forward(image); }
+  void synchronize() const override {}
+  Model& model;
+  Tensor scores;
+};
+int fake_networks_made = 0;
+std::unique_ptr<DeviceNetwork> fake_device_network(Model& model, bool, bool) {
+  ++fake_networks_made;
+  return std::make_unique<FakeDeviceNetwork>(model);
+}
+
+TEST(Backend, TheGpuIsReachedOnlyThroughWhatIsRegistered) {
+  SolverOptions o;
+  Model model(tiny_model(), nn::Phase::train, 3);
+  Sgd sgd(o, model.params());
+  const DeviceSelection gpu{Device::cuda, 0};
+  testing::expect_error([&] { make_step(model, sgd, o, dist::Mpi::get(), gpu, false); }, {"--device cuda"});
+  register_device_step(fake_device_step);
+  EXPECT_NE(make_step(model, sgd, o, dist::Mpi::get(), gpu, false), nullptr);
+  EXPECT_EQ(fake_steps_made, 1);
+  register_device_step(nullptr);
+
+  Model test_model(tiny_model(), nn::Phase::test, 3);
+  testing::expect_error([&] { Scorer s(test_model, gpu); }, {"--device cuda"});
+  register_device_network(fake_device_network);
+  Scorer scorer(test_model, gpu);
+  const Tensor input = testing::random_tensor({1, 3, 33, 33}, 5);
+  const Tensor through_backend = scorer.scores(input), direct = test_model.forward(input);
+  EXPECT_EQ(fake_networks_made, 1);
+  ASSERT_EQ(through_backend.shape(), direct.shape());
+  for (int64_t i = 0; i < direct.numel(); ++i) ASSERT_EQ(through_backend.data()[i], direct.data()[i]);
+  register_device_network(nullptr);
 }
 
 }  // namespace
