@@ -47,39 +47,17 @@ GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
   upload_params();
   zero_grads();
 
-  const nn::Net& net = model.net();
+  // The graph the CPU runs, splits and gradient marks included: this executor adds none.
+  nn::Net& net = model.net();
+  net.compile();
   blobs_.resize(net.blob_count());
   input_blob_ = net.input_blobs().at(0);
   output_blob_ = net.output_blobs().at(0);
-  // A blob read by several layers gets a split, as the CPU net gives it (if that net has not
-  // been compiled yet), so each reader's gradient lands in a buffer of its own and they add up.
-  std::vector<int> readers(blobs_.size(), 0), taken(blobs_.size(), 0);
-  std::vector<std::vector<int>> split_outputs(blobs_.size());
-  for (const nn::Net::Node& node : net.nodes())
-    for (int b : node.inputs) ++readers[size_t(b)];
-  auto read = [&](int b) {
-    if (readers[size_t(b)] < 2) return b;
-    if (split_outputs[size_t(b)].empty()) {
-      auto split = std::make_unique<Layer>();
-      split->kind = Layer::split;
-      split->in = {b};
-      for (int k = 0; k < readers[size_t(b)]; ++k) {
-        split->out.push_back(int(blobs_.size()));
-        blobs_.push_back(Blob{});
-        blobs_.back().alias_of = b;
-        blobs_.back().needs_diff = blobs_[size_t(b)].needs_diff;
-      }
-      split_outputs[size_t(b)] = split->out;
-      layers_.push_back(std::move(split));
-    }
-    return split_outputs[size_t(b)][size_t(taken[size_t(b)]++)];
-  };
   for (const nn::Net::Node& node : net.nodes()) {
     auto layer = std::make_unique<Layer>();
-    for (int b : node.inputs) layer->in.push_back(read(b));
+    layer->in = node.inputs;
     layer->out = node.outputs;
     nn::Layer* l = node.layer.get();
-    bool has_params = false;
     if (auto* c = dynamic_cast<nn::Convolution*>(l)) {
       layer->kind = Layer::conv;
       layer->conv_spec = c->spec();
@@ -88,7 +66,6 @@ GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
       layer->weight_slot = slot_of.at(&c->weight());
       layer->bias_slot = slot_of.at(&c->bias());
       if (layer->bias_slot + 1 != layer->weight_slot) fail("GPU network: ", l->name(), "'s parameters are not adjacent");
-      has_params = true;
     } else if (auto* p = dynamic_cast<nn::Pooling*>(l)) {
       layer->kind = Layer::pool;
       layer->pool_spec = p->spec();
@@ -104,9 +81,7 @@ GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
     } else {
       fail("GPU network: no CUDA version of layer ", l->name(), " (", l->type(), ")");
     }
-    bool needs = has_params;
-    for (int b : layer->in) needs |= blobs_[b].needs_diff;
-    for (int b : node.outputs) blobs_[b].needs_diff = needs && training_;
+    for (int b : node.outputs) blobs_[size_t(b)].needs_diff = training_ && net.blob(b).needs_diff;
     layers_.push_back(std::move(layer));
   }
 }
@@ -263,7 +238,12 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
     Layer& layer = **it;
     Blob& y = blobs_[layer.out[0]];
-    if (!y.needs_diff) continue;
+    if (!y.needs_diff) {
+      // Nothing trainable upstream (nn::Net's marks): no gradient to compute. Its parameters'
+      // gradients stay zero, and are still handed on, so that every bucket of the sum completes.
+      if (layer.kind == Layer::conv && after_layer) after_layer(layer.bias_slot, 2);
+      continue;
+    }
     Blob& x = blobs_[layer.in[0]];
     float* dx = x.needs_diff ? x.diff.data() : nullptr;
     switch (layer.kind) {

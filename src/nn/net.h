@@ -58,6 +58,11 @@ class Net {
   // Receptive field (pixels) and stride of an output blob relative to the input.
   GridStep output_grid(int output_index = 0) const;
 
+  // The graph as it runs: in the train phase, a Split for every blob read more than once (net
+  // outputs count as readers) and needs_diff on every blob downstream of something trainable.
+  // Forward calls it; a backend that runs the same graph (gpu::GpuNetwork) calls it first.
+  void compile();
+
   struct Node {
     std::unique_ptr<Layer> layer;
     std::vector<int> inputs, outputs;
@@ -69,7 +74,6 @@ class Net {
   size_t blob_count() const { return blobs_.size(); }
 
  private:
-  void compile();
   void setup_layers(const std::vector<Shape>& input_shapes);
   // Places every buffer in one arena; returns its size, and allocates it when asked.
   size_t plan_test_memory(bool allocate);
