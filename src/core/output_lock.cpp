@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/signals.h"
 
 namespace deeplab {
@@ -27,6 +28,12 @@ OutputLock::OutputLock(const std::string& output) {
     fd_ = -1;
     if (why == EWOULDBLOCK)
       fail(output, ": another run is writing it now (it holds ", path_, "); wait for it, or choose another output");
+    if (why == ENOLCK || why == EOPNOTSUPP || why == ENOSYS) {  // a file system without locks (some NFS)
+      ::unlink(path_.c_str());
+      log_warn(path_ + ": the file system takes no locks (" + std::strerror(why) +
+               "): nothing stops a second run writing " + output + " at the same time");
+      return;
+    }
     fail(path_, ": cannot lock (", std::strerror(why), ")");
   }
   slot_ = register_temporary(path_);

@@ -2,7 +2,8 @@
 // run: a second run writing the same output at the same time is refused, naming the output,
 // instead of both doing all the work and racing over each other's files. The kernel drops the
 // lock when its process ends, however it ends, so a killed run never blocks the next one (a
-// lock file left by kill -9 is taken over, and removed, by the next run).
+// lock file left by kill -9 is taken over, and removed, by the next run). On a file system that
+// takes no locks (some NFS mounts) it warns and goes on without.
 #pragma once
 #include <string>
 
