@@ -21,14 +21,8 @@ ip link show mnbr0 >/dev/null 2>&1 && { echo "multinode-up.sh: mnbr0 exists: a c
 mkdir -p "$state/ctld" "$state/d" "$state/log" "$state/tmp"
 echo "$nodes" >"$state/nodes"
 
-if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-  [ -s /etc/munge/munge.key ] || mungekey --create --keyfile=/etc/munge/munge.key
-  chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
-  install -d -o munge -g munge -m 0755 /run/munge
-  runuser -u munge -- /usr/sbin/munged
-  cp /run/munge/munged.pid "$state/munged.pid"   # ours to stop
-  for _ in $(seq 1 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+source "$(dirname "$0")/common.sh"
+start_munge "$state"
 
 ip link add mnbr0 type bridge
 ip addr add 10.251.0.1/24 dev mnbr0
@@ -45,42 +39,22 @@ for i in $(seq 1 "$nodes"); do
   node_lines+="NodeName=n$i NodeHostname=n$i NodeAddr=10.251.0.1$i CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=2000 State=UNKNOWN"$'\n'
 done
 
-cat > "$state/slurm.conf" <<CONF
+common_slurm_conf "$state" >"$state/slurm.conf"
+cat >> "$state/slurm.conf" <<CONF
 # Written by cluster/local/multinode-up.sh: $nodes nodes in network namespaces, one partition.
 ClusterName=deeplab-multinode
 SlurmctldHost=localhost(10.251.0.1)
 SlurmctldPort=16827
 SlurmdPort=16828
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
 AuthInfo=cred_expire=10
-StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/d/%n
 TmpFS=$state/tmp/%n
-SlurmctldPidFile=$state/slurmctld.pid
 SlurmdPidFile=$state/slurmd.%n.pid
-SlurmctldLogFile=$state/log/slurmctld.log
 SlurmdLogFile=$state/log/slurmd.%n.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SwitchType=switch/none
-MpiDefault=pmix
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=1
-DependencyParameters=kill_invalid_depend
-ReturnToService=2
 SlurmdTimeout=5
 MessageTimeout=5
 KillWait=5
-MinJobAge=600
-MailProg=/bin/true
 $node_lines
 PartitionName=p Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF

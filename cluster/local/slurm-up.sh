@@ -16,51 +16,23 @@ for tool in slurmctld slurmd munged sinfo; do
 done
 mkdir -p "$state/ctld" "$state/d" "$state/log"
 
-# munge: the key the Debian package made, the runtime folder systemd would have made.
-if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-  [ -s /etc/munge/munge.key ] || mungekey --create --keyfile=/etc/munge/munge.key
-  chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
-  install -d -o munge -g munge -m 0755 /run/munge
-  runuser -u munge -- /usr/sbin/munged
-  cp /run/munge/munged.pid "$state/munged.pid"   # ours to stop
-  for _ in $(seq 1 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+source "$(dirname "$0")/common.sh"
+start_munge "$state"
 
-cat > "$state/slurm.conf" <<CONF
+common_slurm_conf "$state" >"$state/slurm.conf"
+cat >> "$state/slurm.conf" <<CONF
 # Written by cluster/local/slurm-up.sh: one node (this machine), one partition, no accounting.
 ClusterName=deeplab-local
 SlurmctldHost=localhost
 SlurmctldPort=16817
 SlurmdPort=16818
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/d
-SlurmctldPidFile=$state/slurmctld.pid
 SlurmdPidFile=$state/slurmd.pid
-SlurmctldLogFile=$state/log/slurmctld.log
 SlurmdLogFile=$state/log/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SwitchType=switch/none
-MpiDefault=pmix
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-# Schedule at once (the default waits 3 s between batch jobs), and cancel jobs whose
-# dependencies can no longer be met (the 22.05 spelling: not in SchedulerParameters).
+# Schedule at once (the default waits 3 s between batch jobs).
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
-DependencyParameters=kill_invalid_depend
 SlurmdParameters=config_overrides
-ReturnToService=2
-MinJobAge=600
 KillWait=10
-MailProg=/bin/true
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=4000 State=UNKNOWN
 PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
