@@ -52,44 +52,41 @@ __device__ Covering covering(int64_t i, int64_t out, int kernel, int stride, int
 }
 __device__ bool holds(PoolWindow w, int64_t i) { return i >= w.begin && i < w.end; }
 
-// dx[i] for i over planes x height x width.
+// Adds up, in output order, what each window holding input element i (of planes x height x
+// width) sends back to it: share(wy, wx, o) for the window at output offset o of its plane.
+template <typename Share>
+__device__ float gather(size_t i, const Geometry& g, Share share) {
+  const int64_t ix = int64_t(i % g.width), iy = int64_t(i / g.width % g.height);
+  const Covering cy = covering(iy, g.out_h, g.kernel, g.stride, g.pad);
+  const Covering cx = covering(ix, g.out_w, g.kernel, g.stride, g.pad);
+  float sum = 0;
+  for (int64_t oy = cy.first; oy <= cy.last; ++oy) {
+    const PoolWindow wy = kernels::pool_window(oy, g.height, g.kernel, g.stride, g.pad);
+    if (!holds(wy, iy)) continue;
+    for (int64_t ox = cx.first; ox <= cx.last; ++ox) {
+      const PoolWindow wx = kernels::pool_window(ox, g.width, g.kernel, g.stride, g.pad);
+      if (holds(wx, ix)) sum += share(wy, wx, oy * g.out_w + ox);
+    }
+  }
+  return sum;
+}
+
 __global__ void max_backward(const float* x, const float* dy, float* dx, size_t count, Geometry g) {
   DL_FOR_EACH(i, count) {
-    const int64_t ix = int64_t(i % g.width), iy = int64_t(i / g.width % g.height);
-    const int64_t p = int64_t(i / (g.width * g.height)), me = iy * g.width + ix;
-    const float* plane = x + p * g.height * g.width;
-    const float* grad = dy + p * g.out_h * g.out_w;
-    const Covering cy = covering(iy, g.out_h, g.kernel, g.stride, g.pad);
-    const Covering cx = covering(ix, g.out_w, g.kernel, g.stride, g.pad);
-    float sum = 0;
-    for (int64_t oy = cy.first; oy <= cy.last; ++oy) {
-      const PoolWindow wy = kernels::pool_window(oy, g.height, g.kernel, g.stride, g.pad);
-      if (!holds(wy, iy)) continue;
-      for (int64_t ox = cx.first; ox <= cx.last; ++ox) {
-        const PoolWindow wx = kernels::pool_window(ox, g.width, g.kernel, g.stride, g.pad);
-        if (holds(wx, ix) && kernels::pool_argmax(plane, g.width, wy, wx) == me) sum += grad[oy * g.out_w + ox];
-      }
-    }
-    dx[i] = sum;
+    const int64_t plane = int64_t(i / (g.width * g.height)), me = int64_t(i % (g.width * g.height));
+    const float* in = x + plane * g.height * g.width;
+    const float* grad = dy + plane * g.out_h * g.out_w;
+    dx[i] = gather(i, g, [&](PoolWindow wy, PoolWindow wx, int64_t o) {
+      return kernels::pool_argmax(in, g.width, wy, wx) == me ? grad[o] : 0.0f;
+    });
   }
 }
 __global__ void avg_backward(const float* dy, float* dx, size_t count, Geometry g) {
   DL_FOR_EACH(i, count) {
-    const int64_t ix = int64_t(i % g.width), iy = int64_t(i / g.width % g.height);
-    const int64_t p = int64_t(i / (g.width * g.height));
-    const float* grad = dy + p * g.out_h * g.out_w;
-    const Covering cy = covering(iy, g.out_h, g.kernel, g.stride, g.pad);
-    const Covering cx = covering(ix, g.out_w, g.kernel, g.stride, g.pad);
-    float sum = 0;
-    for (int64_t oy = cy.first; oy <= cy.last; ++oy) {
-      const PoolWindow wy = kernels::pool_window(oy, g.height, g.kernel, g.stride, g.pad);
-      if (!holds(wy, iy)) continue;
-      for (int64_t ox = cx.first; ox <= cx.last; ++ox) {
-        const PoolWindow wx = kernels::pool_window(ox, g.width, g.kernel, g.stride, g.pad);
-        if (holds(wx, ix)) sum += grad[oy * g.out_w + ox] / float(wy.divisor_span * wx.divisor_span);
-      }
-    }
-    dx[i] = sum;
+    const float* grad = dy + int64_t(i / (g.width * g.height)) * g.out_h * g.out_w;
+    dx[i] = gather(i, g, [&](PoolWindow wy, PoolWindow wx, int64_t o) {
+      return grad[o] / float(wy.divisor_span * wx.divisor_span);
+    });
   }
 }
 
