@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/signals.h"
+#include "core/temporary_files.h"
 
 namespace deeplab {
 
@@ -34,18 +34,25 @@ void AtomicPath::commit() {
   committed_ = true;
 }
 
-void remove_stale_temporaries(const std::string& final_path) {
+void remove_stale_temporaries(const std::string& output) {
   namespace fs = std::filesystem;
-  const fs::path target(final_path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string prefix = target.filename().string() + ".tmp.";
+  const fs::path target(output);
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
+  // NAME.tmp.PID[SUFFIX] of a writer that no longer runs on this machine.
+  auto remove_if_stale = [&](const fs::path& entry, const std::string& name_prefix) {
+    const std::string name = entry.filename().string();
+    if (name.compare(0, name_prefix.size(), name_prefix) != 0) return;
+    const long pid = std::strtol(name.c_str() + name_prefix.size(), nullptr, 10);
+    if (pid <= 0 || pid == long(getpid())) return;
+    if (kill(pid_t(pid), 0) != 0 && errno == ESRCH) fs::remove(entry, ec);
+  };
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  for (const auto& e : fs::directory_iterator(dir, ec)) remove_if_stale(e.path(), target.filename().string() + ".tmp.");
+  if (!fs::is_directory(target, ec)) return;
+  for (const auto& e : fs::directory_iterator(target, ec)) {  // a folder output's own files
     const std::string name = e.path().filename().string();
-    if (name.compare(0, prefix.size(), prefix) != 0) continue;
-    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-    if (pid <= 0 || pid == long(getpid())) continue;
-    if (kill(pid_t(pid), 0) != 0 && errno == ESRCH) fs::remove(e.path(), ec);  // its writer is gone
+    const size_t tmp = name.find(".tmp.");
+    if (tmp != std::string::npos) remove_if_stale(e.path(), name.substr(0, tmp + 5));
   }
 }
 

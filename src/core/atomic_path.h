@@ -1,6 +1,6 @@
 // Writes go to "PATH.tmp.PID[SUFFIX]"; commit() flushes to disk and renames over PATH, so readers
 // see the old file or the whole new one, never half of it. Without commit() the temporary is
-// removed, also when the process is stopped by SIGTERM or SIGINT (core/signals.h). Every output file of the
+// removed, also when the process is stopped or killed (core/temporary_files.h). Every output file of the
 // program (models, datasets, .npy, PNG) is written this way.
 #pragma once
 #include <string>
@@ -20,11 +20,13 @@ class AtomicPath {
  private:
   std::string final_, temp_;
   bool committed_ = false;
-  int slot_ = -1;  // in the list of temporaries removed on SIGTERM / SIGINT
+  int slot_ = -1;  // in the table of temporaries removed however the process ends
 };
 
-// Removes PATH.tmp.PID* left by processes of this machine that no longer run (killed with -9,
-// or crashed): they would otherwise stay for good beside a finished output.
-void remove_stale_temporaries(const std::string& final_path);
+// Removes OUTPUT.tmp.PID* (and, when OUTPUT is a folder, its own NAME.tmp.PID*) left by writers
+// of this machine that no longer run and whose janitor could not clean up (killed with them, a
+// machine that went down): they would otherwise stay for good beside a finished output. Called
+// by whoever holds the output's lock (core/output_lock.h), so no live run writes them.
+void remove_stale_temporaries(const std::string& output);
 
 }  // namespace deeplab

@@ -1,9 +1,11 @@
 // One writer per output. A lock file beside it (OUT.lock), held with flock for the life of the
 // run: a second run writing the same output at the same time is refused, naming the output,
 // instead of both doing all the work and racing over each other's files. The kernel drops the
-// lock when its process ends, however it ends, so a killed run never blocks the next one (a
-// lock file left by kill -9 is taken over, and removed, by the next run). On a file system that
-// takes no locks (some NFS mounts) it warns and goes on without.
+// lock when its process ends, however it ends, so a killed run never blocks the next one; the
+// file itself is removed by the run, or after a kill by its janitor (core/temporary_files.h),
+// and one left all the same is taken over by the next run, which also removes the temporaries
+// that dead writers left beside the output or in it. On a file system that takes no locks
+// (some NFS mounts) it warns and goes on without.
 #pragma once
 #include <string>
 
@@ -19,7 +21,7 @@ class OutputLock {
  private:
   std::string path_;
   int fd_ = -1;
-  int slot_ = -1;  // the lock file is removed, like a temporary, if a stop signal ends the process
+  int slot_ = -1;  // the lock file is removed, like a temporary, however the process ends
 };
 
 }  // namespace deeplab

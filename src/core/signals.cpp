@@ -5,17 +5,14 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstring>
 #include <mutex>
 #include <thread>
+
+#include "core/temporary_files.h"
 
 namespace deeplab {
 
 namespace {
-// Fixed slots, so the watcher reads memory that is always there.
-constexpr int kSlots = 16;
-char g_temp_paths[kSlots][4096];
-std::atomic<bool> g_temp_used[kSlots];
 std::atomic<bool> g_catching{false}, g_checkpoint{false};
 std::atomic<int> g_stop{0};
 
@@ -30,8 +27,7 @@ sigset_t watched_signals() {
 
 // Ends the process as the signal's default action would, without the temporaries.
 [[noreturn]] void die_of(int sig) {
-  for (int i = 0; i < kSlots; ++i)
-    if (g_temp_used[i]) unlink(g_temp_paths[i]);
+  remove_temporaries_now();
   signal(sig, SIG_DFL);
   sigset_t one;
   sigemptyset(&one);
@@ -57,30 +53,13 @@ void watch(sigset_t set) {
 void watch_signals() {
   static std::once_flag once;
   std::call_once(once, [] {
+    start_temporary_janitor();  // a fork: while this is still the only thread
     // Every thread made after this inherits the mask, so the signals are only ever taken by the
     // watcher, never run as a handler on a compute thread's stack in the middle of its work.
     const sigset_t set = watched_signals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::thread(watch, set).detach();
   });
-}
-
-int register_temporary(const std::string& path) {
-  watch_signals();
-  if (path.size() >= sizeof g_temp_paths[0]) return -1;
-  static std::mutex slots;
-  std::lock_guard<std::mutex> lock(slots);
-  for (int i = 0; i < kSlots; ++i)
-    if (!g_temp_used[i]) {
-      std::memcpy(g_temp_paths[i], path.c_str(), path.size() + 1);
-      g_temp_used[i] = true;
-      return i;
-    }
-  return -1;
-}
-
-void release_temporary(int slot) {
-  if (slot >= 0 && slot < kSlots) g_temp_used[slot] = false;
 }
 
 void catch_stop_signals() {

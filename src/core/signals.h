@@ -1,6 +1,6 @@
 // What the program does when it is asked to stop. By default SIGTERM (mpirun ending a job whose
 // other rank failed, Slurm's cancel) and SIGINT (Ctrl-C) remove the temporary files being
-// written (see AtomicPath) and end the process. Long jobs that can stop cleanly (training)
+// written (core/temporary_files.h) and end the process. Long jobs that can stop cleanly (training)
 // call catch_stop_signals(): then SIGTERM and SIGINT only raise a flag the job checks between
 // steps, and SIGUSR1 (Slurm's warning before a time limit, `--signal=USR1@120`) asks for a
 // checkpoint. A second SIGINT still ends the process at once.
@@ -10,16 +10,12 @@
 // its own with sigwait(). (With a handler, about one SIGUSR1 run in ten aborted with a corrupted
 // heap inside oneDNN; 80 runs with the watcher were clean.) Call it first thing in main, before any thread exists.
 #pragma once
-#include <string>
 
 namespace deeplab {
 
-// Starts the watcher (once); register_temporary and catch_stop_signals call it too.
+// Starts the watcher, and the janitor of temporary files before it (once); catch_stop_signals
+// calls it too.
 void watch_signals();
-
-// Temporaries removed if a stop signal ends the process; -1 when the table is full.
-int register_temporary(const std::string& path);
-void release_temporary(int slot);
 
 void catch_stop_signals();
 // The stop signal received since catch_stop_signals() (SIGTERM or SIGINT), or 0.

@@ -9,7 +9,6 @@
 #include <optional>
 #include <sstream>
 
-#include "core/atomic_path.h"
 #include "core/output_lock.h"
 #include "core/error.h"
 #include "image/image_io.h"
@@ -175,7 +174,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   summary.images = n;
 
   std::optional<OutputLock> lock;  // rank 0 writes the output; held until the end
-  if (root) lock.emplace(o.out_path), remove_stale_temporaries(o.out_path);
+  if (root) lock.emplace(o.out_path);
   int64_t complete = root ? int64_t(output_already_complete(o, parts, n)) : 0;
   mpi.broadcast(&complete, 1);
   if (complete) {

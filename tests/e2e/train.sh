@@ -63,7 +63,7 @@ $mpirun 2 "$bin" train "${long[@]}" --out "$work/r2straight" >/dev/null 2>&1 || 
 $mpirun 2 "$bin" train "${unsnapped[@]}" --out "$work/term" >"$work/term.log" 2>&1 &
 mpid=$!
 for _ in $(seq 1 600); do grep -q "iteration 3/40" "$work/term.log" 2>/dev/null && break; sleep 0.01; done
-rank1=$(pgrep -f "^$bin train .*$work/term" | tail -1)
+rank1=$(pgrep -P $mpid -f "^$bin train" | tail -1)  # a rank, not its janitor (a child of the rank)
 kill -TERM "$rank1" 2>/dev/null
 wait $mpid
 status=$?
