@@ -81,9 +81,11 @@ int bench_forward(int argc, char** argv) {
   add_network_options(cl.options, 10);
   cl.options.add_options()("backward", po::bool_switch(), "time a training step instead of inference");
   add_device_options(cl);
+  add_precision_option(cl);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
+  check_precision_word(cl);
   const NetworkBench nb = network_bench_from(v, "bench forward");
   const int64_t h = nb.height, w = nb.width;
   const int batch = nb.batch, repeats = nb.repeats, warmup = nb.warmup;
@@ -94,6 +96,9 @@ int bench_forward(int argc, char** argv) {
   const DeviceSelection device = use_device(device_choice(cl), dist::Mpi::get().local_rank());
   if (backward && device.device == Device::cuda)
     fail("bench forward --backward runs on the CPU; time GPU training with bench train --device cuda");
+  const nn::Precision precision = precision_from(cl, device.device == Device::cuda);
+  if (backward && precision != nn::Precision::f32) fail("bench forward --backward: training computes in f32 only");
+  model.net().set_precision(precision);
   Scorer scorer(model, device, v["tf32"].as<bool>(), /*measure_algorithms=*/true);  // on a GPU: images in and scores out included
 
   Rng rng(7);
@@ -117,16 +122,16 @@ int bench_forward(int argc, char** argv) {
   const double rss = peak_rss_mb();
   if (v["json"].as<bool>()) {
     std::printf(
-        "{\"benchmark\": \"%s\", \"device\": \"%s\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, \"batch\": %d, "
+        "{\"benchmark\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, \"batch\": %d, "
         "\"threads\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, \"gflop\": %.3f, \"gflops_per_s\": %.1f, "
         "\"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
-        backward ? "train_step" : "forward", device.describe().c_str(), model_kind_name(spec.kind), (long long)h, (long long)w, batch,
+        backward ? "train_step" : "forward", device.describe().c_str(), nn::precision_name(precision), model_kind_name(spec.kind), (long long)h, (long long)w, batch,
         cpu_threads(), median, t.min_ms(), gflop, gflop / (median / 1e3), rss, repeats);
   } else {
-    std::printf("%s %s %lldx%lld on %s, batch %d, %d threads: median %.1f ms (min %.1f), %.1f GFLOP, %.0f GFLOP/s, "
+    std::printf("%s %s %lldx%lld on %s (%s), batch %d, %d threads: median %.1f ms (min %.1f), %.1f GFLOP, %.0f GFLOP/s, "
                 "peak RSS %.0f MB, scores %s\n",
                 backward ? "train step" : "forward", model_kind_name(spec.kind), (long long)h, (long long)w,
-                device.describe().c_str(), batch,
+                device.describe().c_str(), nn::precision_name(precision), batch,
                 cpu_threads(), median, t.min_ms(), gflop, gflop / (median / 1e3), rss,
                 shape_str(scores.shape()).c_str());
   }

@@ -106,7 +106,7 @@ int run_export_caffe(int argc, char** argv) {
 int run_forward(int argc, char** argv) {
   CommandLine cl;
   cl.command = "forward";
-  cl.usage = "forward --model M.h5 --input X.npy --out S.npy";
+  cl.usage = "forward --model M.h5 --input X.npy --out S.npy [--precision f32|bf16|auto]";
   cl.about =
       "The raw network on a raw array: X is float32, 3 x H x W or N x 3 x H x W, already preprocessed\n"
       "(BGR, mean subtracted, as the network expects); S gets the class scores, C x h x w or N x C x h x w.";
@@ -114,9 +114,12 @@ int run_forward(int argc, char** argv) {
       ("model", po::value<std::string>()->required(), "deeplab model file")
       ("input", po::value<std::string>()->required(), "input array (.npy, float32 or float16)")
       ("out", po::value<std::string>()->required(), "scores (.npy, float32)");
+  add_precision_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
+  check_precision_word(cl);
   command_line_accepted();
+  const nn::Precision precision = precision_from(cl, /*on_gpu=*/false);
   const std::string input = v["input"].as<std::string>();
   Tensor x = read_npy(input);
   const bool single = x.ndim() == 3;
@@ -125,6 +128,7 @@ int run_forward(int argc, char** argv) {
   for (int64_t i = 0; i < x.numel(); ++i)
     if (!std::isfinite(x.data()[i])) fail(input, ": element ", i, " is not finite");
   auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);
+  model->net().set_precision(precision);
   Tensor scores = model->forward(x).clone();
   if (single) scores = scores.reshaped({scores.dim(1), scores.dim(2), scores.dim(3)});
   write_npy(v["out"].as<std::string>(), scores);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/device.h"
+#include "nn/precision.h"
 
 namespace deeplab::jobs {
 
@@ -28,6 +29,14 @@ bool parse(CommandLine& cl, int argc, char** argv);
 // crf-sweep, bench); device_choice() reads --device back.
 void add_device_options(CommandLine& cl);
 DeviceChoice device_choice(const CommandLine& cl);
+
+// --precision f32|bf16|auto, for the commands that run the network for inference on the CPU
+// (segment, forward, bench forward). precision_from() reads it back after command_line_accepted():
+// an unknown word is a bad command line (exit 2, checked by check_precision_word before); bf16 on
+// a CPU that does not compute it is an error (exit 1); auto takes bf16 where the CPU computes it.
+void add_precision_option(CommandLine& cl);
+void check_precision_word(const CommandLine& cl);
+nn::Precision precision_from(const CommandLine& cl, bool on_gpu);
 
 // Adds --config to a command's options (call before parse for commands that take configs).
 void add_config_option(CommandLine& cl);

@@ -71,9 +71,11 @@ int run_segment(int argc, char** argv) {
   add_report_options(cl.options);
   add_crf_options(cl.options);
   add_device_options(cl);
+  add_precision_option(cl);
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
+  check_precision_word(cl);
   segment::SegmentOptions o;
   o.device = device_choice(cl);
   o.tf32 = v["tf32"].as<bool>();
@@ -100,6 +102,7 @@ int run_segment(int argc, char** argv) {
     fail("--crf-full-res needs --crf and --max-side");
   if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, ": expected a positive size in MB");
   command_line_accepted();
+  o.precision = precision_from(cl, o.device == DeviceChoice::cuda);
   if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
   if (mpi.rank() == 0) {

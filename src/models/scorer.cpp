@@ -13,6 +13,7 @@ void register_device_network(DeviceNetworkMaker maker) { device_network_maker = 
 Scorer::Scorer(Model& model, const DeviceSelection& device, bool tf32, bool measure_algorithms)
     : model_(model), device_(device) {
   if (device.device != Device::cuda) return;
+  if (model.net().precision() != nn::Precision::f32) fail("bf16 inference is a CPU path; on a GPU see --tf32");
   if (!device_network_maker) fail(no_gpu_backend_reason());
   gpu_ = device_network_maker(model, tf32, measure_algorithms);
 }

@@ -45,6 +45,7 @@ std::vector<Param*> Convolution::params() {
 
 std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phase) {
   DEEPLAB_CHECK(inputs.size() == 1, name());
+  DEEPLAB_CHECK(phase == Phase::test || precision_ == Precision::f32, "layer ", name(), ": training is fp32 only");
   phase_ = phase;
   Shape in = desc_shape(inputs[0]);
   if (in.size() != 4 || in[1] != spec_.in_channels)
@@ -52,17 +53,28 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
   const int oh = conv_out_size(int(in[2]), spec_.kernel, spec_.stride, spec_.pad, spec_.dilation);
   const int ow = conv_out_size(int(in[3]), spec_.kernel, spec_.stride, spec_.pad, spec_.dilation);
   if (oh < 1 || ow < 1) fail("layer ", name(), ": input ", shape_str(in), " is smaller than the kernel");
+  const memory::dims src_dims = {in[0], in[1], in[2], in[3]}, dst_dims = {in[0], spec_.out_channels, oh, ow};
 
+  choose_forward(src_dims, dst_dims, phase);
+  workspace_bytes_ = scratchpad_bytes_ = 0;
+  if (phase == Phase::test) {
+    auto round64 = [](size_t b) { return (b + 63) / 64 * 64; };
+    scratchpad_bytes_ = round64(fwd_pd_.scratchpad_desc().get_size());
+    workspace_bytes_ = scratchpad_bytes_ + (weights_lent() ? round64(fwd_pd_.weights_desc().get_size()) : 0);
+  }
+  if (phase == Phase::train) choose_backward(src_dims, dst_dims);
+  flops_ = 2.0 * in[0] * spec_.out_channels * oh * ow * spec_.in_channels * spec_.kernel * spec_.kernel;
+  return {fwd_pd_.dst_desc()};
+}
+
+void Convolution::choose_forward(const memory::dims& src_dims, const memory::dims& dst_dims, Phase phase) {
   using tag = memory::format_tag;
-  const auto f32 = memory::data_type::f32;
-  memory::dims src_dims = {in[0], in[1], in[2], in[3]};
-  memory::dims dst_dims = {in[0], spec_.out_channels, oh, ow};
-  memory::dims w_dims = {spec_.out_channels, spec_.in_channels, spec_.kernel, spec_.kernel};
-  memory::dims strides = {spec_.stride, spec_.stride};
-  memory::dims dilates = {spec_.dilation - 1, spec_.dilation - 1};  // oneDNN counts the gaps
-  memory::dims pad = {spec_.pad, spec_.pad};
-  Desc bias_d = spec_.bias ? Desc({spec_.out_channels}, f32, tag::x) : Desc();
-  Desc w_any(w_dims, f32, tag::any);
+  using type = memory::data_type;
+  // bf16: activations and weights in bf16; a layer without a fused ReLU gives scores: fp32.
+  const bool bf16 = precision_ == Precision::bf16;
+  const type act = bf16 ? type::bf16 : type::f32, out = bf16 && spec_.relu ? type::bf16 : type::f32;
+  const Desc w_any(weight_dims(), act, tag::any);
+  const Desc bias_d = spec_.bias ? Desc({spec_.out_channels}, type::f32, tag::x) : Desc();
   dnnl::primitive_attr attr;
   if (spec_.relu) {
     dnnl::post_ops ops;
@@ -81,18 +93,20 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
     algorithm alg;
     tag src, dst;
   };
-  const tag blocked_src = in[1] % 16 == 0 ? tag::nChw16c : tag::any;
+  const tag blocked_src = src_dims[1] % 16 == 0 ? tag::nChw16c : tag::any;
   std::vector<Candidate> candidates;
-  if (algorithm_ == ConvAlgorithm::winograd && spec_.kernel == 3 && spec_.stride == 1 &&
-      spec_.dilation == 1 && in[1] % 16 == 0 && spec_.out_channels % 16 == 0)
+  if (algorithm_ == ConvAlgorithm::winograd && !bf16 && spec_.kernel == 3 && spec_.stride == 1 &&
+      spec_.dilation == 1 && src_dims[1] % 16 == 0 && spec_.out_channels % 16 == 0)
     candidates.push_back({algorithm::convolution_winograd, tag::nChw16c, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, blocked_src, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, tag::any, tag::any});
+  const memory::dims strides = {spec_.stride, spec_.stride}, pad = {spec_.pad, spec_.pad};
+  const memory::dims dilates = {spec_.dilation - 1, spec_.dilation - 1};  // oneDNN counts the gaps
   for (const Candidate& c : candidates) {
     const bool last = &c == &candidates.back();  // takes oneDNN's reference kernel if need be
     try {
-      dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, f32, c.src), w_any, bias_d,
-                                         Desc(dst_dims, f32, c.dst), strides, dilates, pad, pad);
+      dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, act, c.src), w_any, bias_d,
+                                         Desc(dst_dims, out, c.dst), strides, dilates, pad, pad);
       auto pd = dnnl::convolution_forward::primitive_desc(fd, attr, cpu_engine());
       if (!last && !optimised(pd)) continue;
       fwd_pd_ = pd;
@@ -104,52 +118,53 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
   }
   fwd_ = dnnl::convolution_forward(fwd_pd_);
   fwd_weights_version_ = UINT64_MAX;
-  workspace_bytes_ = scratchpad_bytes_ = 0;
-  if (phase == Phase::test) {
-    auto round64 = [](size_t b) { return (b + 63) / 64 * 64; };
-    scratchpad_bytes_ = round64(fwd_pd_.scratchpad_desc().get_size());
-    const bool reordered = fwd_pd_.weights_desc() != plain_desc(weight_.value.shape()) &&
-                           algorithm_used_ != algorithm::convolution_winograd;
-    workspace_bytes_ = scratchpad_bytes_ + (reordered ? round64(fwd_pd_.weights_desc().get_size()) : 0);
-  }
-  const Desc src_any = fwd_pd_.src_desc(), dst_any = fwd_pd_.dst_desc();
+}
 
-  if (phase == Phase::train) {
-    // Gradients exist only where backward runs: inference keeps one copy of the weights.
-    if (weight_.grad.empty()) weight_.grad = Tensor(weight_.value.shape());
-    if (spec_.bias && bias_.grad.empty()) bias_.grad = Tensor(bias_.value.shape());
-    // Backward: the forward's algorithm and layouts first, then whatever oneDNN prefers;
-    // never its reference kernel when an optimised one exists.
-    const std::pair<algorithm, bool> tries[] = {{algorithm_used_, true}, {algorithm::convolution_direct, true},
-                                                {algorithm::convolution_direct, false}};
-    bool have_data = false, have_weights = false;
-    for (auto [alg, same_layouts] : tries) {
-      const Desc s = same_layouts ? src_any : Desc(src_dims, f32, tag::any);
-      const Desc d = same_layouts ? dst_any : Desc(dst_dims, f32, tag::any);
-      const bool last = alg == algorithm::convolution_direct && !same_layouts;
-      try {
-        if (!have_data) {
-          dnnl::convolution_backward_data::desc bd(alg, s, w_any, d, strides, dilates, pad, pad);
-          auto pd = dnnl::convolution_backward_data::primitive_desc(bd, cpu_engine(), fwd_pd_);
-          if (last || optimised(pd)) bwd_data_pd_ = pd, have_data = true;
-        }
-        if (!have_weights) {
-          dnnl::convolution_backward_weights::desc wd(alg, s, w_any, bias_d, d, strides, dilates, pad, pad);
-          auto pd = dnnl::convolution_backward_weights::primitive_desc(wd, cpu_engine(), fwd_pd_);
-          if (last || optimised(pd)) bwd_weights_pd_ = pd, have_weights = true;
-        }
-      } catch (const dnnl::error&) {
-        if (last) throw;
+void Convolution::choose_backward(const memory::dims& src_dims, const memory::dims& dst_dims) {
+  using tag = memory::format_tag;
+  const auto f32 = memory::data_type::f32;
+  const Desc w_any(weight_dims(), f32, tag::any);
+  const Desc bias_d = spec_.bias ? Desc({spec_.out_channels}, f32, tag::x) : Desc();
+  const memory::dims strides = {spec_.stride, spec_.stride}, pad = {spec_.pad, spec_.pad};
+  const memory::dims dilates = {spec_.dilation - 1, spec_.dilation - 1};
+  // Gradients exist only where backward runs: inference keeps one copy of the weights.
+  if (weight_.grad.empty()) weight_.grad = Tensor(weight_.value.shape());
+  if (spec_.bias && bias_.grad.empty()) bias_.grad = Tensor(bias_.value.shape());
+  // The forward's algorithm and layouts first, then whatever oneDNN prefers; never its
+  // reference kernel when an optimised one exists.
+  const Desc src_any = fwd_pd_.src_desc(), dst_any = fwd_pd_.dst_desc();
+  const std::pair<algorithm, bool> tries[] = {{algorithm_used_, true}, {algorithm::convolution_direct, true},
+                                              {algorithm::convolution_direct, false}};
+  bool have_data = false, have_weights = false;
+  for (auto [alg, same_layouts] : tries) {
+    const Desc s = same_layouts ? src_any : Desc(src_dims, f32, tag::any);
+    const Desc d = same_layouts ? dst_any : Desc(dst_dims, f32, tag::any);
+    const bool last = alg == algorithm::convolution_direct && !same_layouts;
+    try {
+      if (!have_data) {
+        dnnl::convolution_backward_data::desc bd(alg, s, w_any, d, strides, dilates, pad, pad);
+        auto pd = dnnl::convolution_backward_data::primitive_desc(bd, cpu_engine(), fwd_pd_);
+        if (last || optimised(pd)) bwd_data_pd_ = pd, have_data = true;
       }
+      if (!have_weights) {
+        dnnl::convolution_backward_weights::desc wd(alg, s, w_any, bias_d, d, strides, dilates, pad, pad);
+        auto pd = dnnl::convolution_backward_weights::primitive_desc(wd, cpu_engine(), fwd_pd_);
+        if (last || optimised(pd)) bwd_weights_pd_ = pd, have_weights = true;
+      }
+    } catch (const dnnl::error&) {
+      if (last) throw;
     }
-    bwd_data_ = dnnl::convolution_backward_data(bwd_data_pd_);
-    bwd_weights_ = dnnl::convolution_backward_weights(bwd_weights_pd_);
-    diff_weights_ = make_memory(bwd_weights_pd_.diff_weights_desc());
-    if (spec_.bias) diff_bias_ = make_memory(bwd_weights_pd_.diff_bias_desc());
-    bwd_weights_version_ = UINT64_MAX;
   }
-  flops_ = 2.0 * in[0] * spec_.out_channels * oh * ow * spec_.in_channels * spec_.kernel * spec_.kernel;
-  return {fwd_pd_.dst_desc()};
+  bwd_data_ = dnnl::convolution_backward_data(bwd_data_pd_);
+  bwd_weights_ = dnnl::convolution_backward_weights(bwd_weights_pd_);
+  diff_weights_ = make_memory(bwd_weights_pd_.diff_weights_desc());
+  if (spec_.bias) diff_bias_ = make_memory(bwd_weights_pd_.diff_bias_desc());
+  bwd_weights_version_ = UINT64_MAX;
+}
+
+bool Convolution::weights_lent() const {
+  return phase_ == Phase::test && precision_ == Precision::f32 && algorithm_used_ != algorithm::convolution_winograd &&
+         fwd_pd_.weights_desc() != plain_desc(weight_.value.shape());
 }
 
 const memory& Convolution::weights_in(const Desc& want, memory& cache, uint64_t& cached_version) {
@@ -158,10 +173,10 @@ const memory& Convolution::weights_in(const Desc& want, memory& cache, uint64_t&
     cache = plain;
     return cache;
   }
-  // Inference reorders the weights into the lent workspace just before use, so the network
-  // holds its weights once. Winograd's weight transform is slow (tens of ms a layer): those
-  // weights are cached instead.
-  if (phase_ == Phase::test && algorithm_used_ != algorithm::convolution_winograd) {
+  // fp32 inference reorders the weights into the lent workspace just before use, so the
+  // network holds its weights once. Winograd's weight transform is slow (tens of ms a layer),
+  // and bf16 weights take half the room: those are kept instead, converted once.
+  if (weights_lent() && want == fwd_pd_.weights_desc()) {
     DEEPLAB_CHECK(workspace_, "layer ", name(), ": no workspace set (run it inside a Net)");
     cache = memory(want, cpu_engine(), workspace_ + scratchpad_bytes_);
     reorder(plain, cache);

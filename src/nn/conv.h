@@ -29,15 +29,23 @@ class Convolution : public Layer {
   void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) override;
   void backward(const std::vector<Blob*>& out, const std::vector<Blob*>& in) override;
   std::vector<Param*> params() override;
+  void set_precision(Precision p) override { precision_ = p; }
   size_t workspace_bytes() const override { return workspace_bytes_; }
   void set_workspace(void* buffer) override { workspace_ = static_cast<char*>(buffer); }
   double flops() const override { return flops_; }
   GridStep grid_step() const override { return {spec_.dilation * (spec_.kernel - 1) + 1, spec_.stride}; }
   const ConvSpec& spec() const { return spec_; }
+  // oneDNN's kernel for the forward of the last setup ("jit:avx512_core_bf16", ...).
+  const char* implementation() const { return fwd_pd_.impl_info_str(); }
   Param& weight() { return weight_; }
   Param& bias() { return bias_; }
 
  private:
+  void choose_forward(const memory::dims& src, const memory::dims& dst, Phase phase);
+  void choose_backward(const memory::dims& src, const memory::dims& dst);
+  // Test phase, fp32, reordered weights: they live in the lent workspace, not beside the net.
+  bool weights_lent() const;
+  memory::dims weight_dims() const { return {spec_.out_channels, spec_.in_channels, spec_.kernel, spec_.kernel}; }
   const memory& weights_in(const Desc& want, memory& cache, uint64_t& cached_version);
 
   ConvSpec spec_;
@@ -45,6 +53,7 @@ class Convolution : public Layer {
   dnnl::algorithm algorithm_used_ = dnnl::algorithm::convolution_direct;
   Param weight_, bias_;
   Phase phase_ = Phase::test;
+  Precision precision_ = Precision::f32;
   double flops_ = 0;
   dnnl::convolution_forward::primitive_desc fwd_pd_;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd_;

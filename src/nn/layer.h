@@ -9,6 +9,7 @@
 
 #include "core/tensor.h"
 #include "nn/dnnl_util.h"
+#include "nn/precision.h"
 
 namespace deeplab::nn {
 
@@ -56,6 +57,10 @@ class Layer {
   virtual void backward(const std::vector<Blob*>& out, const std::vector<Blob*>& in) = 0;
 
   virtual std::vector<Param*> params() { return {}; }
+  // Test phase: the arithmetic to compute in, before setup. Layers that compute (convolutions)
+  // take it; the others pass on the data type their input has (oneDNN pooling, concat), or
+  // compute in fp32 and refuse another type in setup.
+  virtual void set_precision(Precision) {}
   // The outputs share the input's data (no buffer of their own).
   virtual bool aliases_input() const { return false; }
   // Test phase: bytes of temporary memory forward needs (oneDNN scratchpad, reordered

@@ -34,6 +34,14 @@ std::vector<int> Net::add(std::unique_ptr<Layer> layer, const std::vector<int>& 
 
 void Net::mark_output(int blob) { outputs_.push_back(blob); }
 
+void Net::set_precision(Precision precision) {
+  if (precision != Precision::f32 && phase_ != Phase::test) fail("net: training computes in fp32 only");
+  precision_ = precision;
+  for (auto& n : nodes_) n.layer->set_precision(precision);
+  input_shapes_.clear();  // set up and planned again at the next forward
+  arena_.reset();
+}
+
 void Net::compile() {
   if (compiled_) return;
   compiled_ = true;

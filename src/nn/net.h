@@ -28,6 +28,9 @@ class Net {
   std::vector<int> add(std::unique_ptr<Layer> layer, const std::vector<int>& inputs);
   int add1(std::unique_ptr<Layer> layer, const std::vector<int>& inputs) { return add(std::move(layer), inputs)[0]; }
   void mark_output(int blob);
+  // Test phase: compute in bf16 where the layers can (nn/precision.h); outputs stay fp32 tensors.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
 
   // Runs the net on NCHW inputs (one per add_input, in order). Re-plans when a shape changes.
   void forward(const std::vector<Tensor>& inputs);
@@ -79,6 +82,7 @@ class Net {
   size_t plan_test_memory(bool allocate);
 
   Phase phase_;
+  Precision precision_ = Precision::f32;
   bool compiled_ = false;
   std::vector<Blob> blobs_;
   std::vector<Node> nodes_;

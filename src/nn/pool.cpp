@@ -38,11 +38,14 @@ std::vector<Desc> Pooling::setup(const std::vector<Desc>& inputs, Phase phase) {
   const int pad_r = (ow - 1) * spec_.stride + spec_.kernel - w - spec_.pad;
   memory::dims dst_dims = {in[0], in[1], oh, ow};
   use_reference_ = spec_.kind == PoolKind::avg && (pad_b > spec_.pad || pad_r > spec_.pad);
-  if (use_reference_) return {plain_desc({in[0], in[1], oh, ow})};
+  if (use_reference_) {
+    DEEPLAB_CHECK(inputs[0].data_type() == memory::data_type::f32, "layer ", name(), ": this window needs fp32 input");
+    return {plain_desc({in[0], in[1], oh, ow})};
+  }
 
   auto alg = spec_.kind == PoolKind::max ? algorithm::pooling_max : algorithm::pooling_avg_include_padding;
   auto kind = phase == Phase::train ? prop_kind::forward_training : prop_kind::forward_inference;
-  Desc dst_any(dst_dims, memory::data_type::f32, memory::format_tag::any);
+  Desc dst_any(dst_dims, inputs[0].data_type(), memory::format_tag::any);  // bf16 stays bf16
   dnnl::pooling_forward::desc fd(kind, alg, inputs[0], dst_any, {spec_.stride, spec_.stride},
                                  {spec_.kernel, spec_.kernel}, {spec_.pad, spec_.pad}, {pad_b, pad_r});
   fwd_pd_ = dnnl::pooling_forward::primitive_desc(fd, cpu_engine());

@@ -7,6 +7,7 @@ namespace deeplab::nn {
 // Elementwise layers work on the physical buffer: input and output share one layout.
 std::vector<Desc> ReLU::setup(const std::vector<Desc>& inputs, Phase) {
   DEEPLAB_CHECK(inputs.size() == 1, name());
+  DEEPLAB_CHECK(inputs[0].data_type() == memory::data_type::f32, "layer ", name(), ": computes in fp32 only");
   return {inputs[0]};
 }
 

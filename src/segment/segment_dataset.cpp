@@ -40,6 +40,7 @@ std::string settings_text(const SegmentOptions& o, int64_t images) {
     << "piece_images = " << o.piece_images << "\n"
     << "save_probs = " << o.save_probs << "\n"
     << "crf = " << o.crf << "\n";
+  if (o.precision != nn::Precision::f32) s << "precision = " << nn::precision_name(o.precision) << "\n";
   if (o.resolution.max_side > 0)
     s << "max_side = " << o.resolution.max_side << "\ncrf_full_res = " << o.resolution.crf_full_res << "\n";
   if (o.crf) {
@@ -186,6 +187,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     fail(o.model_path, ": a ", model_kind_name(model->spec().kind),
          " classifier does not segment; turn it into DeepLab with train --init ", o.model_path);
   const DeviceSelection device = use_device(o.device, mpi.local_rank());
+  model->net().set_precision(o.precision);
   Scorer scorer(*model, device, o.tf32);
   crf::CrfRunner crf_runner(o.crf ? device : DeviceSelection{});
   // A collection packed without classes takes the model's.

@@ -14,6 +14,7 @@
 #include "core/device.h"
 #include "crf/dense_crf.h"
 #include "dist/mpi.h"
+#include "nn/precision.h"
 #include "segment/predict.h"
 
 namespace deeplab::segment {
@@ -42,6 +43,7 @@ struct SegmentOptions {
   int piece_images = 8;
   DeviceChoice device = DeviceChoice::cpu;  // the network (and CRF) on this rank's GPU with cuda
   bool tf32 = false;
+  nn::Precision precision = nn::Precision::f32;  // the CPU network's arithmetic (nn/precision.h)
 };
 
 struct SegmentSummary {

@@ -38,6 +38,28 @@ assert a.dtype == np.float32 and a.shape == (21, 6, 8) and b.shape == (2, 21, 6,
 assert np.abs(b[0] - a).max() <= 1e-5 * np.abs(a).max() and np.abs(b[1] - a).max() <= 1e-5 * np.abs(a).max()
 " && pass "forward: shapes, and batch entries equal the single image" || fail "forward outputs"
 
+# --precision bf16: scores within bf16's rounding of f32's (an 8-bit mantissa, through 9
+# layers), yet not f32's bit for bit, so bf16 ran. DNNL_MAX_CPU_ISA=AVX512_CORE makes oneDNN
+# act as on a CPU without bf16: there bf16 is refused (exit 1) and auto computes in f32.
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+  expect "forward --precision bf16" 0 "scores" -- "$bin" forward --model "$work/m.h5" --input "$work/x4.npy" --out "$work/s4b.npy" --precision bf16
+  if out=$(/usr/bin/python3 -c "
+import numpy as np
+a, b = np.load('$work/s4.npy'), np.load('$work/s4b.npy')
+rel = np.abs(b - a).max() / np.abs(a).max()
+assert b.dtype == np.float32 and b.shape == a.shape and 0 < rel <= 0.03, rel
+print('largest difference %.4f of the largest score' % rel)" 2>&1); then pass "bf16 scores: $out"; else fail "bf16 scores: $out"; fi
+else
+  pass "bf16 scores not compared: this CPU has neither AVX512-BF16 nor AMX"
+fi
+expect "--precision half: exit 2" 2 "--precision half: expected f32, bf16 or auto" -- \
+  "$bin" forward --model "$work/m.h5" --input "$work/x4.npy" --out "$work/bad6.npy" --precision half
+expect "--precision bf16 where the CPU has none: exit 1" 1 "neither AVX512-BF16 nor AMX" -- \
+  env DNNL_MAX_CPU_ISA=AVX512_CORE "$bin" forward --model "$work/m.h5" --input "$work/x4.npy" --out "$work/bad7.npy" --precision bf16
+expect "--precision auto where the CPU has none: f32, with a warning" 0 "computing in f32" -- \
+  env DNNL_MAX_CPU_ISA=AVX512_CORE "$bin" forward --model "$work/m.h5" --input "$work/x4.npy" --out "$work/s4a.npy" --precision auto
+cmp -s "$work/s4.npy" "$work/s4a.npy" && pass "auto without bf16: f32's scores, bit for bit" || fail "auto without bf16 differs from f32"
+
 # Errors: nothing written.
 expect "another network's weights" 1 "layer 'fc6'.*weights are" -- \
   "$bin" import --caffemodel "$work/v2.caffemodel" --model deeplab --num-classes 21 --width 0.125 --out "$work/bad1.h5"

@@ -34,6 +34,23 @@ with h5py.File(sys.argv[1], "r") as f:
     assert f.attrs["count"] == 30 and f.attrs["crf"] == 1
 PY
 
+# bf16 (where the CPU computes it): the labels of f32's run on nearly every pixel.
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+  expect "segment --precision bf16" 0 "30 images \(30 computed" -- \
+    "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/bf16.h5" --crf --save-probs --piece-images 4 --precision bf16
+  if out=$(/usr/bin/python3 - "$work/one.h5" "$work/bf16.h5" 2>&1 <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as b:
+    same = total = 0
+    for k in a["images"]:
+        x, y = a["images"][k]["labels"][()], b["images"][k]["labels"][()]
+        same += int((x == y).sum()); total += x.size
+print("%.2f%% of %d pixels" % (100.0 * same / total, total))
+assert same >= 0.99 * total
+PY
+  ); then pass "bf16 labels agree with f32's: $out"; else fail "bf16 labels: $out"; fi
+fi
+
 # 2. kill -9 while segmenting, then --resume: the same file; only missing pieces computed.
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/killed.h5" --crf --save-probs --piece-images 4 >/dev/null 2>&1 &
 pid=$!
@@ -88,6 +105,10 @@ pid=$!
 for _ in $(seq 1 1000); do [ -e "$work/changed.h5.parts/piece-000000.h5" ] && break; sleep 0.005; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 expect "resume with other settings" 1 "other settings" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 --crf --resume
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+  expect "resume in bf16 what f32 began" 1 "other settings" -- \
+    "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 --precision bf16 --resume
+fi
 expect "pieces without --resume" 1 "interrupted run; pass --resume" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4
 # Two runs writing one output at once: the second is refused (the first holds OUT.lock).
 flock "$work/twice.h5.lock" sleep 30 &

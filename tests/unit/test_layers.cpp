@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "gradcheck.h"
+#include "test_support.h"
 #include "kernels/dropout_math.h"
 #include "nn/concat.h"
 #include "nn/conv.h"
@@ -113,6 +114,49 @@ TEST(Conv, WinogradAgreesWithDirect) {
     outs[k] = net->output();
   }
   expect_close(outs[1], outs[0], 1e-4, "winograd vs direct");
+}
+
+// bf16 inference (nn/precision.h) as LargeFOV ends: a dilated convolution with ReLU, a max pool,
+// a score layer. The scores agree with f32 to bf16's rounding (8-bit mantissa: 2^-9 relative per
+// value) but are not f32's bit for bit; the activations between are bf16, the scores f32, and
+// the kernels oneDNN's bf16 ones, not its reference code.
+TEST(Conv, Bf16AgreesWithF32ToItsRounding) {
+  if (!cpu_computes_bf16()) GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX";
+  const Tensor x = random_tensor({2, 32, 21, 19}, 3);
+  Tensor scores[2];
+  for (Precision p : {Precision::f32, Precision::bf16}) {
+    Net net(Phase::test);
+    auto hidden = std::make_unique<Convolution>("hidden", ConvSpec{32, 48, 3, 1, 2, 2, true, true});
+    auto score = std::make_unique<Convolution>("score", ConvSpec{48, 21, 1, 1, 0, 1, true, false});
+    randomise(*hidden, 4);
+    randomise(*score, 5);
+    const Convolution &h = *hidden, &s = *score;
+    const int a = net.add1(std::move(hidden), {net.add_input("x")});
+    const int b = net.add1(std::make_unique<Pooling>("pool", PoolSpec{PoolKind::max, 3, 1, 1}), {a});
+    const int c = net.add1(std::move(score), {b});
+    net.mark_output(c);
+    net.set_precision(p);
+    net.forward({x});
+    scores[p == Precision::bf16] = net.output();
+    const auto want = p == Precision::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+    EXPECT_EQ(net.blob(a).desc.data_type(), want);
+    EXPECT_EQ(net.blob(b).desc.data_type(), want);
+    EXPECT_EQ(net.blob(c).desc.data_type(), memory::data_type::f32);
+    if (p == Precision::bf16) {
+      EXPECT_NE(std::string(h.implementation()).find("bf16"), std::string::npos) << h.implementation();
+      EXPECT_NE(std::string(s.implementation()).find("bf16"), std::string::npos) << s.implementation();
+    }
+  }
+  expect_close(scores[1], scores[0], 2e-2, "bf16 vs f32");
+  double differ = 0;
+  for (int64_t i = 0; i < scores[0].numel(); ++i) differ = std::max(differ, double(std::abs(scores[1].data()[i] - scores[0].data()[i])));
+  EXPECT_GT(differ, 0.0) << "bf16 gave f32's scores bit for bit: it did not run";
+}
+
+TEST(Conv, TrainingIsF32Only) {
+  Net net(Phase::train);
+  net.mark_output(net.add1(std::make_unique<Convolution>("c", ConvSpec{3, 4, 3, 1, 1, 1, true, false}), {net.add_input("x")}));
+  testing::expect_error([&] { net.set_precision(Precision::bf16); }, {"fp32 only"});
 }
 
 TEST(Conv, OutputSizeIsCaffes) {
