@@ -144,6 +144,8 @@ bench() {
   log "fully connected CRF, 500x375, 21 labels, 10 iterations, on 1 and on all cores:"
   "$BUILD_DIR/bin/deeplab" bench crf --threads 1
   "$BUILD_DIR/bin/deeplab" bench crf
+  log "the CRF on one photograph: the whole process, its first CRF run, and warm:"
+  bash tests/bench/crf_cold.sh "$BUILD_DIR/bin/deeplab" ../shared/data/crf-examples
   log "bf16 against f32: forward time, and the demo's val labels (after ./run.sh demo):"
   bash tests/bench/bf16.sh "$BUILD_DIR/bin/deeplab" "$BUILD_DIR/demo/finetune/final.h5" "$BUILD_DIR/demo/scenes/val.h5"
   log "segmentation throughput, with and without the CRF, 1 and 2 ranks:"

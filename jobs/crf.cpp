@@ -29,8 +29,11 @@ Tensor hwc_to_chw(const Tensor& t, const std::string& name) {
   if (t.ndim() != 3) fail(name, ": expected 3 dimensions (H x W x L), got ", shape_str(t.shape()));
   const int64_t h = t.dim(0), w = t.dim(1), l = t.dim(2);
   Tensor out({l, h, w});
-  for (int64_t i = 0; i < h * w; ++i)
-    for (int64_t k = 0; k < l; ++k) out.data()[k * h * w + i] = t.data()[i * l + k];
+  // Rows of pixels, one per task: reads run along memory, each label's writes along its plane.
+#pragma omp parallel for schedule(static)
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x)
+      for (int64_t k = 0; k < l; ++k) out.data()[(k * h + y) * w + x] = t.data()[(y * w + x) * l + k];
   return out;
 }
 
@@ -68,6 +71,48 @@ crf::CrfParams crf_params_from(const po::variables_map& v) {
   return p;
 }
 
+void add_crf_input_options(po::options_description& options) {
+  options.add_options()
+      ("image", po::value<std::string>(), "the photograph (PNG, JPEG, PPM, ...)")
+      ("probs", po::value<std::string>(), "class probabilities: P.npy or F.h5:/dataset")
+      ("scores", po::value<std::string>(), "raw class scores instead (softmax applied)")
+      ("layout", po::value<std::string>()->default_value("chw"), "chw (L x H x W) or hwc (H x W x L)");
+}
+
+bool crf_input_given(const po::variables_map& v) { return v.count("image") || v.count("probs") || v.count("scores"); }
+
+void check_crf_input_options(const po::variables_map& v) {
+  if (!v.count("image")) fail("the option '--image' is required");
+  if (v.count("probs") == v.count("scores")) fail("crf: give exactly one of --probs and --scores");
+  const std::string layout = v["layout"].as<std::string>();
+  if (layout != "chw" && layout != "hwc") fail("--layout '", layout, "': expected chw or hwc");
+}
+
+CrfInput read_crf_input(const po::variables_map& v) {
+  const std::string image_path = v["image"].as<std::string>();
+  CrfInput in{read_rgb_image(image_path), {}};
+  const bool from_scores = v.count("scores") > 0;
+  const std::string array_path = v[from_scores ? "scores" : "probs"].as<std::string>();
+  const std::string layout = v["layout"].as<std::string>();
+  Tensor classes = read_array(array_path);
+  const bool hwc = layout == "hwc";
+  if (classes.ndim() != 3)
+    fail(array_path, ": expected 3 dimensions (", hwc ? "H x W x L" : "L x H x W", "), got ", shape_str(classes.shape()));
+  const int64_t h = classes.dim(hwc ? 0 : 1), w = classes.dim(hwc ? 1 : 2);
+  if (h != in.image.height || w != in.image.width)
+    fail(array_path, ": ", h, " x ", w, " (H x W) but ", image_path, " is ", in.image.height, " x ", in.image.width,
+         (hwc ? "" : " (for H x W x L arrays pass --layout hwc)"));
+  try {
+    if (from_scores)
+      in.unary = crf::unary_from_scores(hwc ? hwc_to_chw(classes, array_path) : classes);
+    else  // the common case, a class map of tens of MB: straight from H x W x L, in one pass
+      in.unary = hwc ? crf::unary_from_probabilities_hwc(classes) : crf::unary_from_probabilities(classes);
+  } catch (const Error& e) {
+    fail(array_path, ": ", e.what());
+  }
+  return in;
+}
+
 int run_crf(int argc, char** argv) {
   CommandLine cl;
   cl.command = "crf";
@@ -77,11 +122,8 @@ int run_crf(int argc, char** argv) {
       "--layout hwc), float32 or float16, at the image's size: probabilities with --probs, raw scores\n"
       "with --scores. Writes the labels as PNG (the label index per pixel, or VOC colours) and, with\n"
       "--marginals, the final marginals as float32 L x H x W. Defaults: the DeepLab-LargeFOV release.";
+  add_crf_input_options(cl.options);
   cl.options.add_options()
-      ("image", po::value<std::string>()->required(), "the photograph (PNG, JPEG, PPM, ...)")
-      ("probs", po::value<std::string>(), "class probabilities: P.npy or F.h5:/dataset")
-      ("scores", po::value<std::string>(), "raw class scores instead (softmax applied)")
-      ("layout", po::value<std::string>()->default_value("chw"), "chw (L x H x W) or hwc (H x W x L)")
       ("out", po::value<std::string>()->required(), "label map PNG to write")
       ("palette", po::value<std::string>()->default_value("index"), "index (grey = label) or voc (colours)")
       ("marginals", po::value<std::string>(), "also write the final marginals (.npy, L x H x W)")
@@ -91,43 +133,27 @@ int run_crf(int argc, char** argv) {
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
-  if (v.count("probs") == v.count("scores")) fail("crf: give exactly one of --probs and --scores");
-  const std::string layout = v["layout"].as<std::string>(), palette = v["palette"].as<std::string>();
-  if (layout != "chw" && layout != "hwc") fail("--layout '", layout, "': expected chw or hwc");
+  check_crf_input_options(v);
+  const std::string palette = v["palette"].as<std::string>();
   if (palette != "index" && palette != "voc") fail("--palette '", palette, "': expected index or voc");
   crf::CrfParams params = crf_params_from(v);
   set_threads_option(v["threads"].as<int>());
   command_line_accepted();
 
-  const std::string image_path = v["image"].as<std::string>();
-  RgbImage image = read_rgb_image(image_path);
-  const bool from_scores = v.count("scores") > 0;
-  const std::string array_path = v[from_scores ? "scores" : "probs"].as<std::string>();
-  Tensor classes = read_array(array_path);
-  if (layout == "hwc") classes = hwc_to_chw(classes, array_path);
-  if (classes.ndim() != 3) fail(array_path, ": expected 3 dimensions (L x H x W), got ", shape_str(classes.shape()));
-  if (classes.dim(1) != image.height || classes.dim(2) != image.width)
-    fail(array_path, ": ", classes.dim(1), " x ", classes.dim(2), " (H x W) but ", image_path, " is ", image.height,
-         " x ", image.width, (layout == "chw" ? " (for H x W x L arrays pass --layout hwc)" : ""));
-  Tensor unary;
-  try {
-    unary = from_scores ? crf::unary_from_scores(classes) : crf::unary_from_probabilities(classes);
-  } catch (const Error& e) {
-    fail(array_path, ": ", e.what());
-  }
-
+  const CrfInput in = read_crf_input(v);
+  const RgbImage& image = in.image;
   crf::CrfRunner runner(use_device(device_choice(cl), 0));
   auto start = std::chrono::steady_clock::now();
-  crf::CrfResult result = runner.run(image.rgb.data(), image.height, image.width, params, unary);
+  crf::CrfResult result = runner.run(image.rgb.data(), image.height, image.width, params, in.unary);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
   write_label_png(v["out"].as<std::string>(), result.labels, palette == "voc" ? LabelPalette::voc : LabelPalette::index);
   if (v.count("marginals")) write_npy(v["marginals"].as<std::string>(), result.marginals);
-  std::vector<int64_t> histogram(classes.dim(0), 0);
+  std::vector<int64_t> histogram(in.unary.dim(0), 0);
   for (uint8_t l : result.labels.data) ++histogram[l];
-  std::printf("crf %s: %lldx%lld, %lld labels, %d iterations, %.1f ms on %s; pixels per label:", image_path.c_str(),
-              (long long)image.width, (long long)image.height, (long long)classes.dim(0), params.iterations, ms,
-              runner.device().describe().c_str());
+  std::printf("crf %s: %lldx%lld, %lld labels, %d iterations, %.1f ms on %s; pixels per label:",
+              v["image"].as<std::string>().c_str(), (long long)image.width, (long long)image.height,
+              (long long)in.unary.dim(0), params.iterations, ms, runner.device().describe().c_str());
   for (size_t l = 0; l < histogram.size(); ++l)
     if (histogram[l]) std::printf(" %zu:%lld", l, (long long)histogram[l]);
   std::printf("\n");

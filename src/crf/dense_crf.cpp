@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "core/error.h"
@@ -99,14 +100,48 @@ inline int argmax(const float* q, int runtime_stride) {
 }  // namespace
 
 Tensor unary_from_probabilities(const Tensor& probs) {
-  check_planar(probs, "probabilities");
+  check_shape(probs, "probabilities");
   Tensor u(probs.shape());
-  for (int64_t i = 0; i < probs.numel(); ++i) {
-    const float p = probs.data()[i];
-    if (p < 0.0f) fail("crf: probability ", p, " at element ", i, " is negative");
-    u.data()[i] = -std::log(std::max(p, 1e-30f));
+  const float* p = probs.data();
+  float* out = u.data();
+  const int64_t n = probs.numel();
+  // One parallel pass (a class map is millions of values); only when something is wrong, a
+  // second, in order, to name the first bad value.
+  bool bad = false;
+#pragma omp parallel for reduction(|| : bad) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    bad = bad || !(p[i] >= 0.0f && p[i] <= std::numeric_limits<float>::max());
+    out[i] = -std::log(std::max(p[i], 1e-30f));
+  }
+  if (bad) {
+    check_finite(probs, "probabilities");
+    for (int64_t i = 0; i < n; ++i)
+      if (p[i] < 0.0f) fail("crf: probability ", p[i], " at element ", i, " is negative");
   }
   return u;
+}
+
+Tensor unary_from_probabilities_hwc(const Tensor& probs_hwc) {
+  if (probs_hwc.ndim() != 3) fail("crf: probabilities must be H x W x L, got ", shape_str(probs_hwc.shape()));
+  const int64_t h = probs_hwc.dim(0), w = probs_hwc.dim(1), l = probs_hwc.dim(2);
+  Tensor u({l, h, w});
+  check_shape(u, "probabilities");
+  const float* p = probs_hwc.data();
+  float* out = u.data();
+  bool bad = false;
+#pragma omp parallel for reduction(|| : bad) schedule(static)
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x)
+      for (int64_t k = 0; k < l; ++k) {
+        const float v = p[(y * w + x) * l + k];
+        bad = bad || !(v >= 0.0f && v <= std::numeric_limits<float>::max());
+        out[(k * h + y) * w + x] = -std::log(std::max(v, 1e-30f));
+      }
+  if (!bad) return u;
+  Tensor planar({l, h, w});  // the planar path names the first bad value, label, y, x
+  for (int64_t i = 0; i < h * w; ++i)
+    for (int64_t k = 0; k < l; ++k) planar.data()[k * h * w + i] = p[i * l + k];
+  return unary_from_probabilities(planar);
 }
 
 Tensor unary_from_scores(const Tensor& scores) {

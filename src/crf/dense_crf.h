@@ -37,6 +37,8 @@ void validate(const CrfParams& p);
 // scores (-(s - max_l s): -log softmax up to a per-pixel constant, which mean field ignores).
 // Non-finite inputs are errors naming the element.
 Tensor unary_from_probabilities(const Tensor& probs);
+// The same from an H x W x L class map (as most tools write one), in one pass; L x H x W out.
+Tensor unary_from_probabilities_hwc(const Tensor& probs_hwc);
 Tensor unary_from_scores(const Tensor& scores);
 
 struct CrfResult {
