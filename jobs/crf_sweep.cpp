@@ -53,7 +53,7 @@ int run_crf_sweep(int argc, char** argv) {
   if (o.block_images < 0) fail("--block-images ", o.block_images, ": expected 0 (automatic) or a positive count");
   if (o.memory_limit_mb < 0) fail("--memory-mb ", o.memory_limit_mb, ": expected 0 (automatic) or a positive size");
   command_line_accepted();
-  o.grid_text = read_file(grid_path);
+  o.grid_text = read_file(grid_path, size_t(1) << 20, "grid file");  // a grid is a few lines
   o.grid = sweep::parse_grid(o.grid_text, grid_path);
   dist::Mpi& mpi = dist::Mpi::get();
   const sweep::SweepSummary s = sweep::run_sweep(o, mpi);

@@ -1,15 +1,12 @@
 #include "options.h"
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "core/timing.h"
 
 namespace deeplab::jobs {
@@ -21,15 +18,7 @@ bool accepted = false;
 // or one holding binary data (--config /dev/zero, a model file by mistake) is an error naming it.
 constexpr size_t kMaxConfigBytes = size_t(1) << 20;
 std::string read_config_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) fail(path, ": is a folder, not a config file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot read config file (", std::strerror(errno), ")");
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), std::streamsize(text.size()));
-  if (in.bad()) fail(path, ": cannot read config file (", std::strerror(errno), ")");
-  text.resize(size_t(in.gcount()));
-  if (text.size() > kMaxConfigBytes) fail(path, ": over ", kMaxConfigBytes >> 10, " KiB, not a config file");
+  std::string text = read_file(path, kMaxConfigBytes, "config file");
   if (text.find('\0') != std::string::npos) fail(path, ": holds binary data, not INI text");
   return text;
 }

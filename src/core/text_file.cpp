@@ -1,21 +1,30 @@
 #include "core/text_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "core/atomic_path.h"
 #include "core/error.h"
 
 namespace deeplab {
 
-std::string read_file(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) fail(path, ": no such file");
+std::string read_file(const std::string& path, size_t max_bytes, const char* what) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) fail(path, ": no such file");
+  if (std::filesystem::is_directory(status)) fail(path, ": is a folder, not a ", what);
   std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  if (!in) fail(path, ": cannot read");
-  return content.str();
+  if (!in) fail(path, ": cannot read (", std::strerror(errno), ")");
+  std::string content;
+  char chunk[1 << 16];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    content.append(chunk, size_t(in.gcount()));
+    if (content.size() > max_bytes) fail(path, ": over ", max_bytes >> 10, " KiB, not a ", what);
+  }
+  if (in.bad()) fail(path, ": cannot read (", std::strerror(errno), ")");
+  return content;
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {

@@ -8,8 +8,10 @@
 
 namespace deeplab {
 
-// The file's whole content; a missing or unreadable file is an error naming it.
-std::string read_file(const std::string& path);
+// The file's whole content; an error naming it when it is missing, a folder, unreadable, or over
+// max_bytes (then "over N KiB, not a WHAT": a file that cannot be what the caller expects, and
+// /dev/zero, are refused without reading them whole). Pipes work (--config <(...)).
+std::string read_file(const std::string& path, size_t max_bytes = SIZE_MAX, const char* what = "file");
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 void write_file(const std::string& path, const void* bytes, size_t size);
