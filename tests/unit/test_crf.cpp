@@ -300,3 +300,25 @@ TEST(DenseCrf, BadInputIsAClearError) {
 
 }  // namespace
 }  // namespace deeplab::crf
+
+namespace deeplab::crf {
+namespace {
+
+// Probabilities as H x W x L (how most tools write a class map) give the planar path's unary,
+// and its errors.
+TEST(Unary, FromHwcEqualsFromPlanar) {
+  const int64_t h = 7, w = 9, l = 21;
+  Tensor hwc({h, w, l}), chw({l, h, w});
+  Rng rng(5);
+  for (int64_t i = 0; i < h * w; ++i)
+    for (int64_t k = 0; k < l; ++k) chw.data()[k * h * w + i] = hwc.data()[i * l + k] = rng.uniform(0.0f, 1.0f);
+  hwc.data()[4] = chw.data()[4 * h * w] = 0.0f;  // floored at 1e-30
+  const Tensor a = unary_from_probabilities_hwc(hwc), b = unary_from_probabilities(chw);
+  ASSERT_EQ(a.shape(), b.shape());
+  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data()[i], b.data()[i]) << i;
+  hwc.data()[5 * l + 2] = std::nanf("");
+  testing::expect_error([&] { unary_from_probabilities_hwc(hwc); }, {"label 2, y 0, x 5 is not finite"});
+}
+
+}  // namespace
+}  // namespace deeplab::crf
