@@ -24,30 +24,16 @@
 namespace deeplab::jobs {
 namespace {
 
-// "321" or "HxW".
-std::pair<int64_t, int64_t> parse_size(const std::string& s) {
-  size_t x = s.find('x');
-  try {
-    if (x == std::string::npos) return {std::stoll(s), std::stoll(s)};
-    return {std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1))};
-  } catch (const std::exception&) {
-    fail("--size '", s, "': expected N or HxW");
-  }
-}
-
 // The options every network benchmark takes, and what they say.
 void add_network_options(po::options_description& options, int repeats) {
   options.add_options()
-      ("model", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov")
-      ("size", po::value<std::string>()->default_value("321"), "input size, N or HxW")
+      ("size", po::value<std::string>()->default_value("321"), "input size, N (square) or WxH")
       ("batch", po::value<int>()->default_value(1), "images per run (per rank)")
-      ("classes", po::value<int>()->default_value(21), "number of classes")
-      ("width", po::value<double>()->default_value(1.0), "channel width multiplier")
-      ("conv", po::value<std::string>()->default_value("auto"), "convolution policy: auto | direct | winograd")
       ("threads", po::value<int>()->default_value(0), "CPU threads (0: all cores, shared among the ranks on a node)")
       ("warmup", po::value<int>()->default_value(2), "untimed runs first")
       ("repeats", po::value<int>()->default_value(repeats), "timed runs")
       ("json", po::bool_switch(), "print one JSON object");
+  add_model_options(options, "largefov");  // the network as train and the config files name it
 }
 
 struct NetworkBench {
@@ -58,15 +44,12 @@ struct NetworkBench {
 
 NetworkBench network_bench_from(const po::variables_map& v, const char* name) {
   NetworkBench b;
-  const auto hw = parse_size(v["size"].as<std::string>());
-  b.height = hw.first, b.width = hw.second;
+  const ImageSize size = parse_size_option(v["size"].as<std::string>());
+  b.height = size.height, b.width = size.width;
   b.batch = v["batch"].as<int>(), b.repeats = v["repeats"].as<int>(), b.warmup = v["warmup"].as<int>();
   if (b.height < 1 || b.width < 1 || b.batch < 1 || b.repeats < 1 || b.warmup < 0)
     fail(name, ": sizes, batch and repeats must be positive");
-  b.spec.kind = parse_model_kind(v["model"].as<std::string>());
-  b.spec.num_classes = v["classes"].as<int>();
-  b.spec.width = v["width"].as<double>();
-  b.spec.conv_policy = parse_conv_policy(v["conv"].as<std::string>());
+  b.spec = model_spec_from(v);
   set_threads_option(v["threads"].as<int>());
   return b;
 }
@@ -74,7 +57,7 @@ NetworkBench network_bench_from(const po::variables_map& v, const char* name) {
 int bench_forward(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench forward";
-  cl.usage = "bench forward --model largefov --size 321 [--batch B] [--threads N] [--backward] [--json] [--config C.ini]";
+  cl.usage = "bench forward --model.kind largefov --size 321 [--batch B] [--threads N] [--backward] [--json] [--config C.ini]";
   cl.about =
       "Times the network on random input: forward in the test phase, or with --backward a training\n"
       "step (forward, softmax loss, backward). Prints median ms, GFLOP, GFLOP/s and peak RSS.";
@@ -130,7 +113,7 @@ int bench_forward(int argc, char** argv) {
   } else {
     std::printf("%s %s %lldx%lld on %s, batch %d, %d threads, %s: median %.1f ms (min %.1f), %.1f GFLOP, %.0f GFLOP/s, "
                 "peak RSS %.0f MB, scores %s\n",
-                backward ? "train step" : "forward", model_kind_name(spec.kind), (long long)h, (long long)w,
+                backward ? "train step" : "forward", model_kind_name(spec.kind), (long long)w, (long long)h,
                 device.describe().c_str(), batch, cpu_threads(), nn::precision_name(precision), median, t.min_ms(), gflop, gflop / (median / 1e3), rss,
                 shape_str(scores.shape()).c_str());
   }
@@ -169,7 +152,7 @@ int bench_crf(int argc, char** argv) {
       "warm runs: setup (lattice construction) and inference, median ms, and ms per megapixel x label x\n"
       "iteration.";
   cl.options.add_options()
-      ("size", po::value<std::string>()->default_value("500x375"), "synthetic scene's size, WxH")
+      ("size", po::value<std::string>()->default_value("500x375"), "synthetic scene's size, N (square) or WxH")
       ("labels", po::value<int>()->default_value(21), "synthetic scene's number of labels")
       ("iterations", po::value<int>()->default_value(10), "mean-field iterations")
       ("threads", po::value<int>()->default_value(0), "CPU threads (0: all cores)")
@@ -184,8 +167,8 @@ int bench_crf(int argc, char** argv) {
   const auto& v = cl.values;
   const bool real = crf_input_given(v);
   if (real) check_crf_input_options(v);
-  const auto wh = parse_size(v["size"].as<std::string>());  // WxH, as image sizes are usually given
-  int64_t w = wh.first, h = wh.second;
+  const ImageSize size = parse_size_option(v["size"].as<std::string>());
+  int64_t w = size.width, h = size.height;
   int labels = v["labels"].as<int>();
   const int repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
   if (w < 1 || h < 1 || labels < 1 || repeats < 1) fail("bench crf: size, labels and repeats must be positive");
@@ -295,7 +278,7 @@ int bench_loader(int argc, char** argv) {
 int bench_train(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench train";
-  cl.usage = "bench train --model largefov --size 321 [--batch B] [--repeats N] [--json]   (mpirun -np R ...)";
+  cl.usage = "bench train --model.kind largefov --size 321 [--batch B] [--repeats N] [--json]   (mpirun -np R ...)";
   cl.about =
       "Times full training iterations (forward, softmax loss, backward, gradient sum over MPI ranks,\n"
       "SGD update) on random data: median ms per iteration, images/s over all ranks, and the share of an\n"
@@ -345,7 +328,7 @@ int bench_train(int argc, char** argv) {
   } else {
     std::printf("train iteration %s %lldx%lld on %s, batch %d on each of %d rank(s), %d threads each: median %.1f ms "
                 "(min %.1f), %.2f images/s, all-reduce wait %.1f%% of an iteration, peak RSS %.0f MB (rank 0)\n",
-                model_kind_name(spec.kind), (long long)hw.first, (long long)hw.second, device.describe().c_str(), batch,
+                model_kind_name(spec.kind), (long long)hw.second, (long long)hw.first, device.describe().c_str(), batch,
                 mpi.size(), cpu_threads(), median, ms.front(), images_per_s, 100 * wait_share, peak_rss_mb());
   }
   return 0;

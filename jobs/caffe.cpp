@@ -76,7 +76,7 @@ int run_import(int argc, char** argv) {
 int run_export_caffe(int argc, char** argv) {
   CommandLine cl;
   cl.command = "export-caffe";
-  cl.usage = "export-caffe --model M.h5 --out F.caffemodel [--prototxt deploy.prototxt --size HxW] [--v1]";
+  cl.usage = "export-caffe --model M.h5 --out F.caffemodel [--prototxt deploy.prototxt --size N|WxH] [--v1]";
   cl.about =
       "Writes a deeplab model as a Caffe .caffemodel (and a deploy prototxt), so tools that read Caffe\n"
       "files, such as OpenCV's dnn module, run it.";
@@ -84,21 +84,17 @@ int run_export_caffe(int argc, char** argv) {
       ("model", po::value<std::string>()->required(), "deeplab model file")
       ("out", po::value<std::string>()->required(), "Caffe weights to write")
       ("prototxt", po::value<std::string>()->default_value(""), "also write a deploy prototxt here")
-      ("size", po::value<std::string>()->default_value("513x513"), "the prototxt's input size, HxW")
+      ("size", po::value<std::string>()->default_value("513"), "the prototxt's input size, N (square) or WxH")
       ("v1", po::bool_switch(), "the old `layers` layout (V1LayerParameter) instead of `layer`");
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   const std::string prototxt = v["prototxt"].as<std::string>();
-  long long h = 0, w = 0;
-  if (!prototxt.empty()) {
-    const std::string size = v["size"].as<std::string>();
-    if (std::sscanf(size.c_str(), "%lldx%lld", &h, &w) != 2 || h < 1 || w < 1) fail("--size '", size, "': expected HxW");
-  }
+  const ImageSize size = parse_size_option(v["size"].as<std::string>());
   command_line_accepted();
   auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);
   caffe::write_caffemodel(v["out"].as<std::string>(), caffe::export_weights(*model),
                           v["v1"].as<bool>() ? caffe::CaffeLayout::v1_layers : caffe::CaffeLayout::v2_layer);
-  if (!prototxt.empty()) write_file(prototxt, caffe::deploy_prototxt(*model, h, w));
+  if (!prototxt.empty()) write_file(prototxt, caffe::deploy_prototxt(*model, size.height, size.width));
   log_info("wrote " + v["out"].as<std::string>() + (prototxt.empty() ? "" : " and " + prototxt));
   return 0;
 }

@@ -83,6 +83,17 @@ void add_device_options(CommandLine& cl) {
       ("tf32", po::bool_switch(), "let GPU convolutions use TF32 tensor cores (default: strict fp32)");
 }
 
+ImageSize parse_size_option(const std::string& value) {
+  auto side = [&](const std::string& digits) -> int64_t {
+    if (digits.empty() || digits.size() > 6 || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+    return std::stoll(digits);
+  };
+  const size_t x = value.find('x');
+  const int64_t w = side(value.substr(0, x)), h = x == std::string::npos ? w : side(value.substr(x + 1));
+  if (w < 1 || h < 1) fail("--size '", value, "': expected N (a square) or WxH, width x height, in pixels");
+  return {w, h};
+}
+
 void add_precision_option(CommandLine& cl) {
   cl.options.add_options()("precision", po::value<std::string>()->default_value("f32"),
                            "f32 | bf16 (the CPU's bf16 convolutions, ~2x faster where it has AVX512-BF16 or AMX) | "

@@ -4,6 +4,7 @@
 // is "--solver.base_lr 0.001".
 #pragma once
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <string>
 
 #include "core/device.h"
@@ -37,6 +38,13 @@ DeviceChoice device_choice(const CommandLine& cl);
 void add_precision_option(CommandLine& cl);
 void check_precision_word(const CommandLine& cl);
 nn::Precision precision_from(const CommandLine& cl, bool on_gpu);
+
+// --size everywhere: "N" (square) or "WxH", width first as image sizes are given; anything else,
+// or a side below 1, is a bad command line.
+struct ImageSize {
+  int64_t width = 0, height = 0;
+};
+ImageSize parse_size_option(const std::string& value);
 
 // Adds --config to a command's options (call before parse for commands that take configs).
 void add_config_option(CommandLine& cl);

@@ -17,8 +17,8 @@ for size in 321 513; do
   for width in 1 0.125; do
     f=() b=()
     for _ in 1 2; do
-      f+=("$("$deeplab" bench forward --model largefov --width "$width" --size "$size" --repeats 5 --json --precision f32 | median_ms)")
-      b+=("$("$deeplab" bench forward --model largefov --width "$width" --size "$size" --repeats 5 --json --precision bf16 | median_ms)")
+      f+=("$("$deeplab" bench forward --model.kind largefov --model.width "$width" --size "$size" --repeats 5 --json --precision f32 | median_ms)")
+      b+=("$("$deeplab" bench forward --model.kind largefov --model.width "$width" --size "$size" --repeats 5 --json --precision bf16 | median_ms)")
     done
     /usr/bin/python3 -c "
 import sys

@@ -21,7 +21,7 @@ printf '%-34s %12s %16s\n' "LargeFOV forward (images/s)" "this" "x the paper's 8
 for size in 321 513; do
   for batch in 1 8; do
     for math in "" --tf32; do
-      ms=$("$deeplab" bench forward --model largefov --size $size --batch $batch --device cuda $math --repeats 20 --json | field median_ms)
+      ms=$("$deeplab" bench forward --model.kind largefov --size $size --batch $batch --device cuda $math --repeats 20 --json | field median_ms)
       ips=$(awk -v b=$batch -v m="$ms" 'BEGIN { printf "%.1f", b / (m / 1000) }')
       printf '%-34s %12s %16s\n' "${size}x${size} batch $batch ${math:-fp32}" "$ips" "$(ratio "$ips" 8)"
       record "forward_${size}_batch${batch}_$(math_name "$math")_images_per_s" "$ips"
@@ -29,7 +29,7 @@ for size in 321 513; do
   done
 done
 for math in "" --tf32; do
-  ips=$("$deeplab" bench train --model largefov --size 321 --batch 10 --device cuda $math --repeats 10 --json | field images_per_s)
+  ips=$("$deeplab" bench train --model.kind largefov --size 321 --batch 10 --device cuda $math --repeats 10 --json | field images_per_s)
   printf '%-34s %12s\n' "LargeFOV training 321, batch 10 ${math:-fp32} (images/s)" "$ips"
   record "train_321_batch10_$(math_name "$math")_images_per_s" "$ips"
 done

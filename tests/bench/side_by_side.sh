@@ -25,22 +25,22 @@ row() {
   printf '%-24s %12.1f %12s %8s %12.0f %12s\n' "$name" "$om" "$pm" "$ratio" "$orss" "$prss"
 }
 for size in 321 513; do
-  ours=$("$deeplab" bench forward --model largefov --size $size --threads "$threads" --repeats 7 --json)
+  ours=$("$deeplab" bench forward --model.kind largefov --size $size --threads "$threads" --repeats 7 --json)
   theirs=""
   [ "$have_torch" = 1 ] && theirs=$("${peer[@]}" --size $size --repeats 7)
   row "forward $size" "$ours" "$theirs"
 done
-ours=$("$deeplab" bench forward --model largefov --size 321 --threads "$threads" --repeats 5 --backward --json)
+ours=$("$deeplab" bench forward --model.kind largefov --size 321 --threads "$threads" --repeats 5 --backward --json)
 theirs=""
 [ "$have_torch" = 1 ] && theirs=$("${peer[@]}" --size 321 --repeats 5 --backward)
 row "train step 321 batch 1" "$ours" "$theirs"
 # A whole training iteration (forward, loss, backward, gradient all-reduce, SGD update).
-ours=$("$deeplab" bench train --model largefov --size 321 --threads "$threads" --repeats 5 --json)
+ours=$("$deeplab" bench train --model.kind largefov --size 321 --threads "$threads" --repeats 5 --json)
 theirs=""
 [ "$have_torch" = 1 ] && theirs=$("${peer[@]}" --size 321 --repeats 5 --backward --sgd)
 row "train iteration 321 b1" "$ours" "$theirs"
 for conv in direct winograd; do
-  ours=$("$deeplab" bench forward --model largefov --size 321 --threads "$threads" --repeats 5 --conv $conv --json)
+  ours=$("$deeplab" bench forward --model.kind largefov --size 321 --threads "$threads" --repeats 5 --model.conv $conv --json)
   row "forward 321 --conv $conv" "$ours" ""
 done
 
@@ -52,10 +52,10 @@ echo
 printf '%-34s %12s %12s %16s\n' "training, LargeFOV 321, batch 1/rank" "ms/iter" "images/s" "all-reduce wait"
 for ranks in 1 2; do
   if [ "$ranks" = 1 ]; then
-    out=$("$deeplab" bench train --model largefov --size 321 --repeats 5 --threads "$threads" --json)
+    out=$("$deeplab" bench train --model.kind largefov --size 321 --repeats 5 --threads "$threads" --json)
   else
     out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np "$ranks" \
-          "$deeplab" bench train --model largefov --size 321 --repeats 5 --json)
+          "$deeplab" bench train --model.kind largefov --size 321 --repeats 5 --json)
   fi
   printf '%-34s %12.0f %12.2f %15.1f%%\n' "$ranks rank(s)" "$(field_num "$out" median_ms)" \
     "$(field_num "$out" images_per_s)" "$(awk -v w="$(field_num "$out" allreduce_wait_share)" 'BEGIN { print 100 * w }')"

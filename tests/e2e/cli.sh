@@ -61,8 +61,8 @@ expect "not HDF5" 1 "text.h5: not an HDF5 file" -- "$deeplab" info "$dir/text.h5
 expect "missing file" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
 
 expect "bench forward text" 0 "forward largefov 33x33 on cpu, batch 2.*GFLOP/s.*peak RSS" -- \
-  "$deeplab" bench forward --model largefov --size 33 --batch 2 --width 0.125 --repeats 2 --warmup 0
-json=$("$deeplab" bench forward --model deeplab --size 41x33 --width 0.0625 --repeats 1 --warmup 0 --backward --json)
+  "$deeplab" bench forward --model.kind largefov --size 33 --batch 2 --model.width 0.125 --repeats 2 --warmup 0
+json=$("$deeplab" bench forward --model.kind deeplab --size 33x41 --model.width 0.0625 --repeats 1 --warmup 0 --backward --json)
 if grep -qE '^\{"benchmark": "train_step".*"median_ms": [0-9.]+.*"gflop": [0-9.]*[1-9].*"gflops_per_s": [0-9.]+, "peak_rss_mb": [0-9.]+.*\}$' <<<"$json"; then
   pass "bench forward --backward --json"
 else
@@ -70,7 +70,7 @@ else
 fi
 
 # --device: auto falls back to the CPU without a GPU; cuda without one is a clear error.
-tiny=(--model largefov --size 33 --width 0.125 --repeats 1 --warmup 0)
+tiny=(--model.kind largefov --size 33 --model.width 0.125 --repeats 1 --warmup 0)
 expect "bench forward --device auto" 0 "on (cpu|cuda:0), batch 1" -- "$deeplab" bench forward "${tiny[@]}" --device auto
 if "$deeplab" info --devices 2>/dev/null | grep -q "cuda:0"; then
   pass "a GPU is visible: --device cuda without one not checked"
@@ -91,11 +91,12 @@ with h5py.File(sys.argv[1], "r") as f:
 
 # A config file under the command line (the command line wins), and an unknown key in it.
 cat >"$dir/bench.ini" <<INI
-model = deeplab
 size = 9999
-width = 0.0625
 repeats = 1
 warmup = 0
+[model]
+kind = deeplab
+width = 0.0625
 INI
 expect "config file, command line wins" 0 "forward deeplab 33x33" -- "$deeplab" bench forward --config "$dir/bench.ini" --size 33
 echo "speed = ludicrous" >>"$dir/bench.ini"
@@ -134,7 +135,7 @@ expect "make-scenes without Fashion-MNIST" 1 "nowhere/train-images-idx3-ubyte.gz
 expect "make-scenes tiny canvas" 2 "outside 32..4096" -- "$deeplab" make-scenes --out "$dir/x" --size 10
 
 expect "bad size" 2 "--size 'abc'" -- "$deeplab" bench forward --size abc
-expect "bad model" 2 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model vgg
+expect "bad model" 2 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model.kind vgg
 expect "unknown benchmark" 2 "unknown benchmark 'warp'" -- "$deeplab" bench warp
 expect "bench crf" 0 "crf 50x40, 5 labels, 3 iterations.*setup.*per megapixel" -- \
   "$deeplab" bench crf --size 50x40 --labels 5 --iterations 3 --repeats 1 --warmup 0

@@ -9,7 +9,7 @@ for math in "" --tf32; do
   for what in forward train; do
     log=$(mktemp)
     batch=8; [ $what = train ] && batch=10
-    CUDNN_LOGLEVEL_DBG=3 CUDNN_LOGDEST_DBG="$log" deeplab bench $what --model largefov --size 321 --batch $batch \
+    CUDNN_LOGLEVEL_DBG=3 CUDNN_LOGDEST_DBG="$log" deeplab bench $what --model.kind largefov --size 321 --batch $batch \
       --device cuda $math --repeats 3 --json
     echo "== $what ${math:-fp32}: $(wc -l <"$log") log lines; calls, then algo/mathType values, by count"
     grep -oE 'function cudnn[A-Za-z_0-9]+' "$log" | sort | uniq -c | sort -rn | head -12

@@ -31,7 +31,7 @@ for run in "forward --batch 8" "forward --batch 8 --tf32" "train --batch 10"; do
   csv=$(mktemp)
   start=$SECONDS
   timeout 60 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --page raw \
-    deeplab bench $run --model largefov --size 321 --device cuda --warmup 1 --repeats 1 >"$csv" 2>/dev/null
+    deeplab bench $run --model.kind largefov --size 321 --device cuda --warmup 1 --repeats 1 >"$csv" 2>/dev/null
   echo "== bench $run: ncu exit $?, $((SECONDS - start)) s under ncu"
   summarise "$csv" || { echo "unparsed; the first lines:"; head -c 1500 "$csv"; }
   rm -f "$csv"
