@@ -5,7 +5,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/h5.h"
 #include "core/log.h"
+#include "core/npy.h"
 #include "core/text_file.h"
 #include "core/timing.h"
 
@@ -146,6 +148,174 @@ bool parse(CommandLine& cl, int argc, char** argv) {
   }
   if (cl.values.count("device")) device_choice(cl);  // a bad name is a bad command line
   return true;
+}
+
+namespace {
+
+
+// "P.npy", or "F.h5:/path/in/file".
+Tensor read_array(const std::string& spec) {
+  const size_t colon = spec.find(".h5:");
+  if (colon != std::string::npos) {
+    const std::string file = spec.substr(0, colon + 3), entry = spec.substr(colon + 4);
+    return h5::File::open_read(file).read_tensor(entry);
+  }
+  return read_npy(spec);
+}
+
+Tensor hwc_to_chw(const Tensor& t, const std::string& name) {
+  if (t.ndim() != 3) fail(name, ": expected 3 dimensions (H x W x L), got ", shape_str(t.shape()));
+  const int64_t h = t.dim(0), w = t.dim(1), l = t.dim(2);
+  Tensor out({l, h, w});
+  // Rows of pixels, one per task: reads run along memory, each label's writes along its plane.
+#pragma omp parallel for schedule(static)
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x)
+      for (int64_t k = 0; k < l; ++k) out.data()[(k * h + y) * w + x] = t.data()[(y * w + x) * l + k];
+  return out;
+}
+
+}  // namespace
+
+void add_crf_options(po::options_description& options) {
+  const crf::CrfParams d;
+  options.add_options()
+      ("crf.bi_w", po::value<float>()->default_value(d.bi_w), "appearance kernel weight (w1)")
+      ("crf.bi_xy_std", po::value<float>()->default_value(d.bi_xy_std), "appearance kernel position std (theta_alpha)")
+      ("crf.bi_rgb_std", po::value<float>()->default_value(d.bi_rgb_std), "appearance kernel colour std (theta_beta)")
+      ("crf.pos_w", po::value<float>()->default_value(d.pos_w), "smoothness kernel weight (w2)")
+      ("crf.pos_xy_std", po::value<float>()->default_value(d.pos_xy_std), "smoothness kernel std (theta_gamma)")
+      ("crf.iterations", po::value<int>()->default_value(d.iterations), "mean-field iterations")
+      ("crf.normalization", po::value<std::string>()->default_value("per-pixel"),
+       "per-pixel (the 2011 code DeepLab used) | symmetric");
+}
+
+crf::CrfParams crf_params_from(const po::variables_map& v) {
+  crf::CrfParams p;
+  p.bi_w = v["crf.bi_w"].as<float>();
+  p.bi_xy_std = v["crf.bi_xy_std"].as<float>();
+  p.bi_rgb_std = v["crf.bi_rgb_std"].as<float>();
+  p.pos_w = v["crf.pos_w"].as<float>();
+  p.pos_xy_std = v["crf.pos_xy_std"].as<float>();
+  p.iterations = v["crf.iterations"].as<int>();
+  const std::string norm = v["crf.normalization"].as<std::string>();
+  if (norm == "per-pixel")
+    p.normalization = crf::Normalization::per_pixel;
+  else if (norm == "symmetric")
+    p.normalization = crf::Normalization::symmetric;
+  else
+    fail("--crf.normalization '", norm, "': expected per-pixel or symmetric");
+  crf::validate(p);
+  return p;
+}
+
+void add_crf_input_options(po::options_description& options) {
+  options.add_options()
+      ("image", po::value<std::string>(), "the photograph (PNG, JPEG, PPM, ...)")
+      ("probs", po::value<std::string>(), "class probabilities: P.npy or F.h5:/dataset")
+      ("scores", po::value<std::string>(), "raw class scores instead (softmax applied)")
+      ("layout", po::value<std::string>()->default_value("chw"), "chw (L x H x W) or hwc (H x W x L)");
+}
+
+bool crf_input_given(const po::variables_map& v) { return v.count("image") || v.count("probs") || v.count("scores"); }
+
+void check_crf_input_options(const po::variables_map& v) {
+  if (!v.count("image")) fail("the option '--image' is required");
+  if (v.count("probs") == v.count("scores")) fail("crf: give exactly one of --probs and --scores");
+  const std::string layout = v["layout"].as<std::string>();
+  if (layout != "chw" && layout != "hwc") fail("--layout '", layout, "': expected chw or hwc");
+}
+
+CrfInput read_crf_input(const po::variables_map& v) {
+  const std::string image_path = v["image"].as<std::string>();
+  CrfInput in{read_rgb_image(image_path), {}};
+  const bool from_scores = v.count("scores") > 0;
+  const std::string array_path = v[from_scores ? "scores" : "probs"].as<std::string>();
+  const std::string layout = v["layout"].as<std::string>();
+  Tensor classes = read_array(array_path);
+  const bool hwc = layout == "hwc";
+  if (classes.ndim() != 3)
+    fail(array_path, ": expected 3 dimensions (", hwc ? "H x W x L" : "L x H x W", "), got ", shape_str(classes.shape()));
+  const int64_t h = classes.dim(hwc ? 0 : 1), w = classes.dim(hwc ? 1 : 2);
+  if (h != in.image.height || w != in.image.width)
+    fail(array_path, ": ", h, " x ", w, " (H x W) but ", image_path, " is ", in.image.height, " x ", in.image.width,
+         (hwc ? "" : " (for H x W x L arrays pass --layout hwc)"));
+  try {
+    if (from_scores)
+      in.unary = crf::unary_from_scores(hwc ? hwc_to_chw(classes, array_path) : classes);
+    else  // the common case, a class map of tens of MB: straight from H x W x L, in one pass
+      in.unary = hwc ? crf::unary_from_probabilities_hwc(classes) : crf::unary_from_probabilities(classes);
+  } catch (const Error& e) {
+    fail(array_path, ": ", e.what());
+  }
+  return in;
+}
+
+void add_model_options(po::options_description& options, const std::string& kind) {
+  const ModelSpec d;
+  options.add_options()
+      ("model.kind", po::value<std::string>()->default_value(kind), "largefov | deeplab | msc-largefov | vgg16")
+      ("model.num_classes", po::value<int>()->default_value(d.num_classes), "classes, background included")
+      ("model.width", po::value<double>()->default_value(d.width), "channel width multiplier (1: the paper's network)")
+      ("model.dropout", po::value<float>()->default_value(d.dropout), "dropout ratio after fc6 and fc7")
+      ("model.conv", po::value<std::string>()->default_value("auto"), "convolution algorithm: auto | direct | winograd")
+      ("model.input_size", po::value<int>()->default_value(96), "vgg16: the square input its fc6 covers (multiple of 32)");
+}
+
+ModelSpec model_spec_from(const po::variables_map& v) {
+  ModelSpec s;
+  s.kind = parse_model_kind(v["model.kind"].as<std::string>());
+  s.num_classes = v["model.num_classes"].as<int>();
+  s.width = v["model.width"].as<double>();
+  s.dropout = v["model.dropout"].as<float>();
+  s.conv_policy = parse_conv_policy(v["model.conv"].as<std::string>());
+  if (s.kind == ModelKind::vgg16) s.input_size = v["model.input_size"].as<int>();
+  if (!(s.dropout >= 0 && s.dropout < 1)) fail("--model.dropout ", s.dropout, " must be in [0, 1)");
+  return s;
+}
+
+void add_solver_options(po::options_description& options) {
+  const train::SolverOptions d;
+  options.add_options()
+      ("solver.base_lr", po::value<double>()->default_value(d.base_lr), "learning rate")
+      ("solver.momentum", po::value<double>()->default_value(d.momentum), "momentum")
+      ("solver.weight_decay", po::value<double>()->default_value(d.weight_decay), "L2 weight decay")
+      ("solver.lr_policy", po::value<std::string>()->default_value("step"), "fixed | step | poly")
+      ("solver.stepsize", po::value<int64_t>()->default_value(d.stepsize), "step: iterations between lr drops")
+      ("solver.gamma", po::value<double>()->default_value(d.gamma), "step: lr factor at each drop")
+      ("solver.power", po::value<double>()->default_value(d.power), "poly: exponent")
+      ("solver.warmup", po::value<int64_t>()->default_value(d.warmup), "iterations ramping the rate linearly up from 0")
+      ("solver.max_iter", po::value<int64_t>()->default_value(d.max_iter), "iterations (updates) in all (0: write the starting point as final.h5)")
+      ("solver.batch", po::value<int>()->default_value(d.batch), "images per rank per pass")
+      ("solver.iter_size", po::value<int>()->default_value(d.iter_size), "passes accumulated per update")
+      ("solver.snapshot", po::value<int64_t>()->default_value(d.snapshot), "checkpoint every N iterations (0: none)")
+      ("solver.snapshot_keep", po::value<int>()->default_value(d.snapshot_keep), "checkpoints kept")
+      ("solver.display", po::value<int64_t>()->default_value(d.display), "iterations per log line")
+      ("solver.seed", po::value<uint64_t>()->default_value(d.seed), "seed of weights, data order, crops, dropout")
+      ("solver.loss_normalization", po::value<std::string>()->default_value("per-pixel"),
+       "divide the summed loss by the images (per-image) or labelled pixels (per-pixel) of the global batch");
+}
+
+train::SolverOptions solver_options_from(const po::variables_map& v) {
+  train::SolverOptions s;
+  s.base_lr = v["solver.base_lr"].as<double>();
+  s.momentum = v["solver.momentum"].as<double>();
+  s.weight_decay = v["solver.weight_decay"].as<double>();
+  s.lr_policy = train::parse_lr_policy(v["solver.lr_policy"].as<std::string>());
+  s.stepsize = v["solver.stepsize"].as<int64_t>();
+  s.gamma = v["solver.gamma"].as<double>();
+  s.power = v["solver.power"].as<double>();
+  s.warmup = v["solver.warmup"].as<int64_t>();
+  s.max_iter = v["solver.max_iter"].as<int64_t>();
+  s.batch = v["solver.batch"].as<int>();
+  s.iter_size = v["solver.iter_size"].as<int>();
+  s.snapshot = v["solver.snapshot"].as<int64_t>();
+  s.snapshot_keep = v["solver.snapshot_keep"].as<int>();
+  s.display = v["solver.display"].as<int64_t>();
+  s.seed = v["solver.seed"].as<uint64_t>();
+  s.loss_normalization = train::parse_loss_normalization(v["solver.loss_normalization"].as<std::string>());
+  train::validate(s);
+  return s;
 }
 
 }  // namespace deeplab::jobs

@@ -1,14 +1,20 @@
-// Command-line handling shared by every subcommand: --help, and --config FILE.ini merged
-// under the command line (the command line wins; a key the subcommand does not know is an
-// error naming the file). INI sections map to option prefixes: "[solver] base_lr = 0.001"
-// is "--solver.base_lr 0.001".
+// Command-line handling shared by every subcommand, in one place: --help, and --config FILE.ini
+// merged under the command line (the command line wins; a key the subcommand does not know is
+// an error naming the file; INI sections map to option prefixes: "[solver] base_lr = 0.001" is
+// "--solver.base_lr 0.001"); the options several commands take, spelt once ([model], [solver],
+// [crf], --device, --precision, --size, --threads, the CRF's inputs) and read back into the
+// library's structs.
 #pragma once
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <string>
 
 #include "core/device.h"
+#include "crf/dense_crf.h"
+#include "image/image_io.h"
+#include "models/deeplab.h"
 #include "nn/precision.h"
+#include "train/solver.h"
 
 namespace deeplab::jobs {
 
@@ -65,5 +71,27 @@ std::string printable_message(const std::string& message);
 // once its options are read and checked, before it opens any file.
 void command_line_accepted();
 bool command_line_was_accepted();
+
+// The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
+void add_crf_options(po::options_description& options);
+crf::CrfParams crf_params_from(const po::variables_map& values);
+
+// One image for the CRF as crf and bench crf take it: --image with --probs or --scores, each an
+// L x H x W array (--layout hwc: H x W x L) at the image's size, turned into unary energies.
+struct CrfInput {
+  RgbImage image;
+  Tensor unary;  // L x H x W
+};
+void add_crf_input_options(po::options_description& options);
+bool crf_input_given(const po::variables_map& values);  // --image, --probs or --scores
+void check_crf_input_options(const po::variables_map& values);  // before command_line_accepted()
+CrfInput read_crf_input(const po::variables_map& values);
+
+// The [model] and [solver] sections (--model.kind, --solver.base_lr ...), for train, pretrain and
+// bench train; `kind` is --model.kind's default.
+void add_model_options(po::options_description& options, const std::string& kind);
+ModelSpec model_spec_from(const po::variables_map& values);
+void add_solver_options(po::options_description& options);
+train::SolverOptions solver_options_from(const po::variables_map& values);
 
 }  // namespace deeplab::jobs
