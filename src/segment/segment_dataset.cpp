@@ -161,50 +161,15 @@ bool output_already_complete(const SegmentOptions& o, const std::string& parts, 
   return false;
 }
 
-}  // namespace
+// Images [b * per_piece, ...) of the data set make piece b, the unit of distribution and resuming.
+struct Pieces {
+  int64_t images = 0, per_piece = 1;
+  int64_t count() const { return (images + per_piece - 1) / per_piece; }
+  std::pair<int64_t, int64_t> range(int64_t b) const { return {b * per_piece, std::min(images, (b + 1) * per_piece)}; }
+};
 
-SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
-  const auto start = std::chrono::steady_clock::now();
-  if (o.piece_images < 1) fail("--piece-images ", o.piece_images, " must be at least 1");
-  if (o.crf) crf::validate(o.crf_params);
-  const bool root = mpi.rank() == 0;
-  const std::string parts = o.out_path + ".parts";
-  const data::DatasetReader reader(o.data_path);
-  const int64_t n = reader.size();
-  SegmentSummary summary;
-  summary.images = n;
-
-  std::optional<OutputLock> lock;  // rank 0 writes the output; held until the end
-  if (root) lock.emplace(o.out_path);
-  int64_t complete = root ? int64_t(output_already_complete(o, parts, n)) : 0;
-  mpi.broadcast(&complete, 1);
-  if (complete) {
-    summary.already_complete = true;
-    return summary;
-  }
-  auto model = load_model(o.model_path, nn::Phase::test);
-  if (is_classifier(model->spec().kind))
-    fail(o.model_path, ": a ", model_kind_name(model->spec().kind),
-         " classifier does not segment; turn it into DeepLab with train --init ", o.model_path);
-  const DeviceSelection device = use_device(o.device, mpi.local_rank());
-  model->net().set_precision(o.precision);
-  Scorer scorer(*model, device, o.tf32);
-  crf::CrfRunner crf_runner(o.crf ? device : DeviceSelection{});
-  // A collection packed without classes takes the model's.
-  const int classes = reader.num_classes() > 0 ? reader.num_classes() : model->spec().num_classes;
-  if (model->spec().num_classes != classes)
-    fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ", classes);
-  if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, " must be positive");
-  if (o.resolution.max_side < 0) fail("--max-side ", o.resolution.max_side, " must not be negative");
-  if (root) {
-    check_memory(o, *model, reader, classes);
-    fs::create_directories(parts);
-    require_settings(parts + "/settings", settings_text(o, n),
-                     "finish it with those settings, or pass --overwrite to start over");
-    if (!o.png_dir.empty()) fs::create_directories(o.png_dir);
-  }
-  mpi.barrier();
-
+// What every piece and the assembled file say about themselves.
+PredictionsInfo predictions_info(const SegmentOptions& o, const data::DatasetReader& reader, int classes) {
   PredictionsInfo info;
   info.num_classes = classes;
   info.class_names = reader.class_names();
@@ -215,23 +180,38 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   info.probs = o.save_probs;
   info.model = o.model_path;
   info.data = o.data_path;
-  const int64_t blocks = (n + o.piece_images - 1) / o.piece_images;
-  auto block_range = [&](int64_t b) {
-    return std::pair<int64_t, int64_t>{b * o.piece_images, std::min(n, (b + 1) * o.piece_images)};
-  };
+  return info;
+}
+
+std::unique_ptr<Model> load_segmenter(const SegmentOptions& o) {
+  auto model = load_model(o.model_path, nn::Phase::test);
+  if (is_classifier(model->spec().kind))
+    fail(o.model_path, ": a ", model_kind_name(model->spec().kind),
+         " classifier does not segment; turn it into DeepLab with train --init ", o.model_path);
+  model->net().set_precision(o.precision);
+  return model;
+}
+
+// This rank's pieces (b = rank, rank + ranks, ...): a complete piece left by an interrupted run is
+// kept, any other computed. Returns {computed, reused} images.
+std::pair<int64_t, int64_t> segment_my_pieces(const SegmentOptions& o, const data::DatasetReader& reader,
+                                              const Pieces& pieces, const PredictionsInfo& info, Scorer& scorer,
+                                              crf::CrfRunner& crf_runner, dist::Mpi& mpi) {
+  const std::string parts = o.out_path + ".parts";
   int64_t mine = 0;
-  for (int64_t b = mpi.rank(); b < blocks; b += mpi.size()) mine += block_range(b).second - block_range(b).first;
+  for (int64_t b = mpi.rank(); b < pieces.count(); b += mpi.size()) mine += pieces.range(b).second - pieces.range(b).first;
   Progress progress("segment" + std::string(o.crf ? " + CRF" : "") + (mpi.size() > 1 ? " (rank 0's share)" : ""),
                     long(mine));
-  int64_t counts[2] = {0, 0};  // computed, reused
+  const bool root = mpi.rank() == 0;
+  int64_t computed = 0, reused = 0;
   long done = 0;
-  for (int64_t b = mpi.rank(); b < blocks; b += mpi.size()) {
-    const auto [first, last] = block_range(b);
+  for (int64_t b = mpi.rank(); b < pieces.count(); b += mpi.size()) {
+    const auto [first, last] = pieces.range(b);
     const std::string piece = piece_path(parts, b);
     if (fs::exists(piece)) {
       try {
         if (PredictionsReader(piece).info().count == last - first) {
-          counts[1] += last - first;
+          reused += last - first;
           done += long(last - first);
           continue;
         }
@@ -250,40 +230,93 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
                                                         o.crf ? &o.crf_params : nullptr, &crf_runner, o.resolution);
       writer.add(i, s.name, labels, o.save_probs ? &probs : nullptr);
       if (!o.png_dir.empty()) write_pictures(o, s, labels);
-      ++counts[0];
+      ++computed;
       if (root) progress.update(++done);
     }
     writer.commit();
   }
   if (root) progress.finish();
+  return {computed, reused};
+}
+
+// Rank 0, once every piece is on disk: the pieces copied into the output in order, then removed.
+void assemble_pieces(const SegmentOptions& o, const Pieces& pieces, const PredictionsInfo& info) {
+  const std::string parts = o.out_path + ".parts";
+  // The assembled file is about the size of its pieces. HDF5's object copy crashes when the
+  // disk fills under it, so the room is checked first.
+  uintmax_t needed = 64 << 10;  // the file's own structure
+  for (int64_t b = 0; b < pieces.count(); ++b) needed += fs::file_size(piece_path(parts, b));
+  const fs::path out_dir = fs::absolute(o.out_path).parent_path();
+  const uintmax_t available = fs::space(out_dir).available;
+  if (available < needed) {
+    char sizes[96];
+    std::snprintf(sizes, sizeof sizes, "%.2f MB needed, %.2f MB free", double(needed) / (1 << 20),
+                  double(available) / (1 << 20));
+    fail(o.out_path, ": no space left on device to assemble it (", sizes, " in ", out_dir.string(),
+         "); the pieces stay in ", parts, ": free some space and pass --resume");
+  }
+  PredictionsInfo whole = info;
+  whole.count = pieces.images;
+  PredictionsWriter out(o.out_path, whole);
+  for (int64_t b = 0; b < pieces.count(); ++b) {
+    const auto [first, last] = pieces.range(b);
+    std::vector<int64_t> indices;
+    for (int64_t i = first; i < last; ++i) indices.push_back(i);
+    out.copy_entries(piece_path(parts, b), indices);
+  }
+  out.commit();
+  fs::remove_all(parts);
+}
+
+}  // namespace
+
+SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
+  const auto start = std::chrono::steady_clock::now();
+  if (o.piece_images < 1) fail("--piece-images ", o.piece_images, " must be at least 1");
+  if (o.crf) crf::validate(o.crf_params);
+  const bool root = mpi.rank() == 0;
+  const std::string parts = o.out_path + ".parts";
+  const data::DatasetReader reader(o.data_path);
+  const int64_t n = reader.size();
+  SegmentSummary summary;
+  summary.images = n;
+
+  // Set-up: the output's lock, whether anything is left to do, the model, the checks.
+  std::optional<OutputLock> lock;  // rank 0 writes the output; held until the end
+  if (root) lock.emplace(o.out_path);
+  int64_t complete = root ? int64_t(output_already_complete(o, parts, n)) : 0;
+  mpi.broadcast(&complete, 1);
+  if (complete) {
+    summary.already_complete = true;
+    return summary;
+  }
+  const std::unique_ptr<Model> model = load_segmenter(o);
+  const DeviceSelection device = use_device(o.device, mpi.local_rank());
+  Scorer scorer(*model, device, o.tf32);
+  crf::CrfRunner crf_runner(o.crf ? device : DeviceSelection{});
+  // A collection packed without classes takes the model's.
+  const int classes = reader.num_classes() > 0 ? reader.num_classes() : model->spec().num_classes;
+  if (model->spec().num_classes != classes)
+    fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ", classes);
+  if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, " must be positive");
+  if (o.resolution.max_side < 0) fail("--max-side ", o.resolution.max_side, " must not be negative");
+  if (root) {
+    check_memory(o, *model, reader, classes);
+    fs::create_directories(parts);
+    require_settings(parts + "/settings", settings_text(o, n),
+                     "finish it with those settings, or pass --overwrite to start over");
+    if (!o.png_dir.empty()) fs::create_directories(o.png_dir);
+  }
+  mpi.barrier();
+
+  // The work, then the assembly.
+  const Pieces pieces{n, o.piece_images};
+  const PredictionsInfo info = predictions_info(o, reader, classes);
+  const auto [computed, reused] = segment_my_pieces(o, reader, pieces, info, scorer, crf_runner, mpi);
+  int64_t counts[2] = {computed, reused};
   mpi.allreduce_sum(counts, 2);
   mpi.barrier();  // every piece is on disk
-  if (root) {
-    // The assembled file is about the size of its pieces. HDF5's object copy crashes when the
-    // disk fills under it, so the room is checked first.
-    uintmax_t needed = 64 << 10;  // the file's own structure
-    for (int64_t b = 0; b < blocks; ++b) needed += fs::file_size(piece_path(parts, b));
-    const fs::path out_dir = fs::absolute(o.out_path).parent_path();
-    const uintmax_t available = fs::space(out_dir).available;
-    if (available < needed) {
-      char sizes[96];
-      std::snprintf(sizes, sizeof sizes, "%.2f MB needed, %.2f MB free", double(needed) / (1 << 20),
-                    double(available) / (1 << 20));
-      fail(o.out_path, ": no space left on device to assemble it (", sizes, " in ", out_dir.string(),
-           "); the pieces stay in ", parts, ": free some space and pass --resume");
-    }
-    PredictionsInfo whole = info;
-    whole.count = n;
-    PredictionsWriter out(o.out_path, whole);
-    for (int64_t b = 0; b < blocks; ++b) {
-      const auto [first, last] = block_range(b);
-      std::vector<int64_t> indices;
-      for (int64_t i = first; i < last; ++i) indices.push_back(i);
-      out.copy_entries(piece_path(parts, b), indices);
-    }
-    out.commit();
-    fs::remove_all(parts);
-  }
+  if (root) assemble_pieces(o, pieces, info);
   mpi.barrier();
   summary.computed = counts[0];
   summary.reused = counts[1];

@@ -220,6 +220,118 @@ std::string format_point(const Point& p, int iterations) {
   return s;
 }
 
+// The release's CRF parameters as a point of the grid.
+Point default_point() {
+  const crf::CrfParams d;
+  return Point{d.bi_w, d.bi_xy_std, d.bi_rgb_std, d.pos_w, d.pos_xy_std};
+}
+
+// What the rounds of one sweep share.
+struct SweepRun {
+  const SweepOptions& o;
+  const ImageStore& store;
+  crf::CrfRunner& crf_runner;
+  int64_t images = 0, block = 0, blocks = 0;
+  std::string units_dir;
+  std::map<std::string, UnitRecord> done;  // by point and block: this run's and earlier runs'
+};
+
+// A round's points: the grid's, less those scored in earlier rounds; the release's defaults too
+// in the first round when asked (the baseline).
+std::vector<Point> round_points(const Grid& grid, const std::vector<std::string>& scored, int round, bool baseline) {
+  std::vector<Point> points;
+  for (const Point& p : grid_points(grid))
+    if (std::find(scored.begin(), scored.end(), point_key(p, grid.iterations, -1)) == scored.end()) points.push_back(p);
+  const Point defaults = default_point();
+  if (round == 0 && baseline && std::find(points.begin(), points.end(), defaults) == points.end())
+    points.push_back(defaults);
+  return points;
+}
+
+// This rank's share of the round's units (point x block), taken from the shared counter; each
+// unit is appended to the rank's log as it is done. Returns the seconds spent scoring.
+double score_units(SweepRun& run, const std::vector<Point>& points, const Grid& grid, int round, UnitLog& log,
+                   dist::WorkCounter& counter, SweepSummary& summary, bool root) {
+  const int64_t units = int64_t(points.size()) * run.blocks;
+  counter.reset();
+  double busy = 0;
+  Progress progress("crf-sweep round " + std::to_string(round) + " (units)", long(units));
+  for (int64_t u = counter.next(); u < units; u = counter.next()) {
+    const Point& p = points[size_t(u / run.blocks)];
+    const int64_t b = u % run.blocks;
+    if (run.done.count(point_key(p, grid.iterations, b))) {
+      ++summary.units_reused;
+      continue;
+    }
+    const auto t0 = Clock::now();
+    const crf::CrfParams params = to_params(p, grid);
+    eval::ConfusionMatrix m(run.store.classes());
+    for (int64_t k = b * run.block; k < std::min(run.images, (b + 1) * run.block); ++k) {
+      const Image im = run.store.get(k);
+      const LabelMap labels = segment::labels_from_probabilities(im.probs, im.rgb.data(), im.height, im.width, &params,
+                                                                 &run.crf_runner, run.store.resolution());
+      m.add(labels.data.data(), im.labels.data(), im.height * im.width, run.o.data_path);
+    }
+    UnitRecord r{round, p, grid.iterations, b, std::chrono::duration<double>(Clock::now() - t0).count(), m.counts()};
+    log.append(r);
+    run.done[point_key(p, grid.iterations, b)] = r;
+    busy += r.seconds;
+    ++summary.units_computed;
+    if (root) progress.update(long(u + 1));
+  }
+  if (root) progress.finish();
+  return busy;
+}
+
+// Rank 0, once every unit of the round is on disk: each point's blocks summed from every rank's
+// log into its result; the best so far updated.
+void sum_round(SweepRun& run, const std::vector<Point>& points, const Grid& grid, int round, SweepSummary& summary) {
+  for (const UnitRecord& r : read_records(run.units_dir)) run.done[point_key(r.point, r.iterations, r.block)] = r;
+  for (const Point& p : points) {
+    eval::ConfusionMatrix m(run.store.classes());
+    PointResult res{round, p, grid.iterations};
+    for (int64_t b = 0; b < run.blocks; ++b) {
+      const auto it = run.done.find(point_key(p, grid.iterations, b));
+      if (it == run.done.end()) fail(run.units_dir, ": no record of ", format_point(p, grid.iterations), " block ", b);
+      for (size_t c = 0; c < m.counts().size(); ++c) m.counts()[c] += it->second.counts.at(c);
+      res.seconds += it->second.seconds;
+    }
+    res.mean_iou = m.mean_iou();
+    res.pixel_accuracy = m.pixel_accuracy();
+    summary.results.push_back(res);
+    if (p == default_point()) summary.baseline = res, summary.has_baseline = true;
+  }
+  summary.best = summary.results.front();
+  for (const PointResult& r : summary.results)
+    if (r.mean_iou > summary.best.mean_iou) summary.best = r;
+  log_info("round " + std::to_string(round) + ": " + std::to_string(points.size()) + " points; best so far " +
+           format_point(summary.best.point, summary.best.iterations) + ": mean IoU " +
+           std::to_string(100 * summary.best.mean_iou) + "%");
+}
+
+// Rank 0 at the end: the table, the best point as a config, the heat map.
+void write_results(const SweepOptions& o, int64_t images, const SweepSummary& summary) {
+  std::ostringstream csv;
+  csv << "round,bi_w,bi_xy_std,bi_rgb_std,pos_w,pos_xy_std,iterations,mean_iou,pixel_accuracy,seconds\n";
+  for (const PointResult& r : summary.results) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%d,%g,%g,%g,%g,%g,%d,%.6f,%.6f,%.3f\n", r.round, r.point[0], r.point[1],
+                  r.point[2], r.point[3], r.point[4], r.iterations, r.mean_iou, r.pixel_accuracy, r.seconds);
+    csv << line;
+  }
+  write_file(o.out_dir + "/results.csv", csv.str());
+  const PointResult& b = summary.best;
+  char ini[512];
+  std::snprintf(ini, sizeof ini,
+                "# The best point of deeplab crf-sweep on %lld images of %s: mean IoU %.2f%%, pixel accuracy %.2f%%.\n"
+                "#   deeplab segment --crf --config best.ini ...\n[crf]\nbi_w = %g\nbi_xy_std = %g\nbi_rgb_std = %g\n"
+                "pos_w = %g\npos_xy_std = %g\niterations = %d\n",
+                (long long)images, o.data_path.c_str(), 100 * b.mean_iou, 100 * b.pixel_accuracy, b.point[0], b.point[1],
+                b.point[2], b.point[3], b.point[4], b.iterations);
+  write_file(o.out_dir + "/best.ini", ini);
+  write_heatmap(o.out_dir + "/heatmap.png", summary.results);
+}
+
 }  // namespace
 
 SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
@@ -227,6 +339,8 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   const auto start = Clock::now();
   const bool root = mpi.rank() == 0;
   const std::string units_dir = o.out_dir + "/units";
+
+  // Set-up: the folder's lock, an earlier sweep resumed or refused, the inputs, the settings.
   std::optional<OutputLock> lock;  // rank 0 writes the folder; held until the end
   if (root) lock.emplace(o.out_dir);
   if (root) {
@@ -239,19 +353,20 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   }
   const ImageStore store(o);  // opens the inputs: bad ones fail before anything is written
   if (root) fs::create_directories(units_dir);
-  const int classes = store.classes();
-  const int64_t n = store.size();
-  const int64_t block = o.block_images <= 0 ? n : std::min(o.block_images, n);
-  const int64_t blocks = (n + block - 1) / block;
+  SweepRun run{o, store, crf_runner};
+  run.images = store.size();
+  run.block = o.block_images <= 0 ? run.images : std::min(o.block_images, run.images);
+  run.blocks = (run.images + run.block - 1) / run.block;
+  run.units_dir = units_dir;
   if (root) {
-    require_settings(o.out_dir + "/settings", settings_text(o, n, block), "choose another --out");
-    log_info("crf-sweep: " + std::to_string(n) + " images (" + (store.cached() ? "in memory" : "read per unit") +
-             "), " + std::to_string(blocks) + " block(s) per point, " + std::to_string(mpi.size()) + " rank(s)");
+    require_settings(o.out_dir + "/settings", settings_text(o, run.images, run.block), "choose another --out");
+    log_info("crf-sweep: " + std::to_string(run.images) + " images (" + (store.cached() ? "in memory" : "read per unit") +
+             "), " + std::to_string(run.blocks) + " block(s) per point, " + std::to_string(mpi.size()) + " rank(s)");
   }
   mpi.barrier();
+  for (const UnitRecord& r : read_records(units_dir)) run.done[point_key(r.point, r.iterations, r.block)] = r;
 
-  std::map<std::string, UnitRecord> done;  // by point and block, from earlier runs
-  for (const UnitRecord& r : read_records(units_dir)) done[point_key(r.point, r.iterations, r.block)] = r;
+  // The rounds: score the grid, then refine it around the best point.
   UnitLog log(units_dir + "/rank-" + std::to_string(mpi.rank()) + ".log");
   dist::WorkCounter counter(mpi);
   SweepSummary summary;
@@ -259,81 +374,24 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   Grid grid = o.grid;
   double busy = 0, rank_time = 0;
   for (int round = 0; round <= o.refine; ++round) {
-    std::vector<Point> points;
-    for (const Point& p : grid_points(grid))
-      if (std::find(scored.begin(), scored.end(), point_key(p, grid.iterations, -1)) == scored.end()) points.push_back(p);
-    const crf::CrfParams d;
-    const Point baseline{d.bi_w, d.bi_xy_std, d.bi_rgb_std, d.pos_w, d.pos_xy_std};
-    if (round == 0 && o.baseline && std::find(points.begin(), points.end(), baseline) == points.end())
-      points.push_back(baseline);
-    const int64_t units = int64_t(points.size()) * blocks;
-    counter.reset();
+    const std::vector<Point> points = round_points(grid, scored, round, o.baseline);
     const auto round_start = Clock::now();
-    double round_busy = 0;
-    Progress progress("crf-sweep round " + std::to_string(round) + " (units)", long(units));
-    for (int64_t u = counter.next(); u < units; u = counter.next()) {
-      const Point& p = points[size_t(u / blocks)];
-      const int64_t b = u % blocks;
-      if (done.count(point_key(p, grid.iterations, b))) {
-        ++summary.units_reused;
-        continue;
-      }
-      const auto t0 = Clock::now();
-      const crf::CrfParams params = to_params(p, grid);
-      eval::ConfusionMatrix m(classes);
-      for (int64_t k = b * block; k < std::min(n, (b + 1) * block); ++k) {
-        const Image im = store.get(k);
-        const LabelMap labels =
-            segment::labels_from_probabilities(im.probs, im.rgb.data(), im.height, im.width, &params, &crf_runner,
-                                               store.resolution());
-        m.add(labels.data.data(), im.labels.data(), im.height * im.width, o.data_path);
-      }
-      UnitRecord r{round, p, grid.iterations, b, std::chrono::duration<double>(Clock::now() - t0).count(), m.counts()};
-      log.append(r);
-      done[point_key(p, grid.iterations, b)] = r;
-      round_busy += r.seconds;
-      ++summary.units_computed;
-      if (root) progress.update(long(u + 1));
-    }
-    if (root) progress.finish();
+    busy += score_units(run, points, grid, round, log, counter, summary, root);
     mpi.barrier();  // every unit of this round is on disk
-    busy += round_busy;
     rank_time += std::chrono::duration<double>(Clock::now() - round_start).count();
-
-    // Rank 0 sums the blocks of each point, from every rank's log.
     std::vector<double> best(kParams, 0.0);
     if (root) {
-      for (const UnitRecord& r : read_records(units_dir)) done[point_key(r.point, r.iterations, r.block)] = r;
-      for (const Point& p : points) {
-        eval::ConfusionMatrix m(classes);
-        PointResult res{round, p, grid.iterations};
-        for (int64_t b = 0; b < blocks; ++b) {
-          const auto it = done.find(point_key(p, grid.iterations, b));
-          if (it == done.end()) fail(units_dir, ": no record of ", format_point(p, grid.iterations), " block ", b);
-          for (size_t c = 0; c < m.counts().size(); ++c) m.counts()[c] += it->second.counts.at(c);
-          res.seconds += it->second.seconds;
-        }
-        res.mean_iou = m.mean_iou();
-        res.pixel_accuracy = m.pixel_accuracy();
-        summary.results.push_back(res);
-        if (p == baseline) summary.baseline = res, summary.has_baseline = true;
-        scored.push_back(point_key(p, grid.iterations, -1));
-      }
-      summary.best = summary.results.front();
-      for (const PointResult& r : summary.results)
-        if (r.mean_iou > summary.best.mean_iou) summary.best = r;
+      sum_round(run, points, grid, round, summary);
       for (int k = 0; k < kParams; ++k) best[size_t(k)] = summary.best.point[size_t(k)];
-      log_info("round " + std::to_string(round) + ": " + std::to_string(points.size()) + " points; best so far " +
-               format_point(summary.best.point, summary.best.iterations) + ": mean IoU " +
-               std::to_string(100 * summary.best.mean_iou) + "%");
     }
     mpi.allreduce_sum(best.data(), kParams);  // rank 0's values; the others hold zeros
     Point b{};
     for (int k = 0; k < kParams; ++k) b[size_t(k)] = best[size_t(k)];
-    if (!root)  // the others keep the list of scored points too, to skip them next round
-      for (const Point& p : points) scored.push_back(point_key(p, grid.iterations, -1));
+    for (const Point& p : points) scored.push_back(point_key(p, grid.iterations, -1));  // skipped next round
     grid = refine(grid, b);
   }
+
+  // The totals over the ranks, and rank 0's files.
   double totals[2] = {busy, rank_time};
   mpi.allreduce_sum(totals, 2);
   int64_t counts[2] = {summary.units_computed, summary.units_reused};
@@ -342,27 +400,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   summary.units_reused = counts[1];
   summary.idle_fraction = totals[1] > 0 ? std::max(0.0, 1.0 - totals[0] / totals[1]) : 0.0;
   summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (root) {
-    std::ostringstream csv;
-    csv << "round,bi_w,bi_xy_std,bi_rgb_std,pos_w,pos_xy_std,iterations,mean_iou,pixel_accuracy,seconds\n";
-    for (const PointResult& r : summary.results) {
-      char line[256];
-      std::snprintf(line, sizeof line, "%d,%g,%g,%g,%g,%g,%d,%.6f,%.6f,%.3f\n", r.round, r.point[0], r.point[1],
-                    r.point[2], r.point[3], r.point[4], r.iterations, r.mean_iou, r.pixel_accuracy, r.seconds);
-      csv << line;
-    }
-    write_file(o.out_dir + "/results.csv", csv.str());
-    const PointResult& b = summary.best;
-    char ini[512];
-    std::snprintf(ini, sizeof ini,
-                  "# The best point of deeplab crf-sweep on %lld images of %s: mean IoU %.2f%%, pixel accuracy %.2f%%.\n"
-                  "#   deeplab segment --crf --config best.ini ...\n[crf]\nbi_w = %g\nbi_xy_std = %g\nbi_rgb_std = %g\n"
-                  "pos_w = %g\npos_xy_std = %g\niterations = %d\n",
-                  (long long)n, o.data_path.c_str(), 100 * b.mean_iou, 100 * b.pixel_accuracy, b.point[0], b.point[1],
-                  b.point[2], b.point[3], b.point[4], b.iterations);
-    write_file(o.out_dir + "/best.ini", ini);
-    write_heatmap(o.out_dir + "/heatmap.png", summary.results);
-  }
+  if (root) write_results(o, run.images, summary);
   return summary;
 }
 
