@@ -203,30 +203,22 @@ void save_snapshot(const TrainOptions& o, Model& model, Sgd& sgd, const TrainSta
   log_info("checkpoint " + path);
 }
 
-}  // namespace
+// Rank 0, holding the folder's lock: a fresh run does not start over another run's checkpoints;
+// a resumed one must keep the settings it was started with.
+void check_output_folder(const TrainOptions& o) {
+  const bool earlier = !list_checkpoints(o.out_dir).empty();
+  if (earlier && o.resume.empty())
+    fail(o.out_dir, ": holds the checkpoints of an earlier run; pass --resume auto to continue it, or choose "
+         "another --out");
+  const std::string settings = o.out_dir + "/settings";
+  if (!earlier) fs::remove(settings);  // this run starts the folder afresh
+  if (o.resume == "auto")
+    require_settings(settings, run_settings(o), "continue it with those settings, or choose another --out");
+  else
+    write_file(settings, run_settings(o));
+}
 
-TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
-  validate(o.solver);
-  catch_stop_signals();
-  const bool root = mpi.rank() == 0;
-  std::optional<OutputLock> lock;  // rank 0 writes the folder; held until the end
-  if (root) {
-    std::error_code ec;
-    fs::create_directories(o.out_dir, ec);
-    if (!fs::is_directory(o.out_dir)) fail(o.out_dir, ": cannot create the output folder");
-    lock.emplace(o.out_dir);
-    const bool earlier = !list_checkpoints(o.out_dir).empty();
-    if (earlier && o.resume.empty())
-      fail(o.out_dir, ": holds the checkpoints of an earlier run; pass --resume auto to continue it, or choose "
-           "another --out");
-    const std::string settings = o.out_dir + "/settings";
-    if (!earlier) fs::remove(settings);  // this run starts the folder afresh
-    if (o.resume == "auto")
-      require_settings(settings, run_settings(o), "continue it with those settings, or choose another --out");
-    else
-      write_file(settings, run_settings(o));
-  }
-
+data::LoaderOptions loader_options(const TrainOptions& o, const dist::Mpi& mpi) {
   data::LoaderOptions lo;
   lo.batch = o.solver.batch;
   lo.iter_size = o.solver.iter_size;
@@ -235,58 +227,142 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   lo.rank = mpi.rank();
   lo.ranks = mpi.size();
   lo.threads = o.loader_threads;
-  const std::shared_ptr<data::ExampleSource> examples =
-      o.examples ? o.examples : std::make_shared<data::DatasetExamples>(o.data_path, o.augment);
-  if (examples->num_classes() > o.model.num_classes)
-    fail(examples->name(), ": labels have ", examples->num_classes(), " classes, the model (model.num_classes) only ",
-         o.model.num_classes);
-  const int64_t dataset_size = examples->size();
-  const int64_t per_epoch = data::batches_per_epoch(dataset_size, lo);
-  const int64_t global_batch = int64_t(o.solver.batch) * o.solver.iter_size * mpi.size();
-  if (per_epoch < 1)
-    fail(examples->name(), ": ", dataset_size, " images are fewer than one global batch of ", global_batch, " (batch ",
-         o.solver.batch, " x iter_size ", o.solver.iter_size, " x ", mpi.size(), " ranks)");
+  return lo;
+}
 
-  Model model(o.model, nn::Phase::train, o.solver.seed);
-  Sgd sgd(o.solver, model.params());
-  TrainState fresh;
-  fresh.global_batch = global_batch;
-  fresh.seed = o.solver.seed;
-  fresh.ranks = mpi.size();
-  TrainState state = root ? load_start(o, model, sgd, fresh) : fresh;
+// Where every rank starts: rank 0 reads the checkpoint (or the initial weights) and hands the
+// iteration, the parameters and the solver's state to the others; a checkpoint of another
+// global batch or seed is refused.
+TrainState start_state(const TrainOptions& o, Model& model, Sgd& sgd, const TrainState& fresh, dist::Mpi& mpi) {
+  TrainState state = mpi.rank() == 0 ? load_start(o, model, sgd, fresh) : fresh;
   int64_t header[3] = {state.iteration, state.global_batch, int64_t(state.seed)};
-  mpi.broadcast(header, 3);  // rank 0 read the starting point
+  mpi.broadcast(header, 3);
   state.iteration = header[0];
-  if (header[1] != global_batch)
-    fail("the checkpoint was trained with a global batch of ", header[1], "; this run has ", global_batch,
+  if (header[1] != fresh.global_batch)
+    fail("the checkpoint was trained with a global batch of ", header[1], "; this run has ", fresh.global_batch,
          " (batch x iter_size x ranks): keep the global batch to resume");
   if (uint64_t(header[2]) != o.solver.seed)
     fail("the checkpoint was trained with solver.seed ", header[2], ", this run has ", o.solver.seed);
   broadcast_state(model, sgd, mpi);
+  if (state.iteration > o.solver.max_iter)
+    fail("the checkpoint is at iteration ", state.iteration, ", past solver.max_iter ", o.solver.max_iter);
+  return state;
+}
 
-  const int64_t start = state.iteration, max_iter = o.solver.max_iter;
-  if (start > max_iter) fail("the checkpoint is at iteration ", start, ", past solver.max_iter ", max_iter);
+// The examples a run learns from, checked against the model and the global batch.
+struct TrainData {
+  std::shared_ptr<data::ExampleSource> examples;
+  int64_t per_epoch = 0, global_batch = 0;
+};
+
+TrainData open_train_data(const TrainOptions& o, const data::LoaderOptions& lo) {
+  TrainData d;
+  d.examples = o.examples ? o.examples : std::make_shared<data::DatasetExamples>(o.data_path, o.augment);
+  const data::ExampleSource& e = *d.examples;
+  if (e.num_classes() > o.model.num_classes)
+    fail(e.name(), ": labels have ", e.num_classes(), " classes, the model (model.num_classes) only ", o.model.num_classes);
+  d.per_epoch = data::batches_per_epoch(e.size(), lo);
+  d.global_batch = int64_t(o.solver.batch) * o.solver.iter_size * lo.ranks;
+  if (d.per_epoch < 1)
+    fail(e.name(), ": ", e.size(), " images are fewer than one global batch of ", d.global_batch, " (batch ",
+         o.solver.batch, " x iter_size ", o.solver.iter_size, " x ", lo.ranks, " ranks)");
+  return d;
+}
+
+// Rank 0 at the end: the last checkpoint (unless the run did nothing and one is there), the model.
+void write_final(const TrainOptions& o, Model& model, Sgd& sgd, const TrainState& state, bool trained, uint32_t crc,
+                 int ranks, TrainLog& log) {
+  if (trained || list_checkpoints(o.out_dir).empty()) save_snapshot(o, model, sgd, state, log);
+  save_model(o.out_dir + "/final.h5", model);
+  char line[160];
+  std::snprintf(line, sizeof line, "finished %lld iterations; replicas identical on %d rank(s) (CRC-32 %08x); model %s",
+                (long long)state.iteration, ranks, crc, (o.out_dir + "/final.h5").c_str());
+  log_info(line);
+}
+
+// Rank 0's account of the run as it goes: a log row and the progress line per iteration, a
+// display line (averages since the last one) every solver.display iterations, the loss curve.
+class RunReport {
+ public:
+  RunReport(const TrainOptions& o, int64_t start, int64_t global_batch)
+      : o_(o), start_(start), global_batch_(global_batch), log_(o.out_dir, start),
+        progress_("train", long(o.solver.max_iter), long(start)) {}
+
+  void add(int64_t it, int64_t epoch, const StepStats& s) {
+    loss_ += s.loss, acc_ += s.pixel_accuracy, seconds_ += s.seconds, wait_ += s.allreduce_wait_seconds;
+    run_seconds_ += s.seconds, ++count_;
+    const double lr = learning_rate(o_.solver, it - 1);
+    log_.add({it, epoch, s.loss, s.pixel_accuracy, lr, double(s.images) / s.seconds, 1e3 * s.allreduce_wait_seconds,
+              run_seconds_});
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "loss %.4f acc %.3f", s.loss, s.pixel_accuracy);
+    progress_.update(long(it), extra);
+    if (it % o_.solver.display != 0 && it != o_.solver.max_iter) return;
+    const double per_iteration = run_seconds_ / double(it - start_);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "iteration %lld/%lld  loss %.4f  pixel accuracy %.3f  lr %.3g  %.2f images/s  allreduce wait "
+                  "%.1f%%  ETA %s",
+                  (long long)it, (long long)o_.solver.max_iter, loss_ / count_, acc_ / count_, lr,
+                  double(global_batch_) * count_ / seconds_, 100.0 * wait_ / seconds_,
+                  format_duration(per_iteration * double(o_.solver.max_iter - it)).c_str());
+    log_info(line);
+    log_.write_curve();
+    loss_ = acc_ = seconds_ = wait_ = 0;
+    count_ = 0;
+  }
+  TrainLog& log() { return log_; }
+  void finish() { progress_.finish(); }
+
+ private:
+  const TrainOptions& o_;
+  int64_t start_, global_batch_;
+  TrainLog log_;
+  Progress progress_;
+  double loss_ = 0, acc_ = 0, seconds_ = 0, wait_ = 0, run_seconds_ = 0;
+  int count_ = 0;
+};
+
+}  // namespace
+
+TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
+  validate(o.solver);
+  catch_stop_signals();
+  const bool root = mpi.rank() == 0;
+
+  // Set-up: the folder, the data, the network and where it starts.
+  std::optional<OutputLock> lock;  // rank 0 writes the folder; held until the end
+  if (root) {
+    std::error_code ec;
+    fs::create_directories(o.out_dir, ec);
+    if (!fs::is_directory(o.out_dir)) fail(o.out_dir, ": cannot create the output folder");
+    lock.emplace(o.out_dir);
+    check_output_folder(o);
+  }
+  const data::LoaderOptions lo = loader_options(o, mpi);
+  const TrainData d = open_train_data(o, lo);
+  const std::shared_ptr<data::ExampleSource>& examples = d.examples;
+  Model model(o.model, nn::Phase::train, o.solver.seed);
+  Sgd sgd(o.solver, model.params());
+  TrainState fresh;
+  fresh.global_batch = d.global_batch;
+  fresh.seed = o.solver.seed;
+  fresh.ranks = mpi.size();
+  const int64_t start = start_state(o, model, sgd, fresh, mpi).iteration, max_iter = o.solver.max_iter;
   const int64_t absolute = start * o.solver.iter_size;
-  data::Loader loader(examples, lo, data::LoaderPosition{absolute / per_epoch, absolute % per_epoch});
+  data::Loader loader(examples, lo, data::LoaderPosition{absolute / d.per_epoch, absolute % d.per_epoch});
   const DeviceSelection device = use_device(o.device, mpi.local_rank());
   std::unique_ptr<Step> step = make_step(model, sgd, o.solver, mpi, device, o.tf32);
-  std::unique_ptr<TrainLog> log;
+  std::unique_ptr<RunReport> report;
   if (root) {
-    log = std::make_unique<TrainLog>(o.out_dir, start);
+    report = std::make_unique<RunReport>(o, start, d.global_batch);
     log_info("training " + std::string(model_kind_name(o.model.kind)) + " (" + std::to_string(model.param_count()) +
-             " parameters) on " + examples->name() + ": " + std::to_string(dataset_size) + " images, global batch " +
-             std::to_string(global_batch) + " = " + std::to_string(o.solver.batch) + " x iter_size " +
+             " parameters) on " + examples->name() + ": " + std::to_string(examples->size()) + " images, global batch " +
+             std::to_string(d.global_batch) + " = " + std::to_string(o.solver.batch) + " x iter_size " +
              std::to_string(o.solver.iter_size) + " x " + std::to_string(mpi.size()) + " ranks, iterations " +
              std::to_string(start) + " -> " + std::to_string(max_iter) + " on " + device.describe() +
              (mpi.size() > 1 ? " (rank 0)" : ""));
   }
-
-  TrainSummary summary;
-  summary.start_iteration = start;
-  Progress progress("train", long(max_iter), long(start));
-  double interval_loss = 0, interval_acc = 0, interval_seconds = 0, interval_wait = 0, run_seconds = 0;
-  int interval_count = 0;
-  int64_t it = start;
   auto state_at = [&](int64_t iteration) {
     TrainState s = fresh;
     s.iteration = iteration;
@@ -295,35 +371,17 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
     s.epoch_step = p.step;
     return s;
   };
+
+  // The loop: a step, its report, then checkpoints and stop signals, decided alike on every rank.
+  TrainSummary summary;
+  summary.start_iteration = start;
+  int64_t it = start;
   while (it < max_iter) {
     const StepStats s = step->run(it, [&] { return loader.next(); });
     ++it;
     summary.last_loss = s.loss;
     summary.last_pixel_accuracy = s.pixel_accuracy;
-    interval_loss += s.loss, interval_acc += s.pixel_accuracy, interval_seconds += s.seconds;
-    interval_wait += s.allreduce_wait_seconds, run_seconds += s.seconds, ++interval_count;
-    const double lr = learning_rate(o.solver, it - 1);
-    if (root) {
-      log->add({it, loader.position().epoch, s.loss, s.pixel_accuracy, lr, double(s.images) / s.seconds,
-                1e3 * s.allreduce_wait_seconds, run_seconds});
-      char extra[96];
-      std::snprintf(extra, sizeof extra, "loss %.4f acc %.3f", s.loss, s.pixel_accuracy);
-      progress.update(long(it), extra);
-    }
-    if (root && (it % o.solver.display == 0 || it == max_iter)) {
-      const double per_iteration = run_seconds / double(it - start);
-      char line[256];
-      std::snprintf(line, sizeof line,
-                    "iteration %lld/%lld  loss %.4f  pixel accuracy %.3f  lr %.3g  %.2f images/s  allreduce wait "
-                    "%.1f%%  ETA %s",
-                    (long long)it, (long long)max_iter, interval_loss / interval_count, interval_acc / interval_count,
-                    lr, double(global_batch) * interval_count / interval_seconds, 100.0 * interval_wait / interval_seconds,
-                    format_duration(per_iteration * double(max_iter - it)).c_str());
-      log_info(line);
-      log->write_curve();
-      interval_loss = interval_acc = interval_seconds = interval_wait = 0;
-      interval_count = 0;
-    }
+    if (root) report->add(it, loader.position().epoch, s);
     // Every rank takes the same decision: signals may reach only some of them.
     int64_t flags[2] = {stop_signal(), take_checkpoint_request() ? 1 : 0};
     mpi.allreduce_max(flags, 2);
@@ -331,29 +389,25 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
     if (it < max_iter && (snapshot_due || flags[0] || flags[1])) {
       step->sync_to_host();
       check_replicas_identical(model, mpi);
-      if (root) save_snapshot(o, model, sgd, state_at(it), *log);
+      if (root) save_snapshot(o, model, sgd, state_at(it), report->log());
     }
     if (flags[0] && it < max_iter) {
-      if (root) progress.finish();
-      if (root)
+      if (root) {
+        report->finish();
         log_info("stopped by " + std::string(flags[0] == SIGINT ? "SIGINT" : "SIGTERM") + " after iteration " +
                  std::to_string(it) + "; continue with --resume auto");
+      }
       summary.stop_signal = int(flags[0]);
       summary.iterations_done = it;
       return summary;
     }
   }
-  if (root) progress.finish();
+
+  // The end: the last checkpoint and the model, once the replicas are checked equal.
+  if (root) report->finish();
   step->sync_to_host();
   const uint32_t crc = check_replicas_identical(model, mpi);
-  if (root) {
-    if (it > start || list_checkpoints(o.out_dir).empty()) save_snapshot(o, model, sgd, state_at(it), *log);
-    save_model(o.out_dir + "/final.h5", model);
-    char line[160];
-    std::snprintf(line, sizeof line, "finished %lld iterations; replicas identical on %d rank(s) (CRC-32 %08x); model %s",
-                  (long long)it, mpi.size(), crc, (o.out_dir + "/final.h5").c_str());
-    log_info(line);
-  }
+  if (root) write_final(o, model, sgd, state_at(it), it > start, crc, mpi.size(), report->log());
   summary.finished = true;
   summary.iterations_done = it;
   return summary;
