@@ -26,12 +26,6 @@ void max_pool_backward(const float* x, const float* dy, float* dx, int64_t plane
 void avg_pool_backward(const float* dy, float* dx, int64_t planes, int64_t height, int64_t width, int64_t out_h,
                        int64_t out_w, int kernel, int stride, int pad, cudaStream_t stream);
 
-// Bilinear resize, corners aligned (kernels/interp_math.h); backward needs dx zeroed.
-void interp_forward(const float* x, float* y, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
-                    int64_t out_w, cudaStream_t stream);
-void interp_backward(const float* dy, float* dx, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
-                     int64_t out_w, cudaStream_t stream);
-
 // Dropout (kernels/dropout_math.h): keys holds one key per image (device memory); mask gets the
 // scale of every element, for backward.
 void dropout_forward(const float* x, float* y, float* mask, const uint64_t* keys, int64_t images, int64_t per_image,

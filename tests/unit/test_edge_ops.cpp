@@ -6,7 +6,6 @@
 
 #include "core/error.h"
 #include "gradcheck.h"
-#include "nn/interp.h"
 #include "nn/softmax.h"
 
 namespace deeplab {
@@ -34,29 +33,6 @@ Tensor numeric_gradient(const std::function<Tensor(const Tensor&)>& f, Tensor x,
     g.data()[i] = float((plus - minus) / (2 * eps));
   }
   return g;
-}
-
-TEST(Interp, CornersAlignedAsCaffe) {
-  Tensor x({1, 1, 2, 2});
-  x.data()[0] = 0, x.data()[1] = 1, x.data()[2] = 2, x.data()[3] = 3;
-  Tensor y = interp_forward(x, 3, 3);
-  const float want[9] = {0, 0.5f, 1, 1, 1.5f, 2, 2, 2.5f, 3};
-  for (int i = 0; i < 9; ++i) EXPECT_FLOAT_EQ(y.data()[i], want[i]) << i;
-  // 41 -> 321: every 8th output pixel is an input pixel.
-  Tensor big = random_tensor({1, 2, 41, 41}, 1);
-  Tensor up = interp_forward(big, 321, 321);
-  for (int i = 0; i < 41; ++i) EXPECT_NEAR(up.at(0, 1, 8 * i, 8 * (40 - i)), big.at(0, 1, i, 40 - i), 1e-5);
-}
-
-TEST(Interp, BackwardIsTheAdjointAndMatchesFiniteDifferences) {
-  for (auto [h, w, oh, ow] : {std::array<int64_t, 4>{5, 4, 9, 13}, {7, 7, 3, 2}, {1, 3, 4, 1}}) {
-    Tensor x = random_tensor({2, 3, h, w}, 2);
-    Tensor r = random_tensor({2, 3, oh, ow}, 3);
-    Tensor dx = interp_backward(r, h, w);
-    EXPECT_NEAR(dot(interp_forward(x, oh, ow), r), dot(x, dx), 1e-4);
-    Tensor num = numeric_gradient([&](const Tensor& t) { return interp_forward(t, oh, ow); }, x, r);
-    for (int64_t i = 0; i < x.numel(); ++i) EXPECT_NEAR(dx.data()[i], num.data()[i], 2e-3) << i;
-  }
 }
 
 TEST(Softmax, SumsToOneAndGradientMatches) {

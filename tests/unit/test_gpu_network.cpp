@@ -8,7 +8,6 @@
 #include "core/device.h"
 #include "gradcheck.h"
 #include "test_support.h"
-#include "nn/interp.h"
 #include "nn/softmax.h"
 #include "train/solver.h"
 #ifdef DEEPLAB_WITH_CUDA
@@ -116,20 +115,6 @@ TEST(GpuKernels, LossAndShrinkMatchTheCpu) {
   EXPECT_EQ(got[2], double(want.correct));
   EXPECT_EQ(got[3], 0.0);
   EXPECT_LT(relative_difference(grad.to(Device::cpu), want.grad), 1e-5);
-}
-
-TEST(GpuKernels, InterpForwardAndBackwardMatchTheCpu) {
-  SKIP_WITHOUT_GPU();
-  const Tensor x = random_tensor({2, 3, 11, 13}, 6);
-  const Tensor want = nn::interp_forward(x, 81, 97);
-  Tensor y(want.shape(), Device::cuda);
-  cuda::interp_forward(x.to(Device::cuda).data(), y.data(), 6, 11, 13, 81, 97, 0);
-  EXPECT_LT(relative_difference(y.to(Device::cpu), want), 1e-5);
-  const Tensor dy = random_tensor(want.shape(), 7);
-  const Tensor want_dx = nn::interp_backward(dy, 11, 13);
-  Tensor dx(x.shape(), Device::cuda);
-  cuda::interp_backward(dy.to(Device::cuda).data(), dx.data(), 6, 11, 13, 81, 97, 0);
-  EXPECT_LT(relative_difference(dx.to(Device::cpu), want_dx), 1e-4);
 }
 
 TEST(GpuKernels, SgdMatchesTheSolver) {

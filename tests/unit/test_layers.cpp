@@ -13,7 +13,6 @@
 #include "nn/dropout.h"
 #include "nn/pool.h"
 #include "nn/reference.h"
-#include "nn/relu.h"
 
 namespace deeplab {
 namespace {
@@ -253,15 +252,6 @@ TEST_P(PoolTest, ReferenceBackwardMatchesFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, PoolTest, ::testing::ValuesIn(kPoolCases),
                          [](const auto& info) { return std::string(info.param.name); });
-
-TEST(ReLU, ForwardAndGradient) {
-  auto net = one_layer(std::make_unique<ReLU>("relu"), 1, Phase::train);
-  Tensor x = random_tensor({2, 3, 4, 5}, 12);
-  net->forward({x});
-  Tensor y = net->output();
-  for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(y.data()[i], std::max(0.0f, x.data()[i]));
-  check_gradients(*net, {x});
-}
 
 TEST(Dropout, KeepsTheExpectedShareAndScalesByTheInverse) {
   auto layer = std::make_unique<Dropout>("drop", 0.5f, 3);
