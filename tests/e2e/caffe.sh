@@ -7,8 +7,7 @@ set -u
 bin=$1
 tool=$2
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+scratch work
 export OMP_NUM_THREADS=1
 
 "$tool" model "$work/m.h5" largefov 21 0.125

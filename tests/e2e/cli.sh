@@ -4,9 +4,8 @@
 set -u
 deeplab=$1
 make_files=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
 . "$(dirname "$0")/lib.sh"
+scratch dir
 
 expect "no command prints usage" 2 "usage: deeplab COMMAND" -- "$deeplab"
 expect "help lists commands" 0 "info .*bench" -- bash -o pipefail -c '"$0" --help | tr "\n" " "' "$deeplab"

@@ -8,8 +8,7 @@ make_files=$2
 . "$(dirname "$0")/lib.sh"
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
   { fail "dataset-fashion-mnist is missing (./run.sh setup installs it)"; finish; exit; }
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+scratch dir
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=1
 voc=$dir/scenes/voc

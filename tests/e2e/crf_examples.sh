@@ -11,9 +11,8 @@ deeplab=$1
 make_files=$2
 data=${DEEPLAB_CRF_EXAMPLES:-$3}
 reference=${DEEPLAB_CRF_REFERENCE:-$data/../crf-reference}
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
 . "$(dirname "$0")/lib.sh"
+scratch dir
 for f in "$data/im1.png" "$data/im1_coarse_prob_240x320x21.npy" "$reference/v22_it5_out1.png"; do
   [ -f "$f" ] || { fail "missing test data: $f"; finish; exit; }
 done

@@ -7,8 +7,7 @@ set -u
 bin=$1
 tool=$2
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+scratch work
 export OMP_NUM_THREADS=1
 
 "$bin" make-scenes --out "$work/scenes" --train 1 --val 12 --size 64 >/dev/null 2>&1 || { fail "make-scenes"; finish; exit; }

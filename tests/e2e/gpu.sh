@@ -12,8 +12,7 @@ bin=$1
 tool=$2
 source "$(dirname "$0")/lib.sh"
 gpu_or_skip "$bin"
-work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+scratch work
 export OMP_NUM_THREADS=2
 
 "$bin" make-scenes --out "$work/scenes" --train 24 --val 8 --size 64 \

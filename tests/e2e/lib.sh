@@ -5,6 +5,12 @@ failures=0
 # and Open MPI's consent to run as root (containers, CI).
 mpirun="mpirun --oversubscribe --bind-to none -np"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# scratch VAR: a fresh folder in VAR, removed at exit, with any background job still running
+# (a killed run's survivors, a flock holder) killed first.
+scratch() {
+  printf -v "$1" '%s' "$(mktemp -d)"
+  trap "kill -9 \$(jobs -p) 2>/dev/null; rm -rf '${!1}'" EXIT
+}
 pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 

@@ -13,8 +13,7 @@ tool=$2
 examples=$3
 configs=$4
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+scratch work
 export OMP_NUM_THREADS=1
 py=/usr/bin/python3
 

@@ -8,8 +8,7 @@ set -u
 bin=$1
 tool=$2
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+scratch work
 export OMP_NUM_THREADS=1
 
 tiny=(--model.width 0.0625 --model.input_size 64 --data.scale_min 2 --data.scale_max 2.3 --solver.batch 4

@@ -8,8 +8,7 @@ set -u
 bin=$1
 configs=$2
 source "$(dirname "$0")/lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+scratch work
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 # Mean pixel accuracy over the last N rows of a train_log.csv.
