@@ -25,6 +25,16 @@ std::string read_config_file(const std::string& path) {
   return text;
 }
 
+// "P.npy", or "F.h5:/path/in/file".
+Tensor read_array(const std::string& spec) {
+  const size_t colon = spec.find(".h5:");
+  if (colon != std::string::npos) {
+    const std::string file = spec.substr(0, colon + 3), entry = spec.substr(colon + 4);
+    return h5::File::open_read(file).read_tensor(entry);
+  }
+  return read_npy(spec);
+}
+
 // The length of the valid UTF-8 sequence starting at s[i], or 0.
 size_t utf8_length(const std::string& s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
@@ -150,33 +160,6 @@ bool parse(CommandLine& cl, int argc, char** argv) {
   return true;
 }
 
-namespace {
-
-
-// "P.npy", or "F.h5:/path/in/file".
-Tensor read_array(const std::string& spec) {
-  const size_t colon = spec.find(".h5:");
-  if (colon != std::string::npos) {
-    const std::string file = spec.substr(0, colon + 3), entry = spec.substr(colon + 4);
-    return h5::File::open_read(file).read_tensor(entry);
-  }
-  return read_npy(spec);
-}
-
-Tensor hwc_to_chw(const Tensor& t, const std::string& name) {
-  if (t.ndim() != 3) fail(name, ": expected 3 dimensions (H x W x L), got ", shape_str(t.shape()));
-  const int64_t h = t.dim(0), w = t.dim(1), l = t.dim(2);
-  Tensor out({l, h, w});
-  // Rows of pixels, one per task: reads run along memory, each label's writes along its plane.
-#pragma omp parallel for schedule(static)
-  for (int64_t y = 0; y < h; ++y)
-    for (int64_t x = 0; x < w; ++x)
-      for (int64_t k = 0; k < l; ++k) out.data()[(k * h + y) * w + x] = t.data()[(y * w + x) * l + k];
-  return out;
-}
-
-}  // namespace
-
 void add_crf_options(po::options_description& options) {
   const crf::CrfParams d;
   options.add_options()
@@ -242,7 +225,7 @@ CrfInput read_crf_input(const po::variables_map& v) {
          (hwc ? "" : " (for H x W x L arrays pass --layout hwc)"));
   try {
     if (from_scores)
-      in.unary = crf::unary_from_scores(hwc ? hwc_to_chw(classes, array_path) : classes);
+      in.unary = crf::unary_from_scores(hwc ? hwc_to_chw(classes) : classes);
     else  // the common case, a class map of tens of MB: straight from H x W x L, in one pass
       in.unary = hwc ? crf::unary_from_probabilities_hwc(classes) : crf::unary_from_probabilities(classes);
   } catch (const Error& e) {

@@ -47,7 +47,8 @@ void remove_stale_temporaries(const std::string& output) {
     if (kill(pid_t(pid), 0) != 0 && errno == ESRCH) fs::remove(entry, ec);
   };
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  for (const auto& e : fs::directory_iterator(dir, ec)) remove_if_stale(e.path(), target.filename().string() + ".tmp.");
+  const std::string siblings = target.filename().string() + ".tmp.";
+  for (const auto& e : fs::directory_iterator(dir, ec)) remove_if_stale(e.path(), siblings);
   if (!fs::is_directory(target, ec)) return;
   for (const auto& e : fs::directory_iterator(target, ec)) {  // a folder output's own files
     const std::string name = e.path().filename().string();

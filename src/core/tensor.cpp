@@ -71,4 +71,18 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor hwc_to_chw(const Tensor& hwc) {
+  DEEPLAB_CHECK(hwc.ndim() == 3 && hwc.device() == Device::cpu, "hwc_to_chw: ", shape_str(hwc.shape()));
+  const int64_t h = hwc.dim(0), w = hwc.dim(1), c = hwc.dim(2);
+  Tensor out({c, h, w});
+  const float* in = hwc.data();
+  float* o = out.data();
+  // Rows of pixels, one per task: reads run along memory, each channel's writes along its plane.
+#pragma omp parallel for schedule(static)
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x)
+      for (int64_t k = 0; k < c; ++k) o[(k * h + y) * w + x] = in[(y * w + x) * c + k];
+  return out;
+}
+
 }  // namespace deeplab

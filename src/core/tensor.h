@@ -56,4 +56,7 @@ class Tensor {
   std::shared_ptr<float> storage_;
 };
 
+// H x W x C (channels interleaved, as most tools write arrays) to C x H x W, in parallel rows.
+Tensor hwc_to_chw(const Tensor& hwc);
+
 }  // namespace deeplab

@@ -138,10 +138,7 @@ Tensor unary_from_probabilities_hwc(const Tensor& probs_hwc) {
         out[(k * h + y) * w + x] = -std::log(std::max(v, 1e-30f));
       }
   if (!bad) return u;
-  Tensor planar({l, h, w});  // the planar path names the first bad value, label, y, x
-  for (int64_t i = 0; i < h * w; ++i)
-    for (int64_t k = 0; k < l; ++k) planar.data()[k * h * w + i] = p[i * l + k];
-  return unary_from_probabilities(planar);
+  return unary_from_probabilities(hwc_to_chw(probs_hwc));  // names the first bad value: label, y, x
 }
 
 Tensor unary_from_scores(const Tensor& scores) {

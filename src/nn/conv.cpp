@@ -74,7 +74,6 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
   const bool bf16 = precision_ == Precision::bf16;
   const type act = bf16 ? type::bf16 : type::f32, out = bf16 && spec_.relu ? type::bf16 : type::f32;
   const Desc w_any(weight_dims(), act, tag::any);
-  const Desc bias_d = spec_.bias ? Desc({spec_.out_channels}, type::f32, tag::x) : Desc();
   dnnl::primitive_attr attr;
   if (spec_.relu) {
     dnnl::post_ops ops;
@@ -100,13 +99,11 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
     candidates.push_back({algorithm::convolution_winograd, tag::nChw16c, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, blocked_src, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, tag::any, tag::any});
-  const memory::dims strides = {spec_.stride, spec_.stride}, pad = {spec_.pad, spec_.pad};
-  const memory::dims dilates = {spec_.dilation - 1, spec_.dilation - 1};  // oneDNN counts the gaps
   for (const Candidate& c : candidates) {
     const bool last = &c == &candidates.back();  // takes oneDNN's reference kernel if need be
     try {
-      dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, act, c.src), w_any, bias_d,
-                                         Desc(dst_dims, out, c.dst), strides, dilates, pad, pad);
+      dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, act, c.src), w_any, bias_desc(),
+                                         Desc(dst_dims, out, c.dst), strides(), gaps(), padding(), padding());
       auto pd = dnnl::convolution_forward::primitive_desc(fd, attr, cpu_engine());
       if (!last && !optimised(pd)) continue;
       fwd_pd_ = pd;
@@ -124,9 +121,6 @@ void Convolution::choose_backward(const memory::dims& src_dims, const memory::di
   using tag = memory::format_tag;
   const auto f32 = memory::data_type::f32;
   const Desc w_any(weight_dims(), f32, tag::any);
-  const Desc bias_d = spec_.bias ? Desc({spec_.out_channels}, f32, tag::x) : Desc();
-  const memory::dims strides = {spec_.stride, spec_.stride}, pad = {spec_.pad, spec_.pad};
-  const memory::dims dilates = {spec_.dilation - 1, spec_.dilation - 1};
   // Gradients exist only where backward runs: inference keeps one copy of the weights.
   if (weight_.grad.empty()) weight_.grad = Tensor(weight_.value.shape());
   if (spec_.bias && bias_.grad.empty()) bias_.grad = Tensor(bias_.value.shape());
@@ -142,12 +136,13 @@ void Convolution::choose_backward(const memory::dims& src_dims, const memory::di
     const bool last = alg == algorithm::convolution_direct && !same_layouts;
     try {
       if (!have_data) {
-        dnnl::convolution_backward_data::desc bd(alg, s, w_any, d, strides, dilates, pad, pad);
+        dnnl::convolution_backward_data::desc bd(alg, s, w_any, d, strides(), gaps(), padding(), padding());
         auto pd = dnnl::convolution_backward_data::primitive_desc(bd, cpu_engine(), fwd_pd_);
         if (last || optimised(pd)) bwd_data_pd_ = pd, have_data = true;
       }
       if (!have_weights) {
-        dnnl::convolution_backward_weights::desc wd(alg, s, w_any, bias_d, d, strides, dilates, pad, pad);
+        dnnl::convolution_backward_weights::desc wd(alg, s, w_any, bias_desc(), d, strides(), gaps(), padding(),
+                                                    padding());
         auto pd = dnnl::convolution_backward_weights::primitive_desc(wd, cpu_engine(), fwd_pd_);
         if (last || optimised(pd)) bwd_weights_pd_ = pd, have_weights = true;
       }
@@ -160,6 +155,10 @@ void Convolution::choose_backward(const memory::dims& src_dims, const memory::di
   diff_weights_ = make_memory(bwd_weights_pd_.diff_weights_desc());
   if (spec_.bias) diff_bias_ = make_memory(bwd_weights_pd_.diff_bias_desc());
   bwd_weights_version_ = UINT64_MAX;
+}
+
+Desc Convolution::bias_desc() const {
+  return spec_.bias ? Desc({spec_.out_channels}, memory::data_type::f32, memory::format_tag::x) : Desc();
 }
 
 bool Convolution::weights_lent() const {
@@ -196,8 +195,7 @@ void Convolution::forward(const std::vector<Blob*>& in, const std::vector<Blob*>
   const memory& dst = dst_cache_.buffer_for(out[0]->data, fwd_pd_.dst_desc());
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
   if (spec_.bias)
-    args[DNNL_ARG_BIAS] = memory(Desc({spec_.out_channels}, memory::data_type::f32, memory::format_tag::x),
-                                 cpu_engine(), bias_.value.data());
+    args[DNNL_ARG_BIAS] = memory(bias_desc(), cpu_engine(), bias_.value.data());
   if (phase_ == Phase::test && scratchpad_bytes_ > 0)
     args[DNNL_ARG_SCRATCHPAD] = memory(fwd_pd_.scratchpad_desc(), cpu_engine(), workspace_);
   fwd_.execute(cpu_stream(), args);

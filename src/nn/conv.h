@@ -45,7 +45,12 @@ class Convolution : public Layer {
   void choose_backward(const memory::dims& src, const memory::dims& dst);
   // Test phase, fp32, reordered weights: they live in the lent workspace, not beside the net.
   bool weights_lent() const;
+  // The window as oneDNN takes it, for forward and both backward primitives alike.
   memory::dims weight_dims() const { return {spec_.out_channels, spec_.in_channels, spec_.kernel, spec_.kernel}; }
+  memory::dims strides() const { return {spec_.stride, spec_.stride}; }
+  memory::dims gaps() const { return {spec_.dilation - 1, spec_.dilation - 1}; }  // oneDNN's dilation
+  memory::dims padding() const { return {spec_.pad, spec_.pad}; }
+  Desc bias_desc() const;  // fp32 in every precision; empty without a bias
   const memory& weights_in(const Desc& want, memory& cache, uint64_t& cached_version);
 
   ConvSpec spec_;

@@ -25,6 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Where a run keeps its pieces until they are assembled into the output.
+std::string parts_path(const SegmentOptions& o) { return o.out_path + ".parts"; }
+
 std::string piece_path(const std::string& parts, int64_t block) {
   char name[32];
   std::snprintf(name, sizeof name, "/piece-%06lld.h5", (long long)block);
@@ -197,7 +200,7 @@ std::unique_ptr<Model> load_segmenter(const SegmentOptions& o) {
 std::pair<int64_t, int64_t> segment_my_pieces(const SegmentOptions& o, const data::DatasetReader& reader,
                                               const Pieces& pieces, const PredictionsInfo& info, Scorer& scorer,
                                               crf::CrfRunner& crf_runner, dist::Mpi& mpi) {
-  const std::string parts = o.out_path + ".parts";
+  const std::string parts = parts_path(o);
   int64_t mine = 0;
   for (int64_t b = mpi.rank(); b < pieces.count(); b += mpi.size()) mine += pieces.range(b).second - pieces.range(b).first;
   Progress progress("segment" + std::string(o.crf ? " + CRF" : "") + (mpi.size() > 1 ? " (rank 0's share)" : ""),
@@ -241,7 +244,7 @@ std::pair<int64_t, int64_t> segment_my_pieces(const SegmentOptions& o, const dat
 
 // Rank 0, once every piece is on disk: the pieces copied into the output in order, then removed.
 void assemble_pieces(const SegmentOptions& o, const Pieces& pieces, const PredictionsInfo& info) {
-  const std::string parts = o.out_path + ".parts";
+  const std::string parts = parts_path(o);
   // The assembled file is about the size of its pieces. HDF5's object copy crashes when the
   // disk fills under it, so the room is checked first.
   uintmax_t needed = 64 << 10;  // the file's own structure
@@ -275,7 +278,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   if (o.piece_images < 1) fail("--piece-images ", o.piece_images, " must be at least 1");
   if (o.crf) crf::validate(o.crf_params);
   const bool root = mpi.rank() == 0;
-  const std::string parts = o.out_path + ".parts";
+  const std::string parts = parts_path(o);
   const data::DatasetReader reader(o.data_path);
   const int64_t n = reader.size();
   SegmentSummary summary;

@@ -353,11 +353,8 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   }
   const ImageStore store(o);  // opens the inputs: bad ones fail before anything is written
   if (root) fs::create_directories(units_dir);
-  SweepRun run{o, store, crf_runner};
-  run.images = store.size();
-  run.block = o.block_images <= 0 ? run.images : std::min(o.block_images, run.images);
-  run.blocks = (run.images + run.block - 1) / run.block;
-  run.units_dir = units_dir;
+  const int64_t images = store.size(), block = o.block_images <= 0 ? images : std::min(o.block_images, images);
+  SweepRun run{o, store, crf_runner, images, block, (images + block - 1) / block, units_dir, {}};
   if (root) {
     require_settings(o.out_dir + "/settings", settings_text(o, run.images, run.block), "choose another --out");
     log_info("crf-sweep: " + std::to_string(run.images) + " images (" + (store.cached() ? "in memory" : "read per unit") +
