@@ -70,18 +70,16 @@ void validate_sample(const Sample& s, int num_classes, const std::string& where)
 }
 
 DatasetWriter::DatasetWriter(const std::string& path, int num_classes, const std::vector<std::string>& class_names)
-    : path_(path), num_classes_(num_classes), lock_(path), target_(std::make_unique<AtomicPath>(path)) {
+    : path_(path), num_classes_(num_classes), lock_(path) {
   if (num_classes < 0 || num_classes > 255) fail(path, ": num_classes ", num_classes, " outside 0..255");
   if (!class_names.empty() && int(class_names.size()) != num_classes)
     fail(path, ": ", class_names.size(), " class names for ", num_classes, " classes");
-  file_ = std::make_unique<h5::File>(h5::File::create(target_->temp()));
-  file_->set_attr("/", "format", std::string(kDatasetFormat));
-  file_->set_attr("/", "version", int64_t(kDatasetVersion));
-  file_->set_attr("/", "num_classes", int64_t(num_classes));
-  file_->set_attr("/", "ignore_label", int64_t(kIgnoreLabel));
+  out_ = std::make_unique<h5::NewFile>(path, kDatasetFormat, kDatasetVersion);
+  out_->file().set_attr("/", "num_classes", int64_t(num_classes));
+  out_->file().set_attr("/", "ignore_label", int64_t(kIgnoreLabel));
   std::vector<std::string> names = class_names;
   for (int c = int(names.size()); c < num_classes; ++c) names.push_back("class" + std::to_string(c));
-  if (num_classes > 0) file_->set_attr("/", "class_names", names);
+  if (num_classes > 0) out_->file().set_attr("/", "class_names", names);
 }
 
 PreparedSample prepare(const EncodedSample& s, int num_classes, const std::string& where) {
@@ -102,36 +100,27 @@ void DatasetWriter::add(const PreparedSample& s) {
     fail(path_, ": image '", s.name, "' was prepared for another data set");
   const std::string entry = entry_name(count_);
   if (s.jpeg) {
-    file_->write_filtered(entry + "/jpeg", s.pixels, {s.jpeg_size});
-    file_->set_attr(entry, "height", s.height);
-    file_->set_attr(entry, "width", s.width);
+    out_->file().write_filtered(entry + "/jpeg", s.pixels, {s.jpeg_size});
+    out_->file().set_attr(entry, "height", s.height);
+    out_->file().set_attr(entry, "width", s.width);
   } else {
-    file_->write_filtered(entry + "/rgb", s.pixels, {s.height, s.width, 3});
+    out_->file().write_filtered(entry + "/rgb", s.pixels, {s.height, s.width, 3});
   }
-  if (s.labelled) file_->write_filtered(entry + "/label", s.labels, {s.height, s.width});
-  file_->set_attr(entry, "name", s.name);
-  file_->set_attr(entry, "crc32", s.crc);
+  if (s.labelled) out_->file().write_filtered(entry + "/label", s.labels, {s.height, s.width});
+  out_->file().set_attr(entry, "name", s.name);
+  out_->file().set_attr(entry, "crc32", s.crc);
   ++count_;
   labelled_ += s.labelled;
 }
 
 void DatasetWriter::commit() {
-  file_->set_attr("/", "labelled", labelled_);
-  file_->set_attr("/", "count", count_);
-  file_->flush();
-  file_.reset();
-  target_->commit();
+  out_->file().set_attr("/", "labelled", labelled_);
+  out_->file().set_attr("/", "count", count_);
+  out_->commit();
 }
 
 DatasetReader::DatasetReader(const std::string& path) : file_(h5::File::open_read(path)) {
-  auto format = file_.attr_string("/", "format");
-  if (!format || *format != kDatasetFormat)
-    fail(path, ": not a deeplab dataset (attribute 'format' is ", format ? "'" + *format + "'" : std::string("missing"),
-         ", expected '", kDatasetFormat, "')");
-  auto version = file_.attr_int("/", "version");
-  if (!version || *version < 1 || *version > kDatasetVersion)
-    fail(path, ": dataset format version ", version ? std::to_string(*version) : "missing", " is not supported");
-  version_ = int(*version);
+  version_ = int(h5::check_format(file_, kDatasetFormat, "dataset", kDatasetVersion));
   auto count = file_.attr_int("/", "count");
   auto classes = file_.attr_int("/", "num_classes");
   if (!count || *count < 0) fail(path, ": attribute 'count' is missing (an unfinished conversion?)");

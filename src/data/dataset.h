@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "core/h5.h"
+#include "core/h5_file_format.h"
 #include "core/output_lock.h"
 #include "core/label_map.h"
 
@@ -85,8 +85,7 @@ class DatasetWriter {
   std::string path_;
   int num_classes_;
   OutputLock lock_;  // first: no second writer of this path starts its work
-  std::unique_ptr<AtomicPath> target_;
-  std::unique_ptr<h5::File> file_;
+  std::unique_ptr<h5::NewFile> out_;
   int64_t count_ = 0, labelled_ = 0;
 };
 

@@ -17,8 +17,6 @@ int64_t tensor_crc(const Tensor& t) {
 
 void write_model(h5::File& file, Model& model) {
   const ModelSpec& s = model.spec();
-  file.set_attr("/", "format", std::string(kModelFormat));
-  file.set_attr("/", "version", int64_t(kModelFormatVersion));
   file.set_attr("/", "kind", std::string(model_kind_name(s.kind)));
   file.set_attr("/", "num_classes", int64_t(s.num_classes));
   file.set_attr("/", "width", s.width);
@@ -30,24 +28,13 @@ void write_model(h5::File& file, Model& model) {
 }
 
 void save_model(const std::string& path, Model& model) {
-  AtomicPath out(path);
-  {
-    h5::File file = h5::File::create(out.temp());
-    write_model(file, model);
-    file.flush();
-  }
+  h5::NewFile out(path, kModelFormat, kModelFormatVersion);
+  write_model(out.file(), model);
   out.commit();
 }
 
 ModelSpec read_model_spec(const h5::File& file) {
-  auto format = file.attr_string("/", "format");
-  if (!format || *format != kModelFormat)
-    fail(file.path(), ": not a deeplab model file (attribute 'format' is ",
-         format ? "'" + *format + "'" : std::string("missing"), ", expected '", kModelFormat, "')");
-  auto version = file.attr_int("/", "version");
-  if (!version || *version > kModelFormatVersion)
-    fail(file.path(), ": model format version ", version ? std::to_string(*version) : "missing",
-         " is not supported (this program reads up to ", kModelFormatVersion, ")");
+  h5::check_format(file, kModelFormat, "model file", kModelFormatVersion);
   auto kind = file.attr_string("/", "kind");
   auto classes = file.attr_int("/", "num_classes");
   auto width = file.attr_double("/", "width");

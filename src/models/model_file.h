@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "core/h5.h"
+#include "core/h5_file_format.h"
 #include "models/deeplab.h"
 
 namespace deeplab {
@@ -17,7 +17,8 @@ namespace deeplab {
 inline constexpr const char* kModelFormat = "deeplab-model";
 inline constexpr int kModelFormatVersion = 1;
 
-// Writes the spec and every parameter into an open file.
+// Writes the spec and every parameter into a file made as h5::NewFile(path, kModelFormat,
+// kModelFormatVersion).
 void write_model(h5::File& file, Model& model);
 // Saves to path atomically (temporary file, fsync, rename).
 void save_model(const std::string& path, Model& model);

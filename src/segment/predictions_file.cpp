@@ -15,11 +15,8 @@ const char* normalization_name(crf::Normalization n) {
 }  // namespace
 
 PredictionsWriter::PredictionsWriter(const std::string& path, const PredictionsInfo& info)
-    : path_(path), info_(info), target_(std::make_unique<AtomicPath>(path)) {
-  file_ = std::make_unique<h5::File>(h5::File::create(target_->temp()));
-  h5::File& f = *file_;
-  f.set_attr("/", "format", std::string(kPredictionsFormat));
-  f.set_attr("/", "version", int64_t(kPredictionsVersion));
+    : path_(path), info_(info), out_(std::make_unique<h5::NewFile>(path, kPredictionsFormat, kPredictionsVersion)) {
+  h5::File& f = out_->file();
   f.set_attr("/", "num_classes", int64_t(info.num_classes));
   f.set_attr("/", "class_names", info.class_names);
   f.set_attr("/", "crf", int64_t(info.crf));
@@ -45,44 +42,36 @@ PredictionsWriter::PredictionsWriter(const std::string& path, const PredictionsI
 void PredictionsWriter::add(int64_t index, const std::string& name, const LabelMap& labels,
                             const Stride8Probabilities* probs) {
   const std::string entry = data::entry_name(index);
-  file_->write_bytes_compressed(entry + "/labels", labels.data.data(), {labels.h, labels.w});
+  out_->file().write_bytes_compressed(entry + "/labels", labels.data.data(), {labels.h, labels.w});
   if (info_.probs) {
     if (!probs) fail(path_, ": entry ", index, " has no probabilities");
-    file_->write_half_compressed(entry + "/probs", probs->bits.data(), probs->shape());
+    out_->file().write_half_compressed(entry + "/probs", probs->bits.data(), probs->shape());
   }
-  file_->set_attr(entry, "name", name);
+  out_->file().set_attr(entry, "name", name);
   ++added_;
 }
 
 void PredictionsWriter::copy_entries(const std::string& source_path, const std::vector<int64_t>& indices) {
   const h5::File source = h5::File::open_read(source_path);
-  file_->make_group("images");
+  out_->file().make_group("images");
   h5::Handle ocpypl(H5Pcreate(H5P_OBJECT_COPY), H5Pclose);
   for (int64_t index : indices) {
     const std::string entry = data::entry_name(index);
     if (!source.exists(entry + "/labels")) fail(source_path, ": entry '", entry, "' is missing");
-    if (H5Ocopy(source.id(), entry.c_str(), file_->id(), entry.c_str(), ocpypl.get(), H5P_DEFAULT) < 0)
+    if (H5Ocopy(source.id(), entry.c_str(), out_->file().id(), entry.c_str(), ocpypl.get(), H5P_DEFAULT) < 0)
       fail(path_, ": cannot copy entry '", entry, "' from ", source_path);
     ++added_;
   }
 }
 
 void PredictionsWriter::commit() {
-  file_->set_attr("/", "count", added_);
+  out_->file().set_attr("/", "count", added_);
   if (info_.count != 0 && added_ != info_.count) fail(path_, ": ", added_, " entries written, expected ", info_.count);
-  file_->flush();
-  file_.reset();
-  target_->commit();
+  out_->commit();
 }
 
 PredictionsReader::PredictionsReader(const std::string& path) : file_(h5::File::open_read(path)) {
-  auto format = file_.attr_string("/", "format");
-  if (!format || *format != kPredictionsFormat)
-    fail(path, ": not a deeplab predictions file (attribute 'format' is ",
-         format ? "'" + *format + "'" : std::string("missing"), ", expected '", kPredictionsFormat, "')");
-  auto version = file_.attr_int("/", "version");
-  if (!version || *version > kPredictionsVersion)
-    fail(path, ": predictions format version ", version ? std::to_string(*version) : "missing", " is not supported");
+  h5::check_format(file_, kPredictionsFormat, "predictions file", kPredictionsVersion);
   auto count = file_.attr_int("/", "count");
   auto classes = file_.attr_int("/", "num_classes");
   auto names = file_.attr_strings("/", "class_names");

@@ -14,8 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "core/atomic_path.h"
-#include "core/h5.h"
+#include "core/h5_file_format.h"
 #include "core/label_map.h"
 #include "crf/dense_crf.h"
 #include "segment/predict.h"
@@ -48,8 +47,7 @@ class PredictionsWriter {
  private:
   std::string path_;
   PredictionsInfo info_;
-  std::unique_ptr<AtomicPath> target_;
-  std::unique_ptr<h5::File> file_;
+  std::unique_ptr<h5::NewFile> out_;
   int64_t added_ = 0;
 };
 

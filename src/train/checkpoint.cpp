@@ -4,9 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "core/atomic_path.h"
 #include "core/error.h"
-#include "core/h5.h"
+#include "core/h5_file_format.h"
 #include "models/model_file.h"
 
 namespace deeplab::train {
@@ -39,19 +38,16 @@ std::string checkpoint_name(int64_t iteration) {
 }
 
 void save_checkpoint(const std::string& path, Model& model, Sgd& sgd, const TrainState& s) {
-  AtomicPath out(path);
-  {
-    h5::File f = h5::File::create(out.temp());
-    write_model(f, model);
-    for (size_t i = 0; i < sgd.params().size(); ++i) f.write_tensor(kMomentum + sgd.params()[i]->name, sgd.history()[i]);
-    f.set_attr("solver", "iteration", s.iteration);
-    f.set_attr("solver", "global_batch", s.global_batch);
-    f.set_attr("solver", "seed", int64_t(s.seed));
-    f.set_attr("solver", "epoch", s.epoch);
-    f.set_attr("solver", "epoch_step", s.epoch_step);
-    f.set_attr("solver", "ranks", int64_t(s.ranks));
-    f.flush();
-  }
+  h5::NewFile out(path, kModelFormat, kModelFormatVersion);
+  h5::File& f = out.file();
+  write_model(f, model);
+  for (size_t i = 0; i < sgd.params().size(); ++i) f.write_tensor(kMomentum + sgd.params()[i]->name, sgd.history()[i]);
+  f.set_attr("solver", "iteration", s.iteration);
+  f.set_attr("solver", "global_batch", s.global_batch);
+  f.set_attr("solver", "seed", int64_t(s.seed));
+  f.set_attr("solver", "epoch", s.epoch);
+  f.set_attr("solver", "epoch_step", s.epoch_step);
+  f.set_attr("solver", "ranks", int64_t(s.ranks));
   out.commit();
 }
 

@@ -51,6 +51,21 @@ TEST_F(ModelFileTest, AClassifierKeepsItsInputSize) {
   }
 }
 
+TEST_F(ModelFileTest, UnfinishedFilesLeaveNothingAndFormatsAreChecked) {
+  { h5::NewFile unfinished(path("gone.h5"), "deeplab-test", 1); }
+  EXPECT_EQ(regular_files(), 0);
+  {
+    h5::NewFile file(path("v3.h5"), "deeplab-test", 3);
+    file.commit();
+  }
+  h5::File f = h5::File::open_read(path("v3.h5"));
+  EXPECT_EQ(h5::check_format(f, "deeplab-test", "test file", 3), 3);
+  expect_error([&] { h5::check_format(f, "deeplab-test", "test file", 2); },
+               {"v3.h5", "test file format version 3 is not supported", "1 to 2"});
+  expect_error([&] { h5::check_format(f, "deeplab-other", "other file", 3); },
+               {"v3.h5", "not a deeplab other file", "'deeplab-test'"});
+}
+
 TEST_F(ModelFileTest, TruncatedFileIsAClearError) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   save_model(path("m.h5"), a);
@@ -75,16 +90,20 @@ TEST_F(ModelFileTest, ForeignHdf5IsAClearError) {
 TEST_F(ModelFileTest, MissingOrMisshapenParameterIsNamed) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   {
-    h5::File f = h5::File::create(path("missing.h5"));
+    h5::NewFile file(path("missing.h5"), kModelFormat, kModelFormatVersion);
+    h5::File& f = file.file();
     write_model(f, a);
     H5Ldelete(f.id(), "/fc7/weight", H5P_DEFAULT);
+    file.commit();
   }
   expect_error([&] { load_model(path("missing.h5"), nn::Phase::test); }, {"missing.h5", "fc7/weight", "missing"});
   {
-    h5::File f = h5::File::create(path("shape.h5"));
+    h5::NewFile file(path("shape.h5"), kModelFormat, kModelFormatVersion);
+    h5::File& f = file.file();
     write_model(f, a);
     H5Ldelete(f.id(), "/fc8/bias", H5P_DEFAULT);
     f.write_tensor("fc8/bias", Tensor({4}));
+    file.commit();
   }
   expect_error([&] { load_model(path("shape.h5"), nn::Phase::test); }, {"shape.h5", "fc8/bias", "shape 4", "expected 3"});
 }
@@ -92,15 +111,19 @@ TEST_F(ModelFileTest, MissingOrMisshapenParameterIsNamed) {
 TEST_F(ModelFileTest, UnknownKindOrNewerVersionIsNamed) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   {
-    h5::File f = h5::File::create(path("kind.h5"));
+    h5::NewFile file(path("kind.h5"), kModelFormat, kModelFormatVersion);
+    h5::File& f = file.file();
     write_model(f, a);
     f.set_attr("/", "kind", std::string("resnet"));
+    file.commit();
   }
   expect_error([&] { load_model(path("kind.h5"), nn::Phase::test); }, {"kind.h5", "resnet"});
   {
-    h5::File f = h5::File::create(path("version.h5"));
+    h5::NewFile file(path("version.h5"), kModelFormat, kModelFormatVersion);
+    h5::File& f = file.file();
     write_model(f, a);
     f.set_attr("/", "version", int64_t(99));
+    file.commit();
   }
   expect_error([&] { load_model(path("version.h5"), nn::Phase::test); }, {"version.h5", "99"});
 }
@@ -108,7 +131,8 @@ TEST_F(ModelFileTest, UnknownKindOrNewerVersionIsNamed) {
 TEST_F(ModelFileTest, AnAttributeThatIsAnArrayIsAClearError) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   {
-    h5::File f = h5::File::create(path("array.h5"));
+    h5::NewFile file(path("array.h5"), kModelFormat, kModelFormatVersion);
+    h5::File& f = file.file();
     write_model(f, a);
     H5Adelete(f.id(), "version");
     hsize_t three = 3;
@@ -116,6 +140,7 @@ TEST_F(ModelFileTest, AnAttributeThatIsAnArrayIsAClearError) {
     h5::Handle attr(H5Acreate2(f.id(), "version", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
     const int64_t values[3] = {1, 2, 3};
     H5Awrite(attr.get(), H5T_NATIVE_INT64, values);
+    file.commit();
   }
   expect_error([&] { load_model(path("array.h5"), nn::Phase::test); }, {"array.h5", "'version'", "single value"});
 }
@@ -123,13 +148,15 @@ TEST_F(ModelFileTest, AnAttributeThatIsAnArrayIsAClearError) {
 TEST_F(ModelFileTest, ChangedWeightsFailTheirChecksum) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
   {
-    h5::File f = h5::File::create(path("tampered.h5"));
+    h5::NewFile file(path("tampered.h5"), kModelFormat, kModelFormatVersion);
+    h5::File& f = file.file();
     write_model(f, a);
     Tensor w = f.read_tensor("fc7/weight");
     w.data()[3] += 1.0f;  // a changed value under the old checksum
     H5Ldelete(f.id(), "/fc7/weight", H5P_DEFAULT);
     f.write_tensor("fc7/weight", w);
     f.set_attr("fc7/weight", "crc32", int64_t(12345));
+    file.commit();
   }
   expect_error([&] { load_model(path("tampered.h5"), nn::Phase::test); }, {"tampered.h5", "fc7/weight", "checksum"});
 }
