@@ -21,6 +21,7 @@ void print_report(const caffe::ImportReport& r) {
   for (const std::string& l : r.loaded) log_info("loaded " + l);
   for (const std::string& l : r.kept) log_info("kept as initialised: " + l);
   for (const std::string& l : r.unused) log_warn("not used: Caffe layer '" + l + "'");
+  for (const std::string& w : r.warnings) log_warn(w);
 }
 }  // namespace
 

@@ -113,6 +113,7 @@ int run_info(int argc, char** argv) {
   std::printf("  kind             %s\n", model_kind_name(spec.kind));
   std::printf("  classes          %d\n", spec.num_classes);
   std::printf("  width            %g\n", spec.width);
+  if (has_fc6_dilation(spec.kind)) std::printf("  fc6 dilation     %d\n", fc6_dilation(spec));
   std::printf("  parameters       %lld\n", (long long)model.param_count());
   std::printf("  output stride    %d\n", model.output_stride());
   std::printf("  receptive field  %d px\n", model.receptive_field());

@@ -242,7 +242,9 @@ void add_model_options(po::options_description& options, const std::string& kind
       ("model.width", po::value<double>()->default_value(d.width), "channel width multiplier (1: the paper's network)")
       ("model.dropout", po::value<float>()->default_value(d.dropout), "dropout ratio after fc6 and fc7")
       ("model.conv", po::value<std::string>()->default_value("auto"), "convolution algorithm: auto | direct | winograd")
-      ("model.input_size", po::value<int>()->default_value(96), "vgg16: the square input its fc6 covers (multiple of 32)");
+      ("model.input_size", po::value<int>()->default_value(96), "vgg16: the square input its fc6 covers (multiple of 32)")
+      ("model.fc6_dilation", po::value<int>()->default_value(0),
+       "largefov, msc-largefov: fc6's dilation (0: the paper's 12; 4 from a classifier with a 3x3 fc6)");
 }
 
 ModelSpec model_spec_from(const po::variables_map& v) {
@@ -253,7 +255,12 @@ ModelSpec model_spec_from(const po::variables_map& v) {
   s.dropout = v["model.dropout"].as<float>();
   s.conv_policy = parse_conv_policy(v["model.conv"].as<std::string>());
   if (s.kind == ModelKind::vgg16) s.input_size = v["model.input_size"].as<int>();
+  s.fc6_dilation = v["model.fc6_dilation"].as<int>();
   if (!(s.dropout >= 0 && s.dropout < 1)) fail("--model.dropout ", s.dropout, " must be in [0, 1)");
+  if (s.fc6_dilation < 0 || s.fc6_dilation > kMaxFc6Dilation)
+    fail("--model.fc6_dilation ", s.fc6_dilation, " must be in 0..", kMaxFc6Dilation);
+  if (s.fc6_dilation != 0 && !has_fc6_dilation(s.kind))
+    fail("--model.fc6_dilation applies to largefov and msc-largefov, not ", model_kind_name(s.kind));
   return s;
 }
 

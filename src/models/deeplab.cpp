@@ -125,7 +125,8 @@ void build(nn::Net& net, const ModelSpec& spec, uint64_t seed) {
   } else {
     fc = b.ch(1024);
     x = b.pool("pool5a", x, PoolKind::avg, 1);
-    x = b.conv("fc6", x, in, fc, 3, 12, 12, true);  // 3x3, dilation 12: the large field of view
+    const int dilation = fc6_dilation(spec);  // the paper's 12: the large field of view
+    x = b.conv("fc6", x, in, fc, 3, dilation, dilation, true);
   }
   x = b.dropout("drop6", x);
   x = b.conv("fc7", x, fc, fc, 1, 0, 1, true);
@@ -177,6 +178,12 @@ void initialise(nn::Net& net, const ModelSpec& spec, uint64_t seed) {
 }
 
 }  // namespace
+
+int fc6_dilation(const ModelSpec& spec) {
+  if (spec.kind == ModelKind::deeplab) return 4;
+  if (spec.kind == ModelKind::vgg16) return 1;
+  return spec.fc6_dilation > 0 ? spec.fc6_dilation : 12;
+}
 
 Model::Model(const ModelSpec& spec, nn::Phase phase, uint64_t seed) : spec_(spec), net_(phase) {
   // Label maps are bytes (255: ignore); a classifier may have ImageNet's 1000 classes.

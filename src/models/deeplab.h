@@ -38,7 +38,17 @@ struct ModelSpec {
   // Not stored in model files: how this process computes, not what the model is.
   ConvPolicy conv_policy = ConvPolicy::automatic;
   int input_size = 0;  // vgg16 only: the square input its fc6 covers (224 for the released model)
+  // largefov and msc-largefov: fc6's dilation, 0 for the paper's 12. The paper's 12 keeps the
+  // taps where VGG-16's were: 3 of its 7 x 7 grid, every 3rd cell at stride 32 = 96 pixels = 12
+  // at stride 8. A classifier whose fc6 grid is 3 x 3 (96-pixel inputs) keeps every cell: 4.
+  int fc6_dilation = 0;
 };
+
+// fc6's dilation in a model of this spec (the kind's own when the spec leaves it at 0); only
+// largefov and msc-largefov let the spec choose it.
+int fc6_dilation(const ModelSpec& spec);
+inline bool has_fc6_dilation(ModelKind kind) { return kind == ModelKind::largefov || kind == ModelKind::msc_largefov; }
+inline constexpr int kMaxFc6Dilation = 64;
 
 // A classifier (one score vector per image) rather than a segmentation network.
 inline bool is_classifier(ModelKind kind) { return kind == ModelKind::vgg16; }

@@ -21,6 +21,7 @@ void write_model(h5::File& file, Model& model) {
   file.set_attr("/", "num_classes", int64_t(s.num_classes));
   file.set_attr("/", "width", s.width);
   if (is_classifier(s.kind)) file.set_attr("/", "input_size", int64_t(s.input_size));
+  if (has_fc6_dilation(s.kind)) file.set_attr("/", "fc6_dilation", int64_t(fc6_dilation(s)));
   for (nn::Param* p : model.params()) {
     file.write_tensor(p->name, p->value);
     file.set_attr(p->name, "crc32", tensor_crc(p->value));
@@ -54,6 +55,13 @@ ModelSpec read_model_spec(const h5::File& file) {
     if (!input_size) fail(file.path(), ": attribute 'input_size' is missing (a ", *kind, " classifier needs it)");
     spec.input_size = int(std::clamp<int64_t>(*input_size, 0, 1 << 20));
   }
+  if (has_fc6_dilation(spec.kind)) {
+    // Files written before the attribute existed hold the paper's network (dilation 12).
+    const int64_t dilation = file.attr_int("/", "fc6_dilation").value_or(12);
+    if (dilation < 1 || dilation > kMaxFc6Dilation)
+      fail(file.path(), ": attribute 'fc6_dilation' is ", dilation, " (1..", kMaxFc6Dilation, ")");
+    spec.fc6_dilation = int(dilation);
+  }
   return spec;
 }
 
@@ -64,6 +72,9 @@ void require_same_network(const h5::File& file, const ModelSpec& want) {
     fail(file.path(), ": holds a ", model_kind_name(spec.kind), " with ", spec.num_classes, " classes at width ",
          spec.width, ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes,
          " classes at width ", want.width);
+  if (fc6_dilation(spec) != fc6_dilation(want))
+    fail(file.path(), ": its fc6 has dilation ", fc6_dilation(spec), ", the configuration asks for ", fc6_dilation(want),
+         " (model.fc6_dilation)");
 }
 
 void read_params(const h5::File& file, Model& model) {

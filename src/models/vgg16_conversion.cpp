@@ -31,8 +31,22 @@ void copy_trunk(const VggLayer& src, const LayerParams& dst, const std::string& 
   std::copy(src.bias, src.bias + src.bias_size, dst.bias->value.data());
 }
 
+// The paper's dilation follows from the taps it keeps: they stay where VGG-16's were, 32 pixels
+// a cell of pool5's grid, at the model's stride 8 (3 of 7 taps, every 3rd cell: 96 pixels,
+// dilation 12). Says so when the model's dilation places them elsewhere.
+void check_fc6_geometry(int64_t taps, int64_t k, const ModelSpec& spec, WeightsReport& report) {
+  if (!has_fc6_dilation(spec.kind) || k < 2 || (taps - 1) % (k - 1)) return;
+  const int64_t step = (taps - 1) / (k - 1), keeps = 4 * step, dilation = fc6_dilation(spec);
+  if (dilation == keeps) return;
+  report.warnings.push_back("fc6: the classifier's kept taps are " + std::to_string(32 * step) +
+                            " pixels apart, the model's dilation " + std::to_string(dilation) + " puts them " +
+                            std::to_string(8 * dilation) + " pixels apart; model.fc6_dilation = " +
+                            std::to_string(keeps) + " keeps the classifier's geometry");
+}
+
 // fc6 / fc7: every filter_step-th filter, every input_step-th input, and k of the T taps.
-std::string subsample(const VggLayer& src, const LayerParams& dst, const std::string& path) {
+std::string subsample(const VggLayer& src, const LayerParams& dst, const std::string& path, const ModelSpec& spec,
+                      WeightsReport& report) {
   const Shape& ws = dst.weight->value.shape();  // O x I x k x k
   const int64_t out = ws[0], in = ws[1], k = ws[2];
   const int64_t vgg_out = src.bias_size;
@@ -59,6 +73,7 @@ std::string subsample(const VggLayer& src, const LayerParams& dst, const std::st
           w[((o * in + i) * k + y) * k + x] = src.weight[from];
         }
   for (int64_t o = 0; o < out; ++o) dst.bias->value.data()[o] = src.bias[o * filter_step];
+  if (src.name == "fc6") check_fc6_geometry(taps, k, spec, report);
   std::string how = "every " + std::to_string(filter_step) + "th filter";
   if (taps > 1) how += ", taps of " + std::to_string(taps) + "x" + std::to_string(taps) + " subsampled to " + std::to_string(k) + "x" + std::to_string(k);
   return how;
@@ -86,7 +101,7 @@ WeightsReport init_from_vgg16(const std::vector<VggLayer>& vgg, Model& model, co
       copy_trunk(*src, layer, path);
       report.loaded.push_back(layer.name);
     } else {
-      report.loaded.push_back(layer.name + " (" + subsample(*src, layer, path) + ")");
+      report.loaded.push_back(layer.name + " (" + subsample(*src, layer, path, model.spec(), report) + ")");
     }
     ++layer.weight->version;
     ++layer.bias->version;

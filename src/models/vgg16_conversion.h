@@ -33,6 +33,7 @@ struct WeightsReport {
   std::vector<std::string> loaded;  // our layer names filled from the file
   std::vector<std::string> kept;    // left as initialised, with the reason
   std::vector<std::string> unused;  // source layers with weights the model has no place for
+  std::vector<std::string> warnings;  // a conversion that runs but is unlikely to be meant
 };
 
 // Fills `model` (largefov, deeplab or msc-largefov) from the classifier's layers; `path` names

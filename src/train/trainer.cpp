@@ -169,6 +169,7 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
       std::string loaded;
       for (const std::string& l : r.loaded) loaded += (loaded.empty() ? "" : "; ") + l;
       log_info("initial weights converted from the VGG-16 classifier " + o.init + ": " + loaded);
+      for (const std::string& w : r.warnings) log_warn(w);
     } else {
       require_same_network(f, model.spec());
       read_params(f, model);

@@ -172,6 +172,14 @@ TEST(Vgg16, APretrainedClassifierConvertsByTheSameRuleEitherWay) {
   ASSERT_EQ(r.loaded.size(), 15u);  // 13 convolutions, fc6, fc7
   EXPECT_EQ(r.loaded[13], "fc6 (every 4th filter, taps of 3x3 subsampled to 3x3)");
   EXPECT_EQ(r.unused, std::vector<std::string>{"fc8"});
+  // The 3 x 3 taps were 32 pixels apart in the classifier; LargeFOV's 12 puts them 96 apart.
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("model.fc6_dilation = 4"), std::string::npos) << r.warnings[0];
+  ModelSpec same_geometry = spec;
+  same_geometry.fc6_dilation = 4;
+  Model kept(same_geometry, nn::Phase::test, 5);
+  EXPECT_TRUE(init_from_vgg16(vgg_layers(vgg), kept, "vgg.h5").warnings.empty());
+  EXPECT_EQ(kept.net().find_param("fc6/weight")->value.shape(), (Shape{64, 32, 3, 3}));
   // By hand: fc6 keeps every 4th of the 256 filters and all 3 x 3 taps; fc7 every 4th output
   // and input; the trunk is copied; fc8 stays as initialised.
   const Tensor& v6 = vgg.net().find_param("fc6/weight")->value;  // 256 x 32 x 3 x 3

@@ -51,6 +51,33 @@ TEST_F(ModelFileTest, AClassifierKeepsItsInputSize) {
   }
 }
 
+TEST_F(ModelFileTest, Fc6DilationIsPartOfTheNetwork) {
+  ModelSpec spec{ModelKind::largefov, 3, 0.0625};
+  spec.fc6_dilation = 4;
+  Model a(spec, nn::Phase::test, 3);
+  save_model(path("d4.h5"), a);
+  auto b = load_model(path("d4.h5"), nn::Phase::test);
+  EXPECT_EQ(fc6_dilation(b->spec()), 4);
+  Tensor x = random_tensor({1, 3, 65, 65}, 2, -100, 100);
+  Tensor ya = a.forward(x), yb = b->forward(x);
+  EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.numel() * sizeof(float)), 0);
+  // The dilation changes what the network computes, so it is checked like the width.
+  Model paper({ModelKind::largefov, 3, 0.0625}, nn::Phase::test, 3);
+  paper.copy_params_from(a);
+  Tensor yp = paper.forward(x);
+  EXPECT_NE(std::memcmp(ya.data(), yp.data(), ya.numel() * sizeof(float)), 0);
+  h5::File f = h5::File::open_read(path("d4.h5"));
+  expect_error([&] { require_same_network(f, paper.spec()); }, {"d4.h5", "dilation 4", "asks for 12"});
+  // A file from before the attribute holds the paper's network.
+  {
+    h5::NewFile file(path("old.h5"), kModelFormat, kModelFormatVersion);
+    write_model(file.file(), paper);
+    H5Adelete(file.file().id(), "fc6_dilation");
+    file.commit();
+  }
+  EXPECT_EQ(fc6_dilation(load_model(path("old.h5"), nn::Phase::test)->spec()), 12);
+}
+
 TEST_F(ModelFileTest, UnfinishedFilesLeaveNothingAndFormatsAreChecked) {
   { h5::NewFile unfinished(path("gone.h5"), "deeplab-test", 1); }
   EXPECT_EQ(regular_files(), 0);
