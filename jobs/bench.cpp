@@ -141,6 +141,59 @@ void synthetic_scene(int64_t h, int64_t w, int64_t labels, std::vector<uint8_t>&
     }
 }
 
+// A CRF input to time: the image, its unary, and how to run and report.
+struct CrfScene {
+  std::vector<uint8_t> rgb;
+  Tensor unary;
+  int64_t height, width;
+  int labels;
+  crf::CrfParams params;
+  int warmup, repeats;
+  bool json;
+  std::string name;  // the image's path, or "synthetic"
+  std::string what() const { return name == "synthetic" ? std::string() : name + " "; }  // in the text line
+};
+
+// The whole call on the GPU: image and unary to the device, lattices, iterations, marginals back.
+void time_crf_on_gpu(const CrfScene& c, const DeviceSelection& device) {
+  crf::CrfRunner runner(device);
+  const Timing t = measure([&] { runner.run(c.rgb.data(), c.height, c.width, c.params, c.unary); }, std::max(c.warmup, 1), c.repeats);
+  if (c.json)
+    std::printf("{\"benchmark\": \"crf\", \"device\": \"%s\", \"width\": %lld, \"height\": %lld, \"labels\": %d, "
+                "\"iterations\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, \"repeats\": %d}\n",
+                device.describe().c_str(), (long long)c.width, (long long)c.height, c.labels, c.params.iterations, t.median_ms(),
+                t.min_ms(), c.repeats);
+  else
+    std::printf("crf %s%lldx%lld, %d labels, %d iterations on %s: median %.2f ms (min %.2f), host copies included\n",
+                c.what().c_str(), (long long)c.width, (long long)c.height, c.labels, c.params.iterations,
+                device.describe().c_str(), t.median_ms(), t.min_ms());
+}
+
+// The first run in the process (cold), then warm setup, inference and both, medians.
+void time_crf_on_cpu(const CrfScene& c) {
+  const Timing first = measure([&] { crf::DenseCrf(c.rgb.data(), c.height, c.width, c.params).infer(c.unary); }, 0, 1);
+  const Timing setup = measure([&] { crf::DenseCrf built(c.rgb.data(), c.height, c.width, c.params); }, c.warmup, c.repeats);
+  crf::DenseCrf crf(c.rgb.data(), c.height, c.width, c.params);
+  const Timing infer = measure([&] { crf.infer(c.unary); }, c.warmup, c.repeats);
+  const Timing total = measure([&] { crf::DenseCrf(c.rgb.data(), c.height, c.width, c.params).infer(c.unary); }, c.warmup, c.repeats);
+  const double units = double(c.height * c.width) / 1e6 * c.labels * std::max(1, c.params.iterations);
+  const double per_unit = infer.median_ms() / units;
+  if (c.json) {
+    std::printf(
+        "{\"benchmark\": \"crf\", \"image\": \"%s\", \"width\": %lld, \"height\": %lld, \"labels\": %d, "
+        "\"iterations\": %d, \"threads\": %d, \"first_ms\": %.3f, \"median_ms\": %.3f, \"setup_ms\": %.3f, "
+        "\"inference_ms\": %.3f, \"ms_per_mpixel_label_iteration\": %.3f, \"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
+        c.name.c_str(), (long long)c.width, (long long)c.height, c.labels, c.params.iterations,
+        cpu_threads(), first.median_ms(), total.median_ms(), setup.median_ms(), infer.median_ms(), per_unit,
+        peak_rss_mb(), c.repeats);
+  } else {
+    std::printf("crf %s%lldx%lld, %d labels, %d iterations, %d threads: first run %.1f ms, then median %.1f ms "
+                "(setup %.1f + inference %.1f), %.2f ms per megapixel x label x iteration, peak RSS %.0f MB\n",
+                c.what().c_str(), (long long)c.width, (long long)c.height, c.labels, c.params.iterations, cpu_threads(), first.median_ms(),
+                total.median_ms(), setup.median_ms(), infer.median_ms(), per_unit, peak_rss_mb());
+  }
+}
+
 int bench_crf(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench crf";
@@ -178,55 +231,22 @@ int bench_crf(int argc, char** argv) {
   if (v["symmetric"].as<bool>()) params.normalization = crf::Normalization::symmetric;
   crf::validate(params);
   command_line_accepted();
-  std::vector<uint8_t> rgb;
-  Tensor unary;
+  CrfScene scene{{}, {}, h, w, labels, params, warmup, repeats, v["json"].as<bool>(), "synthetic"};
   if (real) {
     CrfInput in = read_crf_input(v);
-    h = in.image.height, w = in.image.width, labels = int(in.unary.dim(0));
-    rgb = std::move(in.image.rgb);
-    unary = std::move(in.unary);
+    scene.height = in.image.height, scene.width = in.image.width, scene.labels = int(in.unary.dim(0));
+    scene.rgb = std::move(in.image.rgb);
+    scene.unary = std::move(in.unary);
+    scene.name = v["image"].as<std::string>();
   } else {
-    synthetic_scene(h, w, labels, rgb, unary);
+    synthetic_scene(h, w, labels, scene.rgb, scene.unary);
   }
-  const std::string what = real ? v["image"].as<std::string>() + " " : std::string();
 
   const DeviceSelection device = use_device(device_choice(cl), dist::Mpi::get().local_rank());
-  if (device.device == Device::cuda) {
-    // The whole call: image and unary to the device, lattices, iterations, marginals back.
-    crf::CrfRunner runner(device);
-    const Timing t = measure([&] { runner.run(rgb.data(), h, w, params, unary); }, std::max(warmup, 1), repeats);
-    if (v["json"].as<bool>())
-      std::printf("{\"benchmark\": \"crf\", \"device\": \"%s\", \"width\": %lld, \"height\": %lld, \"labels\": %d, "
-                  "\"iterations\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, \"repeats\": %d}\n",
-                  device.describe().c_str(), (long long)w, (long long)h, labels, params.iterations, t.median_ms(),
-                  t.min_ms(), repeats);
-    else
-      std::printf("crf %s%lldx%lld, %d labels, %d iterations on %s: median %.2f ms (min %.2f), host copies included\n",
-                  what.c_str(), (long long)w, (long long)h, labels, params.iterations, device.describe().c_str(),
-                  t.median_ms(), t.min_ms());
-    return 0;
-  }
-  const Timing first = measure([&] { crf::DenseCrf(rgb.data(), h, w, params).infer(unary); }, 0, 1);
-  const Timing setup = measure([&] { crf::DenseCrf c(rgb.data(), h, w, params); }, warmup, repeats);
-  crf::DenseCrf crf(rgb.data(), h, w, params);
-  const Timing infer = measure([&] { crf.infer(unary); }, warmup, repeats);
-  const Timing total = measure([&] { crf::DenseCrf(rgb.data(), h, w, params).infer(unary); }, warmup, repeats);
-  const double units = double(h * w) / 1e6 * labels * std::max(1, params.iterations);
-  const double per_unit = infer.median_ms() / units;
-  if (v["json"].as<bool>()) {
-    std::printf(
-        "{\"benchmark\": \"crf\", \"image\": \"%s\", \"width\": %lld, \"height\": %lld, \"labels\": %d, "
-        "\"iterations\": %d, \"threads\": %d, \"first_ms\": %.3f, \"median_ms\": %.3f, \"setup_ms\": %.3f, "
-        "\"inference_ms\": %.3f, \"ms_per_mpixel_label_iteration\": %.3f, \"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
-        real ? v["image"].as<std::string>().c_str() : "synthetic", (long long)w, (long long)h, labels, params.iterations,
-        cpu_threads(), first.median_ms(), total.median_ms(), setup.median_ms(), infer.median_ms(), per_unit,
-        peak_rss_mb(), repeats);
-  } else {
-    std::printf("crf %s%lldx%lld, %d labels, %d iterations, %d threads: first run %.1f ms, then median %.1f ms "
-                "(setup %.1f + inference %.1f), %.2f ms per megapixel x label x iteration, peak RSS %.0f MB\n",
-                what.c_str(), (long long)w, (long long)h, labels, params.iterations, cpu_threads(), first.median_ms(),
-                total.median_ms(), setup.median_ms(), infer.median_ms(), per_unit, peak_rss_mb());
-  }
+  if (device.device == Device::cuda)
+    time_crf_on_gpu(scene, device);
+  else
+    time_crf_on_cpu(scene);
   return 0;
 }
 

@@ -32,6 +32,42 @@ void report(const eval::Evaluation& e, const po::variables_map& v, const std::st
   if (!png.empty()) eval::write_confusion_png(png, e);
 }
 
+// The options as the library takes them (checked afterwards, in run_segment).
+segment::SegmentOptions segment_options_from(const CommandLine& cl) {
+  const auto& v = cl.values;
+  segment::SegmentOptions o;
+  o.device = device_choice(cl);
+  o.tf32 = v["tf32"].as<bool>();
+  o.model_path = v["model"].as<std::string>();
+  o.data_path = v["data"].as<std::string>();
+  o.out_path = v["out"].as<std::string>();
+  o.crf = v["crf"].as<bool>();
+  o.crf_params = crf_params_from(v);
+  o.save_probs = v["save-probs"].as<bool>();
+  o.png_dir = v["png"].as<std::string>();
+  o.png_layout = segment::parse_png_layout(v["png-layout"].as<std::string>());
+  o.overlays = v["overlays"].as<bool>();
+  o.resolution.max_side = v["max-side"].as<int>();
+  o.resolution.crf_full_res = v["crf-full-res"].as<bool>();
+  o.memory_mb = v.count("memory-mb") ? v["memory-mb"].as<int64_t>()
+                                     : segment::default_memory_mb(dist::Mpi::get().local_size());
+  o.resume = v["resume"].as<bool>();
+  o.overwrite = v["overwrite"].as<bool>();
+  o.piece_images = v["piece-images"].as<int>();
+  return o;
+}
+
+void log_summary(const segment::SegmentSummary& s, const std::string& out, int ranks) {
+  char line[256];
+  if (s.already_complete)
+    std::snprintf(line, sizeof line, "%s is complete (%lld images): nothing to do", out.c_str(), (long long)s.images);
+  else
+    std::snprintf(line, sizeof line, "%s: %lld images (%lld computed, %lld from an interrupted run) in %.1f s, %.2f images/s on %d rank(s)",
+                  out.c_str(), (long long)s.images, (long long)s.computed, (long long)s.reused, s.seconds,
+                  double(s.computed) / s.seconds, ranks);
+  log_info(line);
+}
+
 }  // namespace
 
 int run_segment(int argc, char** argv) {
@@ -76,25 +112,7 @@ int run_segment(int argc, char** argv) {
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   check_precision_word(cl);
-  segment::SegmentOptions o;
-  o.device = device_choice(cl);
-  o.tf32 = v["tf32"].as<bool>();
-  o.model_path = v["model"].as<std::string>();
-  o.data_path = v["data"].as<std::string>();
-  o.out_path = v["out"].as<std::string>();
-  o.crf = v["crf"].as<bool>();
-  o.crf_params = crf_params_from(v);
-  o.save_probs = v["save-probs"].as<bool>();
-  o.png_dir = v["png"].as<std::string>();
-  o.png_layout = segment::parse_png_layout(v["png-layout"].as<std::string>());
-  o.overlays = v["overlays"].as<bool>();
-  o.resolution.max_side = v["max-side"].as<int>();
-  o.resolution.crf_full_res = v["crf-full-res"].as<bool>();
-  o.memory_mb = v.count("memory-mb") ? v["memory-mb"].as<int64_t>()
-                                     : segment::default_memory_mb(dist::Mpi::get().local_size());
-  o.resume = v["resume"].as<bool>();
-  o.overwrite = v["overwrite"].as<bool>();
-  o.piece_images = v["piece-images"].as<int>();
+  segment::SegmentOptions o = segment_options_from(cl);
   dist::Mpi& mpi = dist::Mpi::get();
   const bool evaluate = v["evaluate"].as<bool>();
   if (o.overlays && o.png_dir.empty()) fail("--overlays needs --png DIR");
@@ -105,16 +123,7 @@ int run_segment(int argc, char** argv) {
   o.precision = precision_from(cl, o.device == DeviceChoice::cuda);
   if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
-  if (mpi.rank() == 0) {
-    char line[256];
-    if (s.already_complete)
-      std::snprintf(line, sizeof line, "%s is complete (%lld images): nothing to do", o.out_path.c_str(), (long long)s.images);
-    else
-      std::snprintf(line, sizeof line, "%s: %lld images (%lld computed, %lld from an interrupted run) in %.1f s, %.2f images/s on %d rank(s)",
-                    o.out_path.c_str(), (long long)s.images, (long long)s.computed, (long long)s.reused, s.seconds,
-                    double(s.computed) / s.seconds, mpi.size());
-    log_info(line);
-  }
+  if (mpi.rank() == 0) log_summary(s, o.out_path, mpi.size());
   if (evaluate)
     report(eval::evaluate_predictions(o.out_path, o.data_path, mpi), v,
            std::string("network") + (o.crf ? " + CRF" : "") + ": " + o.out_path);
