@@ -55,7 +55,7 @@ Tensor read_npy(const std::string& path) {
   else
     fail(path, ": dtype '", descr, "' is not supported (float32 or float16, little-endian)");
 
-  Tensor t(shape);
+  Tensor t = Tensor::uninitialized_large(shape);  // every value read below
   const int64_t n = t.numel();
   auto truncated = [&] { fail(path, ": truncated: expected ", n, " values of ", bytes, " bytes for shape ", shape_str(shape)); };
   if (bytes == 4) {  // straight into the tensor: no second copy of a class map of tens of MB

@@ -124,7 +124,7 @@ Tensor unary_from_probabilities(const Tensor& probs) {
 Tensor unary_from_probabilities_hwc(const Tensor& probs_hwc) {
   if (probs_hwc.ndim() != 3) fail("crf: probabilities must be H x W x L, got ", shape_str(probs_hwc.shape()));
   const int64_t h = probs_hwc.dim(0), w = probs_hwc.dim(1), l = probs_hwc.dim(2);
-  Tensor u({l, h, w});
+  Tensor u = Tensor::uninitialized_large({l, h, w});  // every value written below
   check_shape(u, "probabilities");
   const float* p = probs_hwc.data();
   float* out = u.data();
