@@ -28,8 +28,8 @@ void print_report(const caffe::ImportReport& r) {
 int run_import(int argc, char** argv) {
   CommandLine cl;
   cl.command = "import";
-  cl.usage = "import --caffemodel F.caffemodel --model largefov|deeplab|msc-largefov|vgg16 --num-classes N --out M.h5 "
-             "[--from-vgg16] [--strict] [--allow-missing fc8]";
+  cl.usage = "import --caffemodel F.caffemodel [--model.kind largefov|deeplab|msc-largefov|vgg16] "
+             "[--model.num_classes N] [--model.width W] --out M.h5 [--from-vgg16] [--strict] [--allow-missing fc8]";
   cl.about =
       "Reads a Caffe .caffemodel (the old `layers` or the newer `layer` layout) into a deeplab model file.\n"
       "Layer names map to ours (conv1_1 ... fc8; a release's fc8_voc12 counts as fc8); every shape is\n"
@@ -38,23 +38,17 @@ int run_import(int argc, char** argv) {
       "--from-vgg16 initialises the model from ImageNet VGG-16 as the paper did (README: Importing).";
   cl.options.add_options()
       ("caffemodel", po::value<std::string>()->required(), "the Caffe weights")
-      ("model", po::value<std::string>()->default_value("largefov"), "largefov | deeplab | msc-largefov | vgg16")
-      ("num-classes", po::value<int>()->default_value(21), "classes of the model to fill")
-      ("width", po::value<double>()->default_value(1.0), "channel width multiplier of the model")
-      ("input-size", po::value<int>()->default_value(224), "vgg16: the input its fc6 covers")
       ("out", po::value<std::string>()->required(), "deeplab model file to write")
       ("from-vgg16", po::bool_switch(), "the file is ImageNet VGG-16: subsample fc6/fc7, fresh fc8")
       ("strict", po::bool_switch(), "Caffe layers with weights the model does not use are errors")
       ("allow-missing", po::value<std::vector<std::string>>()->multitoken()->default_value({}, ""),
        "layers that may be missing or misshaped (kept as initialised), e.g. fc8")
       ("seed", po::value<uint64_t>()->default_value(1), "seed of the layers initialised afresh");
+  add_model_options(cl.options, "largefov", 224);  // the model to fill; 224: the released VGG-16
+  add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
-  ModelSpec spec;
-  spec.kind = parse_model_kind(v["model"].as<std::string>());
-  spec.num_classes = v["num-classes"].as<int>();
-  spec.width = v["width"].as<double>();
-  if (spec.kind == ModelKind::vgg16) spec.input_size = v["input-size"].as<int>();
+  const ModelSpec spec = model_spec_from(v);
   command_line_accepted();
   Model model(spec, nn::Phase::test, v["seed"].as<uint64_t>());
   const std::string path = v["caffemodel"].as<std::string>();

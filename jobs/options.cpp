@@ -234,7 +234,7 @@ CrfInput read_crf_input(const po::variables_map& v) {
   return in;
 }
 
-void add_model_options(po::options_description& options, const std::string& kind) {
+void add_model_options(po::options_description& options, const std::string& kind, int input_size) {
   const ModelSpec d;
   options.add_options()
       ("model.kind", po::value<std::string>()->default_value(kind), "largefov | deeplab | msc-largefov | vgg16")
@@ -242,7 +242,7 @@ void add_model_options(po::options_description& options, const std::string& kind
       ("model.width", po::value<double>()->default_value(d.width), "channel width multiplier (1: the paper's network)")
       ("model.dropout", po::value<float>()->default_value(d.dropout), "dropout ratio after fc6 and fc7")
       ("model.conv", po::value<std::string>()->default_value("auto"), "convolution algorithm: auto | direct | winograd")
-      ("model.input_size", po::value<int>()->default_value(96), "vgg16: the square input its fc6 covers (multiple of 32)")
+      ("model.input_size", po::value<int>()->default_value(input_size), "vgg16: the square input its fc6 covers (multiple of 32)")
       ("model.fc6_dilation", po::value<int>()->default_value(0),
        "largefov, msc-largefov: fc6's dilation (0: the paper's 12; 4 from a classifier with a 3x3 fc6)");
 }

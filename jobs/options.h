@@ -89,7 +89,7 @@ CrfInput read_crf_input(const po::variables_map& values);
 
 // The [model] and [solver] sections (--model.kind, --solver.base_lr ...), for train, pretrain and
 // bench train; `kind` is --model.kind's default.
-void add_model_options(po::options_description& options, const std::string& kind);
+void add_model_options(po::options_description& options, const std::string& kind, int input_size = 96);
 ModelSpec model_spec_from(const po::variables_map& values);
 void add_solver_options(po::options_description& options);
 train::SolverOptions solver_options_from(const po::variables_map& values);

@@ -16,8 +16,8 @@ for layout in v1 v2; do
   flag=""; [ $layout = v1 ] && flag=--v1
   expect "export-caffe ($layout)" 0 "wrote" -- "$bin" export-caffe --model "$work/m.h5" --out "$work/$layout.caffemodel" \
     --prototxt "$work/deploy.prototxt" --size 321x321 $flag
-  expect "import ($layout)" 0 "wrote" -- "$bin" import --caffemodel "$work/$layout.caffemodel" --model largefov \
-    --num-classes 21 --width 0.125 --out "$work/back-$layout.h5"
+  expect "import ($layout)" 0 "wrote" -- "$bin" import --caffemodel "$work/$layout.caffemodel" --model.kind largefov \
+    --model.num_classes 21 --model.width 0.125 --out "$work/back-$layout.h5"
   if out=$("$tool" compare-models "$work/m.h5" "$work/back-$layout.h5" 0); then pass "round trip $layout: $out"; else fail "round trip $layout: $out"; fi
 done
 grep -q 'dilation: 12' "$work/deploy.prototxt" && grep -q 'pool: AVE' "$work/deploy.prototxt" \
@@ -61,17 +61,17 @@ cmp -s "$work/s4.npy" "$work/s4a.npy" && pass "auto without bf16: f32's scores, 
 
 # Errors: nothing written.
 expect "another network's weights" 1 "layer 'fc6'.*weights are" -- \
-  "$bin" import --caffemodel "$work/v2.caffemodel" --model deeplab --num-classes 21 --width 0.125 --out "$work/bad1.h5"
+  "$bin" import --caffemodel "$work/v2.caffemodel" --model.kind deeplab --model.num_classes 21 --model.width 0.125 --out "$work/bad1.h5"
 "$bin" export-caffe --model "$work/dl.h5" --out "$work/dl.caffemodel" >/dev/null 2>&1
 expect "another class count" 1 "layer 'fc8'.*weights are" -- \
-  "$bin" import --caffemodel "$work/v2.caffemodel" --num-classes 5 --width 0.125 --out "$work/bad2.h5"
+  "$bin" import --caffemodel "$work/v2.caffemodel" --model.num_classes 5 --model.width 0.125 --out "$work/bad2.h5"
 expect "another class count, --allow-missing fc8" 0 "kept as initialised: fc8" -- \
-  "$bin" import --caffemodel "$work/v2.caffemodel" --num-classes 5 --width 0.125 --out "$work/ft.h5" --allow-missing fc8
+  "$bin" import --caffemodel "$work/v2.caffemodel" --model.num_classes 5 --model.width 0.125 --out "$work/ft.h5" --allow-missing fc8
 head -c 20000 "$work/v2.caffemodel" > "$work/cut.caffemodel"
 expect "truncated caffemodel" 1 "cut.caffemodel.*truncated" -- \
-  "$bin" import --caffemodel "$work/cut.caffemodel" --width 0.125 --out "$work/bad3.h5"
+  "$bin" import --caffemodel "$work/cut.caffemodel" --model.width 0.125 --out "$work/bad3.h5"
 cp "$work/deploy.prototxt" "$work/text.caffemodel"
-expect "a text file" 1 "text.caffemodel" -- "$bin" import --caffemodel "$work/text.caffemodel" --width 0.125 --out "$work/bad4.h5"
+expect "a text file" 1 "text.caffemodel" -- "$bin" import --caffemodel "$work/text.caffemodel" --model.width 0.125 --out "$work/bad4.h5"
 expect "forward on a 2-channel array" 1 "x2.npy: expected 3 x H x W" -- sh -c "
   /usr/bin/python3 -c \"import numpy as np; np.save('$work/x2.npy', np.zeros((2, 9, 9), np.float32))\" &&
   '$bin' forward --model '$work/m.h5' --input '$work/x2.npy' --out '$work/bad5.npy'"

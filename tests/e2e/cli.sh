@@ -135,6 +135,8 @@ expect "make-scenes tiny canvas" 2 "outside 32..4096" -- "$deeplab" make-scenes 
 
 expect "bad size" 2 "--size 'abc'" -- "$deeplab" bench forward --size abc
 expect "bad model" 2 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model.kind vgg
+expect "import takes the network as train does" 2 "unrecognised option '--num-classes'" -- \
+  "$deeplab" import --caffemodel x.caffemodel --num-classes 21 --out "$dir/x.h5"
 expect "fc6 dilation on a kind without it" 2 "applies to largefov and msc-largefov, not deeplab" -- \
   "$deeplab" bench forward --model.kind deeplab --model.fc6_dilation 4
 expect "fc6 dilation out of range" 2 "--model.fc6_dilation 65 must be in 0..64" -- "$deeplab" train --data x.h5 --out "$dir/d65" --model.fc6_dilation 65

@@ -57,8 +57,8 @@ fine=(--data "$work/scenes/train.h5" --model.num_classes 11 --model.width 0.0625
 expect "train --init converts the classifier" 0 "converted from the VGG-16 classifier.*fc6 \(every 4th filter, taps of 2x2 subsampled to 3x3\)" -- \
   "$bin" train "${fine[@]}" --init "$work/p2/final.h5" --out "$work/init"
 expect "export-caffe the classifier" 0 "wrote" -- "$bin" export-caffe --model "$work/p2/final.h5" --out "$work/vgg.caffemodel"
-expect "import --from-vgg16" 0 "wrote" -- "$bin" import --from-vgg16 --caffemodel "$work/vgg.caffemodel" --model largefov \
-  --num-classes 11 --width 0.0625 --seed 3 --out "$work/imported.h5"
+expect "import --from-vgg16" 0 "wrote" -- "$bin" import --from-vgg16 --caffemodel "$work/vgg.caffemodel" --model.kind largefov \
+  --model.num_classes 11 --model.width 0.0625 --seed 3 --out "$work/imported.h5"
 same "train --init equals import --from-vgg16" "$work/imported.h5" "$work/init/final.h5" 0
 # The conversion is not a copy of the fresh network: breaking it would leave fresh weights here.
 "$bin" train "${fine[@]}" --out "$work/fresh" >/dev/null 2>&1
@@ -103,5 +103,5 @@ expect "a classifier of another width is refused" 1 "final.h5: layer 'conv1_1'.*
 expect "segment refuses a classifier" 1 "classifier does not segment; turn it into DeepLab with train --init" -- \
   "$bin" segment --model "$work/p2/final.h5" --data "$work/scenes/val.h5" --out "$work/bad.h5"
 expect "import --from-vgg16 into a classifier is refused" 1 "classifier" -- \
-  "$bin" import --from-vgg16 --caffemodel "$work/vgg.caffemodel" --model vgg16 --input-size 64 --num-classes 10 --width 0.0625 --out "$work/bad.h5"
+  "$bin" import --from-vgg16 --caffemodel "$work/vgg.caffemodel" --model.kind vgg16 --model.input_size 64 --model.num_classes 10 --model.width 0.0625 --out "$work/bad.h5"
 finish
