@@ -26,8 +26,8 @@ namespace {
 int64_t plane_size(const Shape& s) { return s[2] * s[3]; }
 }  // namespace
 
-GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
-    : model_(model), options_(options), training_(model.net().phase() == nn::Phase::train) {
+GpuNetwork::GpuNetwork(nn::Net& net, const GpuOptions& options)
+    : options_(options), training_(net.phase() == nn::Phase::train) {
   // A blocking stream: ordered with the legacy default stream both ways, so device tensors made
   // or filled there (Tensor::to, zeroed allocations) are safe to hand to forward and backward.
   check(cudaStreamCreate(&stream_), "cudaStreamCreate");
@@ -35,7 +35,7 @@ GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
   check(cudnnSetStream(cudnn_, stream_), "cudnnSetStream");
 
   // Parameters in backward order, one slice each of the value and gradient arrays.
-  std::vector<nn::Param*> params = model.params();
+  std::vector<nn::Param*> params = net.params();
   std::map<const nn::Param*, size_t> slot_of;
   for (auto it = params.rbegin(); it != params.rend(); ++it) {
     slot_of[*it] = slots_.size();
@@ -48,19 +48,24 @@ GpuNetwork::GpuNetwork(Model& model, const GpuOptions& options)
   zero_grads();
 
   // The graph the CPU runs, splits and gradient marks included: this executor adds none.
-  nn::Net& net = model.net();
   net.compile();
+  if (net.input_blobs().size() != 1 || net.output_blobs().size() != 1)
+    fail("GPU network: runs nets of one input and one output, not ", net.input_blobs().size(), " and ",
+         net.output_blobs().size());
   blobs_.resize(net.blob_count());
   input_blob_ = net.input_blobs().at(0);
   output_blob_ = net.output_blobs().at(0);
+  blobs_[size_t(input_blob_)].needs_diff = training_ && net.blob(input_blob_).needs_diff;
   for (const nn::Net::Node& node : net.nodes()) {
     auto layer = std::make_unique<Layer>();
     layer->in = node.inputs;
     layer->out = node.outputs;
     nn::Layer* l = node.layer.get();
     if (auto* c = dynamic_cast<nn::Convolution*>(l)) {
+      if (!c->spec().bias) fail("GPU network: convolution ", l->name(), " has no bias; the CUDA path needs one");
       layer->kind = Layer::conv;
       layer->conv_spec = c->spec();
+      if (layers_.empty()) input_channels_ = c->spec().in_channels;
       layer->convolution = std::make_unique<CudnnConvolution>(cudnn_, c->spec(), options.tf32, options.workspace_limit,
                                                              options.measure_algorithms);
       layer->weight_slot = slot_of.at(&c->weight());
@@ -120,6 +125,7 @@ void GpuNetwork::reshape(const Shape& input) {
   input_shape_ = input;
   blobs_[input_blob_].shape = input;
   blobs_[input_blob_].data = Tensor(input, Device::cuda);
+  blobs_[input_blob_].diff = blobs_[input_blob_].needs_diff ? Tensor(input, Device::cuda) : Tensor();
   size_t workspace = 0;
   for (auto& layer : layers_) {
     const Shape& x = blobs_[layer->in[0]].shape;
@@ -165,8 +171,9 @@ void GpuNetwork::reshape(const Shape& input) {
 }
 
 const Tensor& GpuNetwork::forward(const Tensor& image) {
-  if (image.ndim() != 4 || image.dim(1) != 3)
-    fail("GPU network: expects an N x 3 x H x W image batch, got ", shape_str(image.shape()));
+  if (image.ndim() != 4 || (input_channels_ > 0 && image.dim(1) != input_channels_))
+    fail("GPU network: expects an N x ", input_channels_ > 0 ? std::to_string(input_channels_) : std::string("C"),
+         " x H x W batch, got ", shape_str(image.shape()));
   if (image.shape() != input_shape_) reshape(image.shape());
   Blob& input = blobs_[input_blob_];
   check(cudaMemcpyAsync(input.data.data(), image.data(), image.numel() * sizeof(float), cudaMemcpyDefault, stream_),

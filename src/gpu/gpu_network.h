@@ -29,7 +29,10 @@ struct GpuOptions {
 class GpuNetwork : public DeviceNetwork {
  public:
   // The model's phase decides whether backward is possible. Uploads the parameters.
-  GpuNetwork(Model& model, const GpuOptions& options);
+  GpuNetwork(Model& model, const GpuOptions& options) : GpuNetwork(model.net(), options) {}
+  // Any net of one input and one output whose layers have CUDA versions (the operator table
+  // runs single layers this way); the net keeps the parameters' canonical copy.
+  GpuNetwork(nn::Net& net, const GpuOptions& options);
   ~GpuNetwork();
   GpuNetwork(const GpuNetwork&) = delete;
   GpuNetwork& operator=(const GpuNetwork&) = delete;
@@ -42,6 +45,8 @@ class GpuNetwork : public DeviceNetwork {
   // see grads()) are final, so their all-reduce can start.
   void backward(const Tensor& score_grad, const std::function<void(size_t first, size_t count)>& after_layer = {});
   void zero_grads();
+  // The gradient of the input (device), when the net's input asked for one (add_input(.., true)).
+  const Tensor& input_diff() const { return blobs_[size_t(input_blob_)].diff; }
   // One key per image of the next batches (training needs them): dropout masks as on the CPU.
   void set_dropout_keys(const std::vector<uint64_t>& keys);
 
@@ -66,7 +71,6 @@ class GpuNetwork : public DeviceNetwork {
   struct Layer;
   void reshape(const Shape& input);
 
-  Model& model_;
   GpuOptions options_;
   bool training_;
   cudaStream_t stream_ = nullptr;
@@ -80,6 +84,7 @@ class GpuNetwork : public DeviceNetwork {
   };
   std::vector<Blob> blobs_;
   int input_blob_ = 0, output_blob_ = 0;
+  int input_channels_ = 0;  // of the first layer when it is a convolution (3 for a model); 0: any
   Shape input_shape_;
   std::vector<Slot> slots_;
   DeviceArray<float> values_, grads_;

@@ -61,7 +61,7 @@ stage() {  # NAME LIMIT_S COMMAND...: one stage, its log in $out/NAME.log
   stamp "$name: exit $status in $((SECONDS - start)) s$([ $status -eq 124 ] && echo ' (time limit)')"
   [ $status -eq 0 ] || failed=$((failed + 1))
 }
-gpu_tests='Cuda.*:CudnnCandidates.*:Device.*:CrfCuda.*:*GpuNetwork*:GpuKernels.*:CrfLattice.Gpu*'
+gpu_tests='Cuda.*:Ops/OpCudaTest.*:CudnnCandidates.*:Device.*:CrfCuda.*:*GpuNetwork*:GpuKernels.*:CrfLattice.Gpu*'
 stages=${STAGES:-unit e2e bench}
 wanted_stage() { [[ " $stages " == *" $1 "* ]]; }
 wanted_stage unit && stage unit 120 unit_tests --gtest_filter="$gpu_tests" --gtest_output="json:$out/unit.json"

@@ -1,5 +1,5 @@
-// Helpers for tests of single layers: a net around one layer, convolution weights drawn for a
-// check, and an element-wise comparison relative to the largest value.
+// Helpers for tests of layers: a net around one layer, convolution weights drawn for a check,
+// and comparisons relative to the largest value.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -37,6 +37,17 @@ inline void expect_close(const Tensor& got, const Tensor& want, double rel, cons
   for (int64_t i = 0; i < want.numel(); ++i) max_abs = std::max(max_abs, double(std::abs(want.data()[i])));
   for (int64_t i = 0; i < want.numel(); ++i)
     ASSERT_NEAR(got.data()[i], want.data()[i], rel * std::max(1.0, max_abs)) << what << " element " << i;
+}
+
+// Largest |got - want| relative to the largest |want| (so near-zero elements do not dominate).
+inline double relative_difference(const Tensor& got, const Tensor& want) {
+  EXPECT_EQ(got.shape(), want.shape());
+  double diff = 0, scale = 1e-12;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    diff = std::max(diff, double(std::fabs(got.data()[i] - want.data()[i])));
+    scale = std::max(scale, double(std::fabs(want.data()[i])));
+  }
+  return diff / scale;
 }
 
 }  // namespace deeplab::testing

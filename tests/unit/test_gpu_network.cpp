@@ -7,6 +7,7 @@
 
 #include "core/device.h"
 #include "gradcheck.h"
+#include "layer_testing.h"
 #include "test_support.h"
 #include "nn/softmax.h"
 #include "train/solver.h"
@@ -21,17 +22,7 @@ namespace deeplab {
 namespace {
 
 using testing::random_tensor;
-
-// Largest |got - want| relative to the largest |want| (so near-zero elements do not dominate).
-double relative_difference(const Tensor& got, const Tensor& want) {
-  EXPECT_EQ(got.shape(), want.shape());
-  double diff = 0, scale = 1e-12;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    diff = std::max(diff, double(std::fabs(got.data()[i] - want.data()[i])));
-    scale = std::max(scale, double(std::fabs(want.data()[i])));
-  }
-  return diff / scale;
-}
+using testing::relative_difference;
 
 #ifdef DEEPLAB_WITH_CUDA
 

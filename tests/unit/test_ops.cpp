@@ -4,8 +4,10 @@
 // row runs the same checks, and a failure names the row ("Ops/OpTest.Gradients/conv_dilated2"):
 //   Reference   the layer's forward, in the test and in the train phase, against plain loops
 //   Gradients   its backward against finite differences (gradcheck.h)
-// The GPU: whole networks of these layers run against the CPU in test_gpu_network.cpp; a CUDA
-// column per row waits for the GPU executor to run a one-layer net (issue 18).
+//   Cuda        where a GPU is visible, the GPU executor running the row's one-layer net against
+//               the CPU, forward and backward (input and parameter gradients), to 1e-4 of the
+//               largest value; rows of one input and one output (concat and split run inside
+//               whole networks in test_gpu_network.cpp), convolutions with a bias
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,6 +24,12 @@
 #include "nn/pool.h"
 #include "nn/reference.h"
 #include "nn/split.h"
+#include "test_support.h"
+#ifdef DEEPLAB_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "gpu/gpu_network.h"
+#endif
 
 namespace deeplab {
 namespace {
@@ -31,6 +39,7 @@ using testing::expect_close;
 using testing::one_layer;
 using testing::random_tensor;
 using testing::randomise;
+using testing::relative_difference;
 
 // Inputs: uniform in [-1, 1], or distinct values spaced wider than the finite-difference step,
 // so no max-pool window is ever tied.
@@ -60,6 +69,7 @@ struct OpCase {
   double tolerance = 1e-4;  // relative to the largest output
   // Pooling: the plain loops' own backward (pool.cpp falls back on it), dx from (x, dy).
   std::function<Tensor(const Tensor&, const Tensor&)> reference_backward = {};
+  std::vector<uint64_t> dropout_keys = {};  // the keys the layer was given (the GPU needs them too)
 };
 
 // ---- convolution -------------------------------------------------------------------------
@@ -124,6 +134,7 @@ OpCase dropout_case(const std::string& shape, float ratio, const Shape& input) {
     drop->set_sample_keys(kDropoutKeys);
     return drop;
   };
+  c.dropout_keys = kDropoutKeys;
   c.reference = [ratio](const std::vector<Tensor>& in, Layer&, Phase phase) {
     Tensor y = in[0].clone();
     if (phase == Phase::test) return y;
@@ -239,6 +250,56 @@ TEST_P(OpTest, Gradients) {
 
 INSTANTIATE_TEST_SUITE_P(Ops, OpTest, ::testing::ValuesIn(all_cases()),
                          [](const auto& info) { return info.param.name; });
+
+#ifdef DEEPLAB_WITH_CUDA
+
+// Rows of one input and one output; convolutions with a bias (the GPU path needs one, and every
+// convolution of the networks has one).
+std::vector<OpCase> cuda_cases() {
+  std::vector<OpCase> rows;
+  for (OpCase& c : all_cases()) {
+    auto layer = c.make(Purpose::reference);
+    auto* conv = dynamic_cast<Convolution*>(layer.get());
+    if (c.inputs.size() == 1 && layer->num_outputs() == 1 && !(conv && !conv->spec().bias)) rows.push_back(std::move(c));
+  }
+  return rows;
+}
+
+class OpCudaTest : public ::testing::TestWithParam<OpCase> {};
+
+TEST_P(OpCudaTest, Cuda) {
+  SKIP_WITHOUT_GPU();
+  const OpCase& c = GetParam();
+  auto net = one_layer(c.make(Purpose::gradients), 1, Phase::train);
+  const Tensor x = make_inputs(c, 7)[0];
+  net->forward({x});
+  const Tensor want = net->output().clone();
+  const Tensor dy = random_tensor(want.shape(), 8);
+  net->zero_grads();
+  net->backward({dy});
+  gpu::GpuNetwork gpu(*net, {});
+  gpu.set_dropout_keys(c.dropout_keys.empty() ? std::vector<uint64_t>(size_t(x.dim(0)), 0) : c.dropout_keys);
+  const Tensor& got = gpu.forward(x);
+  gpu.synchronize();
+  EXPECT_LT(relative_difference(got.to(Device::cpu), want), 1e-4) << c.name << ": forward";
+  gpu.zero_grads();
+  gpu.backward(dy.to(Device::cuda));
+  gpu.synchronize();
+  EXPECT_LT(relative_difference(gpu.input_diff().to(Device::cpu), net->input_diff(0)), 1e-4) << c.name << ": input gradient";
+  Tensor grads({int64_t(std::max<size_t>(gpu.param_floats(), 1))});
+  gpu::check(cudaMemcpy(grads.data(), gpu.grads(), gpu.param_floats() * sizeof(float), cudaMemcpyDeviceToHost),
+             "cudaMemcpy (gradients)");
+  for (const auto& slot : gpu.slots()) {
+    Tensor part(slot.host->grad.shape());
+    std::copy(grads.data() + slot.offset, grads.data() + slot.offset + slot.count, part.data());
+    EXPECT_LT(relative_difference(part, slot.host->grad), 1e-4) << c.name << ": " << slot.host->name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, OpCudaTest, ::testing::ValuesIn(cuda_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+#endif
 
 // The rows whose plain loops have a backward of their own: it against finite differences of the
 // loops' forward, element by element.
