@@ -324,6 +324,23 @@ class RunReport {
   int count_ = 0;
 };
 
+void make_output_folder(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir)) fail(dir, ": cannot create the output folder");
+}
+
+// What is trained on what, where, from where to where: the run's first log line.
+void log_start(const TrainOptions& o, Model& model, const TrainData& d, int64_t start, const DeviceSelection& device,
+               int ranks) {
+  log_info("training " + std::string(model_kind_name(o.model.kind)) + " (" + std::to_string(model.param_count()) +
+           " parameters) on " + d.examples->name() + ": " + std::to_string(d.examples->size()) +
+           " images, global batch " + std::to_string(d.global_batch) + " = " + std::to_string(o.solver.batch) +
+           " x iter_size " + std::to_string(o.solver.iter_size) + " x " + std::to_string(ranks) + " ranks, iterations " +
+           std::to_string(start) + " -> " + std::to_string(o.solver.max_iter) + " on " + device.describe() +
+           (ranks > 1 ? " (rank 0)" : ""));
+}
+
 }  // namespace
 
 TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
@@ -334,9 +351,7 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   // Set-up: the folder, the data, the network and where it starts.
   std::optional<OutputLock> lock;  // rank 0 writes the folder; held until the end
   if (root) {
-    std::error_code ec;
-    fs::create_directories(o.out_dir, ec);
-    if (!fs::is_directory(o.out_dir)) fail(o.out_dir, ": cannot create the output folder");
+    make_output_folder(o.out_dir);
     lock.emplace(o.out_dir);
     check_output_folder(o);
   }
@@ -357,12 +372,7 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   std::unique_ptr<RunReport> report;
   if (root) {
     report = std::make_unique<RunReport>(o, start, d.global_batch);
-    log_info("training " + std::string(model_kind_name(o.model.kind)) + " (" + std::to_string(model.param_count()) +
-             " parameters) on " + examples->name() + ": " + std::to_string(examples->size()) + " images, global batch " +
-             std::to_string(d.global_batch) + " = " + std::to_string(o.solver.batch) + " x iter_size " +
-             std::to_string(o.solver.iter_size) + " x " + std::to_string(mpi.size()) + " ranks, iterations " +
-             std::to_string(start) + " -> " + std::to_string(max_iter) + " on " + device.describe() +
-             (mpi.size() > 1 ? " (rank 0)" : ""));
+    log_start(o, model, d, start, device, mpi.size());
   }
   auto state_at = [&](int64_t iteration) {
     TrainState s = fresh;
