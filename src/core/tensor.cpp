@@ -74,7 +74,7 @@ Tensor Tensor::reshaped(Shape shape) const {
 Tensor hwc_to_chw(const Tensor& hwc) {
   DEEPLAB_CHECK(hwc.ndim() == 3 && hwc.device() == Device::cpu, "hwc_to_chw: ", shape_str(hwc.shape()));
   const int64_t h = hwc.dim(0), w = hwc.dim(1), c = hwc.dim(2);
-  Tensor out({c, h, w});
+  Tensor out = Tensor::uninitialized_large({c, h, w});  // every value written below
   const float* in = hwc.data();
   float* o = out.data();
   // Rows of pixels, one per task: reads run along memory, each channel's writes along its plane.

@@ -97,21 +97,25 @@ inline int argmax(const float* q, int runtime_stride) {
   return simd::hmin(first);
 }
 
+// A probability's unary energy, -log p (p floored at 1e-30), and whether p is one at all: a
+// non-negative finite number. Both unary makers run one parallel pass (a class map is millions
+// of values) and, only when something is wrong, a second, in order, to name the first bad value.
+inline float energy_of(float p) { return -std::log(std::max(p, 1e-30f)); }
+inline bool is_probability(float p) { return p >= 0.0f && p <= std::numeric_limits<float>::max(); }
+
 }  // namespace
 
 Tensor unary_from_probabilities(const Tensor& probs) {
   check_shape(probs, "probabilities");
-  Tensor u(probs.shape());
+  Tensor u = Tensor::uninitialized_large(probs.shape());  // every value written below
   const float* p = probs.data();
   float* out = u.data();
   const int64_t n = probs.numel();
-  // One parallel pass (a class map is millions of values); only when something is wrong, a
-  // second, in order, to name the first bad value.
   bool bad = false;
 #pragma omp parallel for reduction(|| : bad) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    bad = bad || !(p[i] >= 0.0f && p[i] <= std::numeric_limits<float>::max());
-    out[i] = -std::log(std::max(p[i], 1e-30f));
+    bad = bad || !is_probability(p[i]);
+    out[i] = energy_of(p[i]);
   }
   if (bad) {
     check_finite(probs, "probabilities");
@@ -134,8 +138,8 @@ Tensor unary_from_probabilities_hwc(const Tensor& probs_hwc) {
     for (int64_t x = 0; x < w; ++x)
       for (int64_t k = 0; k < l; ++k) {
         const float v = p[(y * w + x) * l + k];
-        bad = bad || !(v >= 0.0f && v <= std::numeric_limits<float>::max());
-        out[(k * h + y) * w + x] = -std::log(std::max(v, 1e-30f));
+        bad = bad || !is_probability(v);
+        out[(k * h + y) * w + x] = energy_of(v);
       }
   if (!bad) return u;
   return unary_from_probabilities(hwc_to_chw(probs_hwc));  // names the first bad value: label, y, x
@@ -144,7 +148,7 @@ Tensor unary_from_probabilities_hwc(const Tensor& probs_hwc) {
 Tensor unary_from_scores(const Tensor& scores) {
   check_planar(scores, "scores");
   const int64_t labels = scores.dim(0), plane = scores.dim(1) * scores.dim(2);
-  Tensor u(scores.shape());
+  Tensor u = Tensor::uninitialized_large(scores.shape());  // every value written below
   for (int64_t p = 0; p < plane; ++p) {
     float m = scores.data()[p];
     for (int64_t l = 1; l < labels; ++l) m = std::max(m, scores.data()[l * plane + p]);
