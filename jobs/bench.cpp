@@ -47,8 +47,7 @@ NetworkBench network_bench_from(const po::variables_map& v, const char* name) {
   const ImageSize size = parse_size_option(v["size"].as<std::string>());
   b.height = size.height, b.width = size.width;
   b.batch = v["batch"].as<int>(), b.repeats = v["repeats"].as<int>(), b.warmup = v["warmup"].as<int>();
-  if (b.height < 1 || b.width < 1 || b.batch < 1 || b.repeats < 1 || b.warmup < 0)
-    fail(name, ": sizes, batch and repeats must be positive");
+  if (b.batch < 1 || b.repeats < 1 || b.warmup < 0) fail(name, ": batch and repeats must be positive");
   b.spec = model_spec_from(v);
   set_threads_option(v["threads"].as<int>());
   return b;
@@ -224,7 +223,7 @@ int bench_crf(int argc, char** argv) {
   int64_t w = size.width, h = size.height;
   int labels = v["labels"].as<int>();
   const int repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
-  if (w < 1 || h < 1 || labels < 1 || repeats < 1) fail("bench crf: size, labels and repeats must be positive");
+  if (labels < 1 || repeats < 1) fail("bench crf: labels and repeats must be positive");
   set_threads_option(v["threads"].as<int>());
   crf::CrfParams params;
   params.iterations = v["iterations"].as<int>();

@@ -87,8 +87,10 @@ bool crf_input_given(const po::variables_map& values);  // --image, --probs or -
 void check_crf_input_options(const po::variables_map& values);  // before command_line_accepted()
 CrfInput read_crf_input(const po::variables_map& values);
 
-// The [model] and [solver] sections (--model.kind, --solver.base_lr ...), for train, pretrain and
-// bench train; `kind` is --model.kind's default.
+// The [model] and [solver] sections (--model.kind, --solver.base_lr ...): [model] for train,
+// pretrain, import and the network benchmarks, [solver] for train and pretrain. `kind` and
+// `input_size` are --model.kind's and --model.input_size's defaults (import: 224, the released
+// VGG-16).
 void add_model_options(po::options_description& options, const std::string& kind, int input_size = 96);
 ModelSpec model_spec_from(const po::variables_map& values);
 void add_solver_options(po::options_description& options);

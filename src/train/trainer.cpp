@@ -357,7 +357,6 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   }
   const data::LoaderOptions lo = loader_options(o, mpi);
   const TrainData d = open_train_data(o, lo);
-  const std::shared_ptr<data::ExampleSource>& examples = d.examples;
   Model model(o.model, nn::Phase::train, o.solver.seed);
   Sgd sgd(o.solver, model.params());
   TrainState fresh;
@@ -366,7 +365,7 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   fresh.ranks = mpi.size();
   const int64_t start = start_state(o, model, sgd, fresh, mpi).iteration, max_iter = o.solver.max_iter;
   const int64_t absolute = start * o.solver.iter_size;
-  data::Loader loader(examples, lo, data::LoaderPosition{absolute / d.per_epoch, absolute % d.per_epoch});
+  data::Loader loader(d.examples, lo, data::LoaderPosition{absolute / d.per_epoch, absolute % d.per_epoch});
   const DeviceSelection device = use_device(o.device, mpi.local_rank());
   std::unique_ptr<Step> step = make_step(model, sgd, o.solver, mpi, device, o.tf32);
   std::unique_ptr<RunReport> report;
