@@ -207,13 +207,14 @@ void Convolution::backward(const std::vector<Blob*>& out, const std::vector<Blob
   DEEPLAB_CHECK(phase_ == Phase::train, "backward of ", name(), " in the test phase");
   Blob& y = *out[0];
   if (spec_.relu) {
-    // The fused ReLU's gradient: zero where the output was clipped. Done in place on dy.
+    // The fused ReLU's gradient: zero where the output was clipped. Done in place on dy, written
+    // as a select rather than a conditional store so that it vectorises.
     float* dy = static_cast<float*>(y.diff.get_data_handle());
     const float* yv = static_cast<const float*>(y.data.get_data_handle());
     const int64_t n = static_cast<int64_t>(physical_size(y.desc));
 #pragma omp parallel for simd
     for (int64_t i = 0; i < n; ++i)
-      if (yv[i] <= 0.0f) dy[i] = 0.0f;
+      dy[i] = yv[i] > 0.0f ? dy[i] : 0.0f;
   }
   const bool train_w = weight_.lr_mult != 0.0f || (spec_.bias && bias_.lr_mult != 0.0f);
   if (train_w) {
