@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "nn/concat.h"
 #include "nn/conv.h"
 #include "nn/pool.h"
 
@@ -133,7 +132,7 @@ std::string deploy_prototxt(const Model& model, int64_t height, int64_t width) {
     p << "layer {\n  name: \"" << layer.name() << "\"\n";
     for (int b : node.inputs) p << "  bottom: \"" << net.blob(b).name << "\"\n";
     p << "  top: \"" << top << "\"\n";
-    if (const auto* c = dynamic_cast<const nn::Convolution*>(&layer)) {
+    if (const auto* c = nn::layer_as<nn::Convolution>(layer)) {
       const nn::ConvSpec& s = c->spec();
       p << "  type: \"Convolution\"\n  convolution_param {\n    num_output: " << s.out_channels
         << "\n    kernel_size: " << s.kernel << "\n    stride: " << s.stride << "\n    pad: " << s.pad
@@ -141,11 +140,11 @@ std::string deploy_prototxt(const Model& model, int64_t height, int64_t width) {
       if (s.relu)
         p << "layer {\n  name: \"" << layer.name() << "_relu\"\n  type: \"ReLU\"\n  bottom: \"" << top << "\"\n  top: \""
           << top << "\"\n}\n";
-    } else if (const auto* pool = dynamic_cast<const nn::Pooling*>(&layer)) {
+    } else if (const auto* pool = nn::layer_as<nn::Pooling>(layer)) {
       const nn::PoolSpec& s = pool->spec();
       p << "  type: \"Pooling\"\n  pooling_param {\n    pool: " << (s.kind == nn::PoolKind::max ? "MAX" : "AVE")
         << "\n    kernel_size: " << s.kernel << "\n    stride: " << s.stride << "\n    pad: " << s.pad << "\n  }\n}\n";
-    } else if (dynamic_cast<const nn::Concat*>(&layer)) {
+    } else if (layer.kind() == nn::OpKind::concat) {
       p << "  type: \"Concat\"\n  concat_param { axis: 1 }\n}\n";
     } else {
       fail("deploy prototxt: no Caffe equivalent written for layer '", layer.name(), "' (", layer.type(), ")");

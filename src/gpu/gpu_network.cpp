@@ -2,16 +2,15 @@
 
 #include <map>
 
+#include "gpu/op_support.h"
 #include "kernels.h"
-#include "nn/concat.h"
 #include "nn/dropout.h"
 #include "nn/pool.h"
-#include "nn/split.h"
 
 namespace deeplab::gpu {
 
 struct GpuNetwork::Layer {
-  enum Kind { conv, pool, dropout, concat, split } kind;
+  nn::OpKind kind;
   std::vector<int> in, out;
   std::unique_ptr<CudnnConvolution> convolution;
   nn::ConvSpec conv_spec;
@@ -28,6 +27,10 @@ int64_t plane_size(const Shape& s) { return s[2] * s[3]; }
 
 GpuNetwork::GpuNetwork(nn::Net& net, const GpuOptions& options)
     : options_(options), training_(net.phase() == nn::Phase::train) {
+  // The graph the CPU runs, splits and gradient marks included: this executor adds none. It
+  // only supplies each op kind's CUDA code, and refuses a net it cannot run before it starts.
+  net.compile();
+  check_supported(net);
   // A blocking stream: ordered with the legacy default stream both ways, so device tensors made
   // or filled there (Tensor::to, zeroed allocations) are safe to hand to forward and backward.
   check(cudaStreamCreate(&stream_), "cudaStreamCreate");
@@ -47,44 +50,30 @@ GpuNetwork::GpuNetwork(nn::Net& net, const GpuOptions& options)
   upload_params();
   zero_grads();
 
-  // The graph the CPU runs, splits and gradient marks included: this executor adds none.
-  net.compile();
-  if (net.input_blobs().size() != 1 || net.output_blobs().size() != 1)
-    fail("GPU network: runs nets of one input and one output, not ", net.input_blobs().size(), " and ",
-         net.output_blobs().size());
   blobs_.resize(net.blob_count());
   input_blob_ = net.input_blobs().at(0);
   output_blob_ = net.output_blobs().at(0);
   blobs_[size_t(input_blob_)].needs_diff = training_ && net.blob(input_blob_).needs_diff;
   for (const nn::Net::Node& node : net.nodes()) {
     auto layer = std::make_unique<Layer>();
+    layer->kind = node.layer->kind();
     layer->in = node.inputs;
     layer->out = node.outputs;
-    nn::Layer* l = node.layer.get();
-    if (auto* c = dynamic_cast<nn::Convolution*>(l)) {
-      if (!c->spec().bias) fail("GPU network: convolution ", l->name(), " has no bias; the CUDA path needs one");
-      layer->kind = Layer::conv;
+    if (auto* c = nn::layer_as<nn::Convolution>(*node.layer)) {
       layer->conv_spec = c->spec();
       if (layers_.empty()) input_channels_ = c->spec().in_channels;
       layer->convolution = std::make_unique<CudnnConvolution>(cudnn_, c->spec(), options.tf32, options.workspace_limit,
                                                              options.measure_algorithms);
       layer->weight_slot = slot_of.at(&c->weight());
       layer->bias_slot = slot_of.at(&c->bias());
-      if (layer->bias_slot + 1 != layer->weight_slot) fail("GPU network: ", l->name(), "'s parameters are not adjacent");
-    } else if (auto* p = dynamic_cast<nn::Pooling*>(l)) {
-      layer->kind = Layer::pool;
+      if (layer->bias_slot + 1 != layer->weight_slot) fail("GPU network: ", c->name(), "'s parameters are not adjacent");
+    } else if (const auto* p = nn::layer_as<nn::Pooling>(*node.layer)) {
       layer->pool_spec = p->spec();
-    } else if (auto* d = dynamic_cast<nn::Dropout*>(l)) {
-      layer->kind = Layer::dropout;
+    } else if (const auto* d = nn::layer_as<nn::Dropout>(*node.layer)) {
       layer->ratio = d->ratio();
       layer->seed = d->seed();
-    } else if (dynamic_cast<nn::Concat*>(l)) {
-      layer->kind = Layer::concat;
-    } else if (dynamic_cast<nn::Split*>(l)) {
-      layer->kind = Layer::split;
+    } else if (layer->kind == nn::OpKind::split) {
       for (int b : node.outputs) blobs_[b].alias_of = layer->in[0];
-    } else {
-      fail("GPU network: no CUDA version of layer ", l->name(), " (", l->type(), ")");
     }
     for (int b : node.outputs) blobs_[size_t(b)].needs_diff = training_ && net.blob(b).needs_diff;
     layers_.push_back(std::move(layer));
@@ -131,17 +120,17 @@ void GpuNetwork::reshape(const Shape& input) {
     const Shape& x = blobs_[layer->in[0]].shape;
     Shape y;
     switch (layer->kind) {
-      case Layer::conv:
+      case nn::OpKind::convolution:
         y = layer->convolution->plan(x, training_);
         workspace = std::max(workspace, layer->convolution->workspace_bytes());
         break;
-      case Layer::pool: {
+      case nn::OpKind::pooling: {
         const nn::PoolSpec& p = layer->pool_spec;
         y = {x[0], x[1], nn::pool_out_size(int(x[2]), p.kernel, p.stride, p.pad),
              nn::pool_out_size(int(x[3]), p.kernel, p.stride, p.pad)};
         break;
       }
-      case Layer::concat: {
+      case nn::OpKind::concat: {
         y = x;
         y[1] = 0;
         for (int b : layer->in) {
@@ -152,12 +141,12 @@ void GpuNetwork::reshape(const Shape& input) {
         }
         break;
       }
-      case Layer::dropout:
-      case Layer::split:
+      case nn::OpKind::dropout:
+      case nn::OpKind::split:
         y = x;
         break;
     }
-    if (layer->kind == Layer::dropout && training_) layer->mask = Tensor(y, Device::cuda);
+    if (layer->kind == nn::OpKind::dropout && training_) layer->mask = Tensor(y, Device::cuda);
     for (int b : layer->out) {
       Blob& blob = blobs_[b];
       blob.shape = y;
@@ -194,18 +183,18 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
     Blob& x = blobs_[layer->in[0]];
     Blob& y = blobs_[layer->out[0]];
     switch (layer->kind) {
-      case Layer::conv:
+      case nn::OpKind::convolution:
         layer->convolution->forward(x.data.data(), values_.get() + slots_[layer->weight_slot].offset,
                                     values_.get() + slots_[layer->bias_slot].offset, y.data.data(), workspace_.get());
         break;
-      case Layer::pool: {
+      case nn::OpKind::pooling: {
         const nn::PoolSpec& p = layer->pool_spec;
         auto run = p.kind == nn::PoolKind::max ? cuda::max_pool_forward : cuda::avg_pool_forward;
         run(x.data.data(), y.data.data(), x.shape[0] * x.shape[1], x.shape[2], x.shape[3], y.shape[2], y.shape[3],
             p.kernel, p.stride, p.pad, stream_);
         break;
       }
-      case Layer::dropout:
+      case nn::OpKind::dropout:
         if (training_)
           cuda::dropout_forward(x.data.data(), y.data.data(), layer->mask.data(), keys_.get(), x.shape[0],
                                 x.data.numel() / x.shape[0], layer->seed, layer->ratio, stream_);
@@ -214,7 +203,7 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
                                 stream_),
                 "cudaMemcpyAsync");
         break;
-      case Layer::concat: {
+      case nn::OpKind::concat: {
         const size_t out_image = size_t(y.shape[1] * plane_size(y.shape)) * sizeof(float);
         size_t offset = 0;
         for (int b : layer->in) {
@@ -227,7 +216,7 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
         }
         break;
       }
-      case Layer::split:
+      case nn::OpKind::split:
         break;  // the outputs share the input's data
     }
   }
@@ -248,13 +237,13 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
     if (!y.needs_diff) {
       // Nothing trainable upstream (nn::Net's marks): no gradient to compute. Its parameters'
       // gradients stay zero, and are still handed on, so that every bucket of the sum completes.
-      if (layer.kind == Layer::conv && after_layer) after_layer(layer.bias_slot, 2);
+      if (layer.kind == nn::OpKind::convolution && after_layer) after_layer(layer.bias_slot, 2);
       continue;
     }
     Blob& x = blobs_[layer.in[0]];
     float* dx = x.needs_diff ? x.diff.data() : nullptr;
     switch (layer.kind) {
-      case Layer::conv: {
+      case nn::OpKind::convolution: {
         if (layer.conv_spec.relu)  // through the fused ReLU, in place: nobody else reads this gradient
           cuda::relu_backward(y.data.data(), y.diff.data(), y.diff.data(), size_t(y.diff.numel()), stream_);
         const Slot& w = slots_[layer.weight_slot];
@@ -264,7 +253,7 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
         if (after_layer) after_layer(layer.bias_slot, 2);
         break;
       }
-      case Layer::pool: {
+      case nn::OpKind::pooling: {
         if (!dx) break;
         const nn::PoolSpec& p = layer.pool_spec;
         const int64_t planes = x.shape[0] * x.shape[1];  // dx is overwritten, every element
@@ -276,10 +265,10 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
                                   p.stride, p.pad, stream_);
         break;
       }
-      case Layer::dropout:
+      case nn::OpKind::dropout:
         if (dx) cuda::multiply(y.diff.data(), layer.mask.data(), dx, size_t(x.diff.numel()), stream_);
         break;
-      case Layer::concat: {
+      case nn::OpKind::concat: {
         const size_t out_image = size_t(y.shape[1] * plane_size(y.shape)) * sizeof(float);
         size_t offset = 0;
         for (int b : layer.in) {
@@ -293,7 +282,7 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
         }
         break;
       }
-      case Layer::split: {
+      case nn::OpKind::split: {
         if (!dx) break;
         const size_t n = size_t(x.diff.numel());
         check(cudaMemcpyAsync(dx, y.diff.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "cudaMemcpyAsync");

@@ -1,6 +1,7 @@
-// A model's network on one GPU. It mirrors the CPU net (models/deeplab.h builds the graph and
-// owns the parameters' canonical copy) layer by layer: cuDNN convolutions, kernels/ for pooling,
-// dropout, concat and the rest. Activations, parameters and gradients stay on the device for a
+// A model's network on one GPU. It runs the graph nn::Net compiles (models/deeplab.h builds it
+// and owns the parameters' canonical copy), dispatching on each layer's op kind: cuDNN
+// convolutions, kernels/ for pooling, dropout, concat and the rest. What it can run is the
+// table of gpu/op_support.h, checked before any device work. Activations, parameters and gradients stay on the device for a
 // whole step; parameters cross to the host only when asked (checkpoints, the end of training).
 // Every operation runs on the network's stream.
 #pragma once

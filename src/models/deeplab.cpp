@@ -223,7 +223,7 @@ double Model::gflops(int64_t height, int64_t width, int64_t batch) {
 
 void Model::set_dropout_keys(const std::vector<uint64_t>& keys) {
   for (const auto& node : net_.nodes())
-    if (auto* d = dynamic_cast<nn::Dropout*>(node.layer.get())) d->set_sample_keys(keys);
+    if (auto* d = nn::layer_as<nn::Dropout>(*node.layer)) d->set_sample_keys(keys);
 }
 
 std::vector<LayerParams> parameter_layers(Model& model) {

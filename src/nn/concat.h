@@ -7,6 +7,8 @@ namespace deeplab::nn {
 class Concat : public Layer {
  public:
   using Layer::Layer;
+  static constexpr OpKind kKind = OpKind::concat;
+  OpKind kind() const override { return kKind; }
   const char* type() const override { return "Concat"; }
   std::vector<Desc> setup(const std::vector<Desc>& inputs, Phase phase) override;
   void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) override;

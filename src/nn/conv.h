@@ -24,6 +24,8 @@ enum class ConvAlgorithm { direct, winograd };
 class Convolution : public Layer {
  public:
   Convolution(std::string name, ConvSpec spec, ConvAlgorithm algorithm = ConvAlgorithm::direct);
+  static constexpr OpKind kKind = OpKind::convolution;
+  OpKind kind() const override { return kKind; }
   const char* type() const override { return spec_.relu ? "Convolution+ReLU" : "Convolution"; }
   std::vector<Desc> setup(const std::vector<Desc>& inputs, Phase phase) override;
   void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) override;

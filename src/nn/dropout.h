@@ -16,6 +16,8 @@ namespace deeplab::nn {
 class Dropout : public Layer {
  public:
   Dropout(std::string name, float ratio, uint64_t seed);
+  static constexpr OpKind kKind = OpKind::dropout;
+  OpKind kind() const override { return kKind; }
   const char* type() const override { return "Dropout"; }
   std::vector<Desc> setup(const std::vector<Desc>& inputs, Phase phase) override;
   void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) override;

@@ -38,6 +38,11 @@ struct GridStep {
   int stride = 1;
 };
 
+// What a layer computes. Code outside the CPU layers (the GPU executor, the Caffe writer)
+// dispatches on this rather than on C++ types, and a backend states which kinds it runs.
+enum class OpKind { convolution, pooling, dropout, concat, split };
+const char* op_kind_name(OpKind kind);
+
 class Layer {
  public:
   explicit Layer(std::string name) : name_(std::move(name)) {}
@@ -46,6 +51,8 @@ class Layer {
   Layer& operator=(const Layer&) = delete;
 
   const std::string& name() const { return name_; }
+  virtual OpKind kind() const = 0;
+  // The kind with its variant, for messages and listings ("Convolution+ReLU", "MaxPool").
   virtual const char* type() const = 0;
   virtual int num_outputs() const { return 1; }
 
@@ -75,5 +82,15 @@ class Layer {
  private:
   std::string name_;
 };
+
+// The layer as its concrete class when it is of that class's kind (L::kKind), else nullptr.
+template <class L>
+L* layer_as(Layer& layer) {
+  return layer.kind() == L::kKind ? static_cast<L*>(&layer) : nullptr;
+}
+template <class L>
+const L* layer_as(const Layer& layer) {
+  return layer.kind() == L::kKind ? static_cast<const L*>(&layer) : nullptr;
+}
 
 }  // namespace deeplab::nn

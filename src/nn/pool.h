@@ -21,6 +21,8 @@ int pool_out_size(int in, int kernel, int stride, int pad);
 class Pooling : public Layer {
  public:
   Pooling(std::string name, PoolSpec spec);
+  static constexpr OpKind kKind = OpKind::pooling;
+  OpKind kind() const override { return kKind; }
   const char* type() const override { return spec_.kind == PoolKind::max ? "MaxPool" : "AvgPool"; }
   std::vector<Desc> setup(const std::vector<Desc>& inputs, Phase phase) override;
   void forward(const std::vector<Blob*>& in, const std::vector<Blob*>& out) override;

@@ -8,6 +8,8 @@ namespace deeplab::nn {
 class Split : public Layer {
  public:
   Split(std::string name, int outputs) : Layer(std::move(name)), outputs_(outputs) {}
+  static constexpr OpKind kKind = OpKind::split;
+  OpKind kind() const override { return kKind; }
   const char* type() const override { return "Split"; }
   int num_outputs() const override { return outputs_; }
   bool aliases_input() const override { return true; }

@@ -6,9 +6,11 @@
 #include <cmath>
 
 #include "core/device.h"
+#include "gpu/op_support.h"
 #include "gradcheck.h"
 #include "layer_testing.h"
 #include "test_support.h"
+#include "nn/conv.h"
 #include "nn/softmax.h"
 #include "train/solver.h"
 #ifdef DEEPLAB_WITH_CUDA
@@ -126,6 +128,47 @@ TEST(GpuKernels, SgdMatchesTheSolver) {
 TEST(GpuNetwork, NeedsACudaBuild) { SKIP_GPU_TEST(cuda_unavailable_reason()); }
 
 #endif
+
+// The GPU executor's operator table is checked where a net is built, before any device work, so
+// these run on every machine: every model the program builds passes it, in both phases, and a net
+// it cannot run is refused with every reason named.
+TEST(GpuOpSupport, EveryModelsNetRunsOnTheGpu) {
+  for (ModelKind kind : {ModelKind::largefov, ModelKind::deeplab, ModelKind::msc_largefov, ModelKind::vgg16})
+    for (nn::Phase phase : {nn::Phase::test, nn::Phase::train}) {
+      ModelSpec spec;
+      spec.kind = kind;
+      spec.num_classes = 5;
+      spec.width = 0.125;
+      if (is_classifier(kind)) spec.input_size = 64;
+      Model model(spec, phase, 1);
+      model.net().compile();  // splits included, as the executor sees it
+      EXPECT_TRUE(gpu::unsupported_parts(model.net()).empty()) << model_kind_name(kind);
+      EXPECT_NO_THROW(gpu::check_supported(model.net()));
+    }
+}
+
+TEST(GpuOpSupport, RefusesWhatTheExecutorCannotRunNamingEachPart) {
+  nn::Net net(nn::Phase::test);
+  const int x = net.add_input("data");
+  nn::ConvSpec with_bias{3, 4, 3, 1, 1, 1, true, true};
+  nn::ConvSpec no_bias{4, 4, 1, 1, 0, 1, false, false};
+  const int a = net.add1(std::make_unique<nn::Convolution>("conv_a", with_bias), {x});
+  const int b = net.add1(std::make_unique<nn::Convolution>("conv_b_nobias", no_bias), {a});
+  net.mark_output(a);
+  net.mark_output(b);
+  const std::vector<std::string> parts = gpu::unsupported_parts(net);
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_NE(parts[0].find("1 inputs and 2 outputs"), std::string::npos) << parts[0];
+  EXPECT_NE(parts[1].find("conv_b_nobias"), std::string::npos) << parts[1];
+  EXPECT_NE(parts[1].find("without a bias"), std::string::npos) << parts[1];
+  EXPECT_EQ(gpu::unsupported_reason(*net.nodes()[0].layer), "");
+  try {
+    gpu::check_supported(net);
+    ADD_FAILURE() << "a net with a bias-less convolution and two outputs was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv_b_nobias"), std::string::npos) << e.what();
+  }
+}
 
 }  // namespace
 }  // namespace deeplab
