@@ -50,6 +50,12 @@ int fc6_dilation(const ModelSpec& spec);
 inline bool has_fc6_dilation(ModelKind kind) { return kind == ModelKind::largefov || kind == ModelKind::msc_largefov; }
 inline constexpr int kMaxFc6Dilation = 64;
 
+// Multi-scale models concatenate branches whose sizes agree only for inputs of 8k + 1 pixels:
+// the side an image of this side is padded to for the network (Scorer pads it).
+inline int64_t network_side(ModelKind kind, int64_t side) {
+  return kind == ModelKind::msc_largefov ? (side + 6) / 8 * 8 + 1 : side;
+}
+
 // A classifier (one score vector per image) rather than a segmentation network.
 inline bool is_classifier(ModelKind kind) { return kind == ModelKind::vgg16; }
 
@@ -66,7 +72,7 @@ class Model {
   nn::Net& net() { return net_; }
   const nn::Net& net() const { return net_; }
 
-  // Mean-subtracted BGR batch (N x 3 x H x W) -> class scores (N x classes x h x w), h = ceil(H / 8).
+  // Mean-subtracted BGR batch (N x 3 x H x W) -> class scores (N x classes x h x w), h = ceil((H - 1) / 8) + 1
   Tensor forward(const Tensor& image_bgr);
   // Gradient of the scores -> parameter gradients (train phase).
   void backward(const Tensor& score_grad);

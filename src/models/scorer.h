@@ -31,11 +31,14 @@ class Scorer {
   Scorer(const Scorer&) = delete;
   Scorer& operator=(const Scorer&) = delete;
 
-  // Mean-subtracted BGR batch (N x 3 x H x W, host) -> scores (N x classes x h x w, host).
+  // Mean-subtracted BGR batch (N x 3 x H x W, host) -> scores (N x classes x h x w, host),
+  // h = ceil((H - 1) / 8) + 1, for any H and W (multi-scale models included).
   Tensor scores(const Tensor& image_bgr);
   const DeviceSelection& device() const { return device_; }
 
  private:
+  Tensor scores_as_given(const Tensor& image_bgr);
+
   Model& model_;
   DeviceSelection device_;
   std::unique_ptr<DeviceNetwork> gpu_;

@@ -99,7 +99,9 @@ int64_t memory_mb(const SegmentOptions& o, Model& model, const data::EntryInfo& 
   resolution.max_side = max_side;
   const Size2D size = working_size(e.height, e.width, max_side);
   // The planned buffers, and the weights (held once, plus Winograd's transformed copies).
-  const int64_t network = int64_t(model.net().plan_bytes({{1, 3, size.height, size.width}})) +
+  const ModelKind kind = model.spec().kind;
+  const int64_t network = int64_t(model.net().plan_bytes(
+                              {{1, 3, network_side(kind, size.height), network_side(kind, size.width)}})) +
                           model.param_count() * int64_t(sizeof(float)) * 3 / 2;
   return segment_memory_bytes(e.height, e.width, classes, o.crf, resolution, network) >> 20;
 }

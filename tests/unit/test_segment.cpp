@@ -10,7 +10,9 @@
 
 #include "core/half.h"
 #include "eval/confusion.h"
+#include "gradcheck.h"
 #include "models/deeplab.h"
+#include "models/scorer.h"
 #include "segment/predict.h"
 #include "segment/predictions_file.h"
 #include "segment/segment_dataset.h"
@@ -127,6 +129,37 @@ TEST(Resolution, LabelsAtMaxSideAreTheScaledImagesLabelsScaledBack) {
   }
   expect_error([&] { segment::labels_from_probabilities(p, rgb.data(), H, W, nullptr, nullptr, {80, false}); },
                {"do not fit a 80x60 image"});
+}
+
+// A multi-scale model's branches meet only for 8k + 1 pixels a side; the scorer pads any other
+// size with the mean colour, at the bottom and right, so that its scores have the shape
+// LargeFOV's have at that size (a 160-pixel scene, a 500 x 375 photograph).
+TEST(Scorer, MultiScaleModelsTakeAnyImageSize) {
+  ModelSpec spec;
+  spec.kind = ModelKind::msc_largefov;
+  spec.num_classes = 3;
+  spec.width = 0.125;
+  Model model(spec, nn::Phase::test, 5);
+  Scorer scorer(model, DeviceSelection{});
+  const int64_t H = 38, W = 45;  // padded to 41 x 49
+  const Tensor image = testing::random_tensor({2, 3, H, W}, 4, -50, 50);
+  expect_error([&] { model.forward(image); }, {"8k+1"});
+  const Tensor scores = scorer.scores(image);
+  Tensor padded({2, 3, 41, 49});
+  for (int64_t p = 0; p < 6; ++p)
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x) padded.data()[(p * 41 + y) * 49 + x] = image.data()[(p * H + y) * W + x];
+  const Tensor full = model.forward(padded);
+  ASSERT_EQ(scores.shape(), full.shape());
+  EXPECT_EQ(std::memcmp(scores.data(), full.data(), size_t(full.numel()) * sizeof(float)), 0);
+  spec.kind = ModelKind::largefov;
+  Model single(spec, nn::Phase::test, 5);
+  Scorer single_scorer(single, DeviceSelection{});
+  EXPECT_EQ(single_scorer.scores(image).shape(), scores.shape());
+  // Sizes that fit pass through as they are.
+  const Tensor fits = testing::random_tensor({1, 3, 41, 49}, 6, -50, 50);
+  const Tensor direct = model.forward(fits);
+  EXPECT_EQ(std::memcmp(scorer.scores(fits).data(), direct.data(), size_t(direct.numel()) * sizeof(float)), 0);
 }
 
 TEST(PngLayout, PathsForEachLayoutAndNamesThatWouldLeaveTheFolder) {
