@@ -121,6 +121,16 @@ with h5py.File(sys.argv[1], "r") as f:
   rgb, label = entry["rgb"][...], entry["label"][...]
   print(entry.attrs["name"].decode(), rgb.shape, rgb.dtype, label.shape, len(f.attrs["class_names"]))
 ' "$dir/scenes/val.h5"
+# A multi-scale model on 64-pixel scenes (not 8k+1): padded to 65, segmented, a label per pixel.
+"$make_files" model "$dir/tiny11.h5" msc-largefov 11 0.125 || fail "make model"
+expect "msc-largefov segments 64-pixel scenes" 0 "3 images" -- \
+  "$deeplab" segment --model "$dir/tiny11.h5" --data "$dir/scenes/val.h5" --out "$dir/msc-val.h5" --crf
+expect "h5py reads msc-largefov's labels at the scenes' size" 0 "^\(64, 64\) uint8$" -- /usr/bin/python3 -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+  d = f["images/000000/labels"]
+  print(d.shape, d.dtype)
+' "$dir/msc-val.h5"
 expect "bench loader" 0 "loader .*48x48 crops, batch 2, 2 threads: [0-9.]+ images/s" -- \
   "$deeplab" bench loader --data "$dir/scenes/train.h5" --crop 48 --batch 2 --batches 3
 # Memory stays flat however long the loader runs (it grew ~0.9 MB an image before main() fixed
