@@ -106,11 +106,11 @@ demo() {
   if [ -s "$out/vgg/accuracy.json" ]; then
     log "pretraining: done before ($out/vgg/final.h5)"
   else
-    log "pretraining configs/pretrain-garments.ini on 2 ranks (about 3 minutes); its photographs: $out/vgg/examples.png"
+    log "pretraining configs/pretrain-garments.ini on 2 ranks (about 4 minutes); its photographs: $out/vgg/examples.png"
     "${mpirun[@]}" "$deeplab" pretrain --config configs/pretrain-garments.ini --out "$out/vgg" --resume auto
   fi
   stage_made_by "$out/finetune" "$stamp_ft" || { clear_stage "$out/finetune"; stamp_stage "$out/finetune" "$stamp_ft"; }
-  log "fine-tuning configs/scenes-finetune.ini from it on 2 ranks, about 4 minutes (--init converts fc6/fc7 by the paper's rule)"
+  log "fine-tuning configs/scenes-finetune.ini from it on 2 ranks, about 3 minutes (--init converts fc6/fc7 by the paper's rule)"
   "${mpirun[@]}" "$deeplab" train --config configs/scenes-finetune.ini --init "$out/vgg/final.h5" \
     --data "$out/scenes/train.h5" --out "$out/finetune" --resume auto
   log "loss curves: $out/vgg/loss.png (pretraining), $out/finetune/loss.png (fine-tuning)"
