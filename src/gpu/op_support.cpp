@@ -1,22 +1,25 @@
 #include "gpu/op_support.h"
 
-#include <algorithm>
-
 #include "core/error.h"
 #include "nn/conv.h"
 
 namespace deeplab::gpu {
 
-const std::vector<nn::OpKind>& supported_op_kinds() {
-  static const std::vector<nn::OpKind> kinds = {nn::OpKind::convolution, nn::OpKind::pooling, nn::OpKind::dropout,
-                                                nn::OpKind::concat, nn::OpKind::split};
-  return kinds;
+bool has_cuda_code(nn::OpKind kind) {
+  // No default: a new kind is a compiler warning here, as in gpu_network.cpp's switches.
+  switch (kind) {
+    case nn::OpKind::convolution:
+    case nn::OpKind::pooling:
+    case nn::OpKind::dropout:
+    case nn::OpKind::concat:
+    case nn::OpKind::split:
+      return true;
+  }
+  return false;
 }
 
 std::string unsupported_reason(const nn::Layer& layer) {
-  const std::vector<nn::OpKind>& kinds = supported_op_kinds();
-  if (std::find(kinds.begin(), kinds.end(), layer.kind()) == kinds.end())
-    return std::string("no CUDA version of ") + nn::op_kind_name(layer.kind());
+  if (!has_cuda_code(layer.kind())) return std::string("no CUDA version of ") + nn::op_kind_name(layer.kind());
   if (const auto* conv = nn::layer_as<nn::Convolution>(layer); conv && !conv->spec().bias)
     return "a convolution without a bias (the cuDNN path adds one)";
   return "";

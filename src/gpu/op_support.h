@@ -9,8 +9,8 @@
 
 namespace deeplab::gpu {
 
-// The op kinds the executor has CUDA forward and backward code for (gpu_network.cpp).
-const std::vector<nn::OpKind>& supported_op_kinds();
+// Whether the executor has CUDA forward and backward code for this op kind (gpu_network.cpp).
+bool has_cuda_code(nn::OpKind kind);
 
 // Why the executor cannot run this layer ("" when it can).
 std::string unsupported_reason(const nn::Layer& layer);

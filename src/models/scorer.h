@@ -32,7 +32,8 @@ class Scorer {
   Scorer& operator=(const Scorer&) = delete;
 
   // Mean-subtracted BGR batch (N x 3 x H x W, host) -> scores (N x classes x h x w, host),
-  // h = ceil((H - 1) / 8) + 1, for any H and W (multi-scale models included).
+  // h = ceil((H - 1) / 8) + 1 for the segmentation models, for any H and W (multi-scale models
+  // included: padded, see scores()).
   Tensor scores(const Tensor& image_bgr);
   const DeviceSelection& device() const { return device_; }
 

@@ -94,10 +94,11 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
   };
   const tag blocked_src = src_dims[1] % 16 == 0 ? tag::nChw16c : tag::any;
   std::vector<Candidate> candidates;
-  // Fewer than 16 channels (the first layers of narrow networks) would be padded to a block of
-  // 16, up to 4x the arithmetic: channels-last instead (oneDNN's brgconv kernels). VGG at an
-  // eighth of its width, training step at 96 px: 58 -> 51 ms.
-  if (spec_.out_channels % 16 != 0 || (src_dims[1] % 16 != 0 && src_dims[1] > 4))
+  // An input of fewer than 16 channels (the first layers of narrow networks) would be padded to
+  // a block of 16, and so would a narrow output, up to 4x the arithmetic: channels-last instead
+  // (oneDNN's brgconv kernels). Not for a wide input into few outputs (fc8): there the padding
+  // is cheap and channels-last would cost a reorder of the wide input.
+  if (src_dims[1] < 16 && (src_dims[1] > 4 || spec_.out_channels < 16))
     candidates.push_back({algorithm::convolution_direct, tag::nhwc, tag::nhwc});
   if (algorithm_ == ConvAlgorithm::winograd && !bf16 && spec_.kernel == 3 && spec_.stride == 1 &&
       spec_.dilation == 1 && src_dims[1] % 16 == 0 && spec_.out_channels % 16 == 0)
@@ -219,7 +220,7 @@ void Convolution::backward(const std::vector<Blob*>& out, const std::vector<Blob
     const int64_t n = static_cast<int64_t>(physical_size(y.desc));
 #pragma omp parallel for simd
     for (int64_t i = 0; i < n; ++i)
-      dy[i] = yv[i] > 0.0f ? dy[i] : 0.0f;
+      dy[i] = yv[i] <= 0.0f ? 0.0f : dy[i];  // a NaN output passes its gradient, as on the GPU
   }
   const bool train_w = weight_.lr_mult != 0.0f || (spec_.bias && bias_.lr_mult != 0.0f);
   if (train_w) {

@@ -2,6 +2,7 @@
 // layout chosen by the layer that produces it); a Param is a learnable array in its canonical
 // layout (OIHW, O); a Layer maps input blobs to output blobs, forward and backward.
 #pragma once
+#include <cassert>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -84,13 +85,16 @@ class Layer {
 };
 
 // The layer as its concrete class when it is of that class's kind (L::kKind), else nullptr.
+// One class per kind: the assert guards that in debug builds.
 template <class L>
 L* layer_as(Layer& layer) {
-  return layer.kind() == L::kKind ? static_cast<L*>(&layer) : nullptr;
+  if (layer.kind() != L::kKind) return nullptr;
+  assert(dynamic_cast<L*>(&layer) != nullptr);
+  return static_cast<L*>(&layer);
 }
 template <class L>
 const L* layer_as(const Layer& layer) {
-  return layer.kind() == L::kKind ? static_cast<const L*>(&layer) : nullptr;
+  return layer_as<L>(const_cast<Layer&>(layer));
 }
 
 }  // namespace deeplab::nn

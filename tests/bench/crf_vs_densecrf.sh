@@ -39,11 +39,13 @@ PY
 
 input=(--image "$work/im.png" --probs "$work/p.npy" --layout hwc)
 "$deeplab" crf "${input[@]}" --out "$work/ours.png" >/dev/null
+# Each program's output is taken on a line of its own, so that set -e stops at a failing run.
 for _ in $(seq "$rounds"); do
-  echo "densecrf $("$work/time_densecrf" "$work/im.ppm" "$work/p.f32" 21 10 10 "$work/theirs.pgm")"
-  echo "ours2 $("$deeplab" bench crf "${input[@]}" --repeats 10 --json)"
-  echo "ours1 $("$deeplab" bench crf "${input[@]}" --repeats 10 --threads 1 --json)"
-done > "$work/times"
+  theirs=$("$work/time_densecrf" "$work/im.ppm" "$work/p.f32" 21 10 10 "$work/theirs.pgm")
+  ours2=$("$deeplab" bench crf "${input[@]}" --repeats 10 --json)
+  ours1=$("$deeplab" bench crf "${input[@]}" --repeats 10 --threads 1 --json)
+  printf 'densecrf %s\nours2 %s\nours1 %s\n' "$theirs" "$ours2" "$ours1" >>"$work/times"
+done
 /usr/bin/python3 - "$work" <<'PY'
 import json, statistics, sys
 import numpy as np

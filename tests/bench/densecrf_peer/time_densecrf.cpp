@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   std::vector<unsigned char> rgb = read_ppm(argv[1], width, height);
   const int labels = std::atoi(argv[3]), iterations = std::atoi(argv[4]), repeats = std::atoi(argv[5]);
   const int n = width * height;
+  if (labels < 1 || iterations < 0 || repeats < 1) {
+    std::cerr << "time_densecrf: LABELS and REPEATS must be at least 1, ITERATIONS at least 0\n";
+    return 2;
+  }
   std::vector<float> probs(size_t(n) * labels);
   std::ifstream in(argv[2], std::ios::binary);
   in.read(reinterpret_cast<char*>(probs.data()), std::streamsize(probs.size() * sizeof(float)));
