@@ -8,6 +8,16 @@ namespace deeplab {
 
 namespace {
 DeviceNetworkMaker device_network_maker = nullptr;
+
+// The batch at the bottom right of a zero (mean-colour) canvas of height x width.
+Tensor pad_bottom_right(const Tensor& images, int64_t height, int64_t width) {
+  const int64_t n = images.dim(0), c = images.dim(1), h = images.dim(2), w = images.dim(3);
+  Tensor out({n, c, height, width});
+  for (int64_t p = 0; p < n * c; ++p)
+    for (int64_t y = 0; y < h; ++y)
+      std::copy_n(images.data() + (p * h + y) * w, w, out.data() + (p * height + y) * width);
+  return out;
+}
 }  // namespace
 
 void register_device_network(DeviceNetworkMaker maker) { device_network_maker = maker; }
@@ -21,19 +31,6 @@ Scorer::Scorer(Model& model, const DeviceSelection& device, bool tf32, bool meas
 }
 
 Scorer::~Scorer() = default;
-
-namespace {
-// The batch at the bottom right of a zero (mean-colour) canvas of height x width.
-Tensor pad_bottom_right(const Tensor& images, int64_t height, int64_t width) {
-  const int64_t n = images.dim(0), c = images.dim(1), h = images.dim(2), w = images.dim(3);
-  Tensor out({n, c, height, width});
-  for (int64_t p = 0; p < n * c; ++p)
-    for (int64_t y = 0; y < h; ++y)
-      std::copy_n(images.data() + (p * h + y) * w, w, out.data() + (p * height + y) * width);
-  return out;
-}
-
-}  // namespace
 
 Tensor Scorer::scores(const Tensor& image_bgr) {
   // A multi-scale model takes only 8k + 1 pixels a side (DeepLab's Caffe nets padded every test

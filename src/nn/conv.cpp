@@ -86,8 +86,9 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
 
   // Candidates, best first; the first that oneDNN runs with an optimised kernel wins.
   // Activations in nChw16c (channels in blocks of 16) suit its direct AVX-512 kernels; a
-  // 3-channel input stays plain (blocking would pad it to 16), or goes channels-last below. Where the direct kernel does
-  // not apply (fc6's dilation 12 on a small map), let oneDNN choose the layout.
+  // 3-channel input stays plain (blocking would pad it to 16), or goes channels-last below.
+  // Where the direct kernel does not apply (fc6's dilation 12 on a small map), let oneDNN choose
+  // the layout.
   struct Candidate {
     algorithm alg;
     tag src, dst;

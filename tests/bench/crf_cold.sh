@@ -2,22 +2,14 @@
 # The CRF on one image, cold against warm: the wall time of `deeplab crf` on a 500x375 photograph
 # with a 21-label class map (start-up, reading, the CRF, writing), the CRF's first run in a fresh
 # process, and its warm median (bench crf on the same image), each the median over 15 processes.
-# The photograph is densecrf's im1 scaled to 500x375; the class map its coarse map, upsampled.
+# The photograph is densecrf's im1 scaled to 500x375 with its coarse map (crf_photo.py).
 # usage: crf_cold.sh DEEPLAB [EXAMPLES]   (EXAMPLES: ../shared/data/crf-examples)
 set -euo pipefail
 deeplab=$1
 examples=${2:-../shared/data/crf-examples}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-/usr/bin/python3 - "$examples" "$work" <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-examples, work = sys.argv[1:]
-Image.open(examples + "/im1.png").convert("RGB").resize((500, 375)).save(work + "/im.png")
-p = np.load(examples + "/im1_coarse_prob_240x320x21.npy")
-np.save(work + "/p.npy", p[np.arange(375) * 240 // 375][:, np.arange(500) * 320 // 500].astype(np.float32))
-PY
+/usr/bin/python3 "$(dirname "$0")/crf_photo.py" "$examples" "$work"
 input=(--image "$work/im.png" --probs "$work/p.npy" --layout hwc)
 for _ in $(seq 15); do
   start=$(date +%s%N)

@@ -23,19 +23,7 @@ g++ -O3 -DNDEBUG -I"$densecrf/include" -I/usr/include/eigen3 -o "$work/time_dens
   "$here/densecrf_peer/time_densecrf.cpp" \
   "$densecrf"/src/{util,permutohedral,unary,pairwise,objective,densecrf,labelcompatibility}.cpp
 
-/usr/bin/python3 - "$examples" "$work" <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-examples, work = sys.argv[1:]
-im = Image.open(examples + "/im1.png").convert("RGB").resize((500, 375))
-im.save(work + "/im.png")
-im.save(work + "/im.ppm")
-p = np.load(examples + "/im1_coarse_prob_240x320x21.npy")
-p = p[np.arange(375) * 240 // 375][:, np.arange(500) * 320 // 500].astype(np.float32)
-np.save(work + "/p.npy", p)
-p.tofile(work + "/p.f32")
-PY
+/usr/bin/python3 "$here/crf_photo.py" "$examples" "$work"
 
 input=(--image "$work/im.png" --probs "$work/p.npy" --layout hwc)
 "$deeplab" crf "${input[@]}" --out "$work/ours.png" >/dev/null

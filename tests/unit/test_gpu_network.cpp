@@ -26,16 +26,17 @@ namespace {
 using testing::random_tensor;
 using testing::relative_difference;
 
-#ifdef DEEPLAB_WITH_CUDA
-
 ModelSpec small_spec(ModelKind kind) {
   ModelSpec s;
   s.kind = kind;
   s.num_classes = 5;
   s.width = 0.125;
   s.conv_policy = ConvPolicy::direct;
+  if (is_classifier(kind)) s.input_size = 64;
   return s;
 }
+
+#ifdef DEEPLAB_WITH_CUDA
 
 class GpuNetworkTest : public ::testing::TestWithParam<ModelKind> {};
 
@@ -135,12 +136,7 @@ TEST(GpuNetwork, NeedsACudaBuild) { SKIP_GPU_TEST(cuda_unavailable_reason()); }
 TEST(GpuOpSupport, EveryModelsNetRunsOnTheGpu) {
   for (ModelKind kind : {ModelKind::largefov, ModelKind::deeplab, ModelKind::msc_largefov, ModelKind::vgg16})
     for (nn::Phase phase : {nn::Phase::test, nn::Phase::train}) {
-      ModelSpec spec;
-      spec.kind = kind;
-      spec.num_classes = 5;
-      spec.width = 0.125;
-      if (is_classifier(kind)) spec.input_size = 64;
-      Model model(spec, phase, 1);
+      Model model(small_spec(kind), phase, 1);
       model.net().compile();  // splits included, as the executor sees it
       EXPECT_TRUE(gpu::unsupported_parts(model.net()).empty()) << model_kind_name(kind);
       EXPECT_NO_THROW(gpu::check_supported(model.net()));
