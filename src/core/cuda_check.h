@@ -51,4 +51,26 @@ class DeviceArray {
   size_t capacity_ = 0;
 };
 
+// A CUDA library handle (stream, event, cuDNN handle) released with the object that holds it,
+// also when that object's constructor throws after creating it: members already built are
+// destroyed then, though the holder's destructor does not run.
+template <typename Handle, auto destroy>
+class OwnedHandle {
+ public:
+  OwnedHandle() = default;
+  ~OwnedHandle() {
+    if (handle_) destroy(handle_);  // the status is ignored: destructors never throw
+  }
+  OwnedHandle(const OwnedHandle&) = delete;
+  OwnedHandle& operator=(const OwnedHandle&) = delete;
+
+  Handle* receive() { return &handle_; }  // for the library's create call
+  Handle get() const { return handle_; }
+
+ private:
+  Handle handle_ = nullptr;
+};
+using CudaStream = OwnedHandle<cudaStream_t, cudaStreamDestroy>;
+using CudaEvent = OwnedHandle<cudaEvent_t, cudaEventDestroy>;
+
 }  // namespace deeplab

@@ -41,16 +41,12 @@ NcclGradientReducer::NcclGradientReducer(NcclCommunicator* comm, float* grads, c
     ++buckets_.back().gradients;
     offset += counts[i];
   }
-  cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-  cuda_check(cudaEventCreateWithFlags(&ready_event_, cudaEventDisableTiming), "cudaEventCreate");
-  cuda_check(cudaEventCreateWithFlags(&done_event_, cudaEventDisableTiming), "cudaEventCreate");
+  cuda_check(cudaStreamCreateWithFlags(comm_stream_.receive(), cudaStreamNonBlocking), "cudaStreamCreate");
+  cuda_check(cudaEventCreateWithFlags(ready_event_.receive(), cudaEventDisableTiming), "cudaEventCreate");
+  cuda_check(cudaEventCreateWithFlags(done_event_.receive(), cudaEventDisableTiming), "cudaEventCreate");
 }
 
-NcclGradientReducer::~NcclGradientReducer() {
-  cudaEventDestroy(ready_event_);
-  cudaEventDestroy(done_event_);
-  cudaStreamDestroy(comm_stream_);
-}
+NcclGradientReducer::~NcclGradientReducer() = default;
 
 void NcclGradientReducer::begin() {
   for (Bucket& b : buckets_) b.pending = b.gradients, b.started = false;
@@ -68,17 +64,17 @@ void NcclGradientReducer::start(Bucket& b) {
   b.started = true;
   if (!comm_ || comm_->size() == 1) return;
   // The sum may begin once the compute stream has produced the bucket's gradients.
-  cuda_check(cudaEventRecord(ready_event_, compute_), "cudaEventRecord");
-  cuda_check(cudaStreamWaitEvent(comm_stream_, ready_event_, 0), "cudaStreamWaitEvent");
-  nccl_check(ncclAllReduce(grads_ + b.offset, grads_ + b.offset, b.count, ncclFloat, ncclSum, comm_->get(), comm_stream_),
+  cuda_check(cudaEventRecord(ready_event_.get(), compute_), "cudaEventRecord");
+  cuda_check(cudaStreamWaitEvent(comm_stream_.get(), ready_event_.get(), 0), "cudaStreamWaitEvent");
+  nccl_check(ncclAllReduce(grads_ + b.offset, grads_ + b.offset, b.count, ncclFloat, ncclSum, comm_->get(), comm_stream_.get()),
              "ncclAllReduce");
 }
 
 void NcclGradientReducer::finish() {
   for (Bucket& b : buckets_) start(b);
   if (!comm_ || comm_->size() == 1) return;
-  cuda_check(cudaEventRecord(done_event_, comm_stream_), "cudaEventRecord");
-  cuda_check(cudaStreamWaitEvent(compute_, done_event_, 0), "cudaStreamWaitEvent");
+  cuda_check(cudaEventRecord(done_event_.get(), comm_stream_.get()), "cudaEventRecord");
+  cuda_check(cudaStreamWaitEvent(compute_, done_event_.get(), 0), "cudaStreamWaitEvent");
 }
 
 }  // namespace deeplab::dist

@@ -10,6 +10,8 @@
 
 #include <vector>
 
+#include "core/cuda_check.h"
+
 namespace deeplab::dist {
 
 class Mpi;
@@ -56,8 +58,9 @@ class NcclGradientReducer {
 
   NcclCommunicator* comm_;
   float* grads_;
-  cudaStream_t compute_, comm_stream_ = nullptr;
-  cudaEvent_t ready_event_ = nullptr, done_event_ = nullptr;
+  cudaStream_t compute_;
+  CudaStream comm_stream_;
+  CudaEvent ready_event_, done_event_;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_;
 };

@@ -14,6 +14,8 @@ inline void check(cudnnStatus_t s, const char* what) {
   if (s != CUDNN_STATUS_SUCCESS) fail("cuDNN ", what, ": ", cudnnGetErrorString(s));
 }
 
+using deeplab::CudaStream;
 using deeplab::DeviceArray;
+using CudnnHandle = OwnedHandle<cudnnHandle_t, cudnnDestroy>;
 
 }  // namespace deeplab::gpu

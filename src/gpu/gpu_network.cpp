@@ -33,9 +33,9 @@ GpuNetwork::GpuNetwork(nn::Net& net, const GpuOptions& options)
   check_supported(net);
   // A blocking stream: ordered with the legacy default stream both ways, so device tensors made
   // or filled there (Tensor::to, zeroed allocations) are safe to hand to forward and backward.
-  check(cudaStreamCreate(&stream_), "cudaStreamCreate");
-  check(cudnnCreate(&cudnn_), "cudnnCreate");
-  check(cudnnSetStream(cudnn_, stream_), "cudnnSetStream");
+  check(cudaStreamCreate(stream_.receive()), "cudaStreamCreate");
+  check(cudnnCreate(cudnn_.receive()), "cudnnCreate");
+  check(cudnnSetStream(cudnn_.get(), stream_.get()), "cudnnSetStream");
 
   // Parameters in backward order, one slice each of the value and gradient arrays.
   std::vector<nn::Param*> params = net.params();
@@ -62,7 +62,7 @@ GpuNetwork::GpuNetwork(nn::Net& net, const GpuOptions& options)
     if (auto* c = nn::layer_as<nn::Convolution>(*node.layer)) {
       layer->conv_spec = c->spec();
       if (layers_.empty()) input_channels_ = c->spec().in_channels;
-      layer->convolution = std::make_unique<CudnnConvolution>(cudnn_, c->spec(), options.tf32, options.workspace_limit,
+      layer->convolution = std::make_unique<CudnnConvolution>(cudnn_.get(), c->spec(), options.tf32, options.workspace_limit,
                                                              options.measure_algorithms);
       layer->weight_slot = slot_of.at(&c->weight());
       layer->bias_slot = slot_of.at(&c->bias());
@@ -80,22 +80,20 @@ GpuNetwork::GpuNetwork(nn::Net& net, const GpuOptions& options)
   }
 }
 
-GpuNetwork::~GpuNetwork() {
-  layers_.clear();
-  if (cudnn_) cudnnDestroy(cudnn_);
-  if (stream_) cudaStreamDestroy(stream_);
-}
+// The layers' cuDNN descriptors go first, then the cuDNN handle, then the stream: members are
+// destroyed in the reverse of their order in the class.
+GpuNetwork::~GpuNetwork() = default;
 
 void GpuNetwork::upload_params() {
   for (const Slot& s : slots_)
     check(cudaMemcpyAsync(values_.get() + s.offset, s.host->value.data(), s.count * sizeof(float),
-                          cudaMemcpyHostToDevice, stream_),
+                          cudaMemcpyHostToDevice, stream_.get()),
           "cudaMemcpyAsync (parameters to the GPU)");
   synchronize();  // the host arrays may change as soon as this returns
 }
 
 void GpuNetwork::download_params() {
-  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
   for (const Slot& s : slots_) {
     check(cudaMemcpy(s.host->value.data(), values_.get() + s.offset, s.count * sizeof(float), cudaMemcpyDeviceToHost),
           "cudaMemcpy (parameters to the host)");
@@ -104,13 +102,13 @@ void GpuNetwork::download_params() {
 }
 
 void GpuNetwork::zero_grads() {
-  check(cudaMemsetAsync(grads_.get(), 0, total_ * sizeof(float), stream_), "cudaMemsetAsync");
+  check(cudaMemsetAsync(grads_.get(), 0, total_ * sizeof(float), stream_.get()), "cudaMemsetAsync");
 }
 
 void GpuNetwork::set_dropout_keys(const std::vector<uint64_t>& keys) { host_keys_ = keys; }
 
 void GpuNetwork::reshape(const Shape& input) {
-  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");  // old buffers may still be in use
+  check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");  // old buffers may still be in use
   input_shape_ = input;
   blobs_[input_blob_].shape = input;
   blobs_[input_blob_].data = Tensor(input, Device::cuda);
@@ -165,7 +163,7 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
          " x H x W batch, got ", shape_str(image.shape()));
   if (image.shape() != input_shape_) reshape(image.shape());
   Blob& input = blobs_[input_blob_];
-  check(cudaMemcpyAsync(input.data.data(), image.data(), image.numel() * sizeof(float), cudaMemcpyDefault, stream_),
+  check(cudaMemcpyAsync(input.data.data(), image.data(), image.numel() * sizeof(float), cudaMemcpyDefault, stream_.get()),
         "cudaMemcpyAsync (images to the GPU)");
   const int64_t images = image.dim(0);
   if (training_) {
@@ -175,9 +173,9 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
            images);
     keys_.reserve(keys.size());
     // Synchronous for pageable memory: the keys are on the device before this returns.
-    check(cudaMemcpyAsync(keys_.get(), keys.data(), keys.size() * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_),
+    check(cudaMemcpyAsync(keys_.get(), keys.data(), keys.size() * sizeof(uint64_t), cudaMemcpyHostToDevice, stream_.get()),
           "cudaMemcpyAsync (dropout keys)");
-    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
   }
   for (auto& layer : layers_) {
     Blob& x = blobs_[layer->in[0]];
@@ -191,16 +189,16 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
         const nn::PoolSpec& p = layer->pool_spec;
         auto run = p.kind == nn::PoolKind::max ? cuda::max_pool_forward : cuda::avg_pool_forward;
         run(x.data.data(), y.data.data(), x.shape[0] * x.shape[1], x.shape[2], x.shape[3], y.shape[2], y.shape[3],
-            p.kernel, p.stride, p.pad, stream_);
+            p.kernel, p.stride, p.pad, stream_.get());
         break;
       }
       case nn::OpKind::dropout:
         if (training_)
           cuda::dropout_forward(x.data.data(), y.data.data(), layer->mask.data(), keys_.get(), x.shape[0],
-                                x.data.numel() / x.shape[0], layer->seed, layer->ratio, stream_);
+                                x.data.numel() / x.shape[0], layer->seed, layer->ratio, stream_.get());
         else
           check(cudaMemcpyAsync(y.data.data(), x.data.data(), x.data.numel() * sizeof(float), cudaMemcpyDeviceToDevice,
-                                stream_),
+                                stream_.get()),
                 "cudaMemcpyAsync");
         break;
       case nn::OpKind::concat: {
@@ -210,7 +208,7 @@ const Tensor& GpuNetwork::forward(const Tensor& image) {
           const Blob& part = blobs_[b];
           const size_t part_image = size_t(part.shape[1] * plane_size(part.shape)) * sizeof(float);
           check(cudaMemcpy2DAsync(reinterpret_cast<char*>(y.data.data()) + offset, out_image, part.data.data(),
-                                  part_image, part_image, size_t(part.shape[0]), cudaMemcpyDeviceToDevice, stream_),
+                                  part_image, part_image, size_t(part.shape[0]), cudaMemcpyDeviceToDevice, stream_.get()),
                 "cudaMemcpy2DAsync (concat)");
           offset += part_image;
         }
@@ -229,7 +227,7 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
   if (score_grad.shape() != output.shape)
     fail("GPU network: score gradient ", shape_str(score_grad.shape()), " for scores ", shape_str(output.shape));
   check(cudaMemcpyAsync(output.diff.data(), score_grad.data(), score_grad.numel() * sizeof(float), cudaMemcpyDefault,
-                        stream_),
+                        stream_.get()),
         "cudaMemcpyAsync (score gradient)");
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
     Layer& layer = **it;
@@ -245,7 +243,7 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
     switch (layer.kind) {
       case nn::OpKind::convolution: {
         if (layer.conv_spec.relu)  // through the fused ReLU, in place: nobody else reads this gradient
-          cuda::relu_backward(y.data.data(), y.diff.data(), y.diff.data(), size_t(y.diff.numel()), stream_);
+          cuda::relu_backward(y.data.data(), y.diff.data(), y.diff.data(), size_t(y.diff.numel()), stream_.get());
         const Slot& w = slots_[layer.weight_slot];
         const Slot& b = slots_[layer.bias_slot];
         layer.convolution->backward(x.data.data(), values_.get() + w.offset, y.diff.data(), grads_.get() + w.offset,
@@ -259,14 +257,14 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
         const int64_t planes = x.shape[0] * x.shape[1];  // dx is overwritten, every element
         if (p.kind == nn::PoolKind::max)
           cuda::max_pool_backward(x.data.data(), y.diff.data(), dx, planes, x.shape[2], x.shape[3], y.shape[2],
-                                  y.shape[3], p.kernel, p.stride, p.pad, stream_);
+                                  y.shape[3], p.kernel, p.stride, p.pad, stream_.get());
         else
           cuda::avg_pool_backward(y.diff.data(), dx, planes, x.shape[2], x.shape[3], y.shape[2], y.shape[3], p.kernel,
-                                  p.stride, p.pad, stream_);
+                                  p.stride, p.pad, stream_.get());
         break;
       }
       case nn::OpKind::dropout:
-        if (dx) cuda::multiply(y.diff.data(), layer.mask.data(), dx, size_t(x.diff.numel()), stream_);
+        if (dx) cuda::multiply(y.diff.data(), layer.mask.data(), dx, size_t(x.diff.numel()), stream_.get());
         break;
       case nn::OpKind::concat: {
         const size_t out_image = size_t(y.shape[1] * plane_size(y.shape)) * sizeof(float);
@@ -276,7 +274,7 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
           const size_t part_image = size_t(part.shape[1] * plane_size(part.shape)) * sizeof(float);
           if (part.needs_diff)
             check(cudaMemcpy2DAsync(part.diff.data(), part_image, reinterpret_cast<const char*>(y.diff.data()) + offset,
-                                    out_image, part_image, size_t(part.shape[0]), cudaMemcpyDeviceToDevice, stream_),
+                                    out_image, part_image, size_t(part.shape[0]), cudaMemcpyDeviceToDevice, stream_.get()),
                   "cudaMemcpy2DAsync (concat gradient)");
           offset += part_image;
         }
@@ -285,8 +283,8 @@ void GpuNetwork::backward(const Tensor& score_grad, const std::function<void(siz
       case nn::OpKind::split: {
         if (!dx) break;
         const size_t n = size_t(x.diff.numel());
-        check(cudaMemcpyAsync(dx, y.diff.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "cudaMemcpyAsync");
-        for (size_t k = 1; k < layer.out.size(); ++k) cuda::axpy(1.0f, blobs_[layer.out[k]].diff.data(), dx, n, stream_);
+        check(cudaMemcpyAsync(dx, y.diff.data(), n * sizeof(float), cudaMemcpyDeviceToDevice, stream_.get()), "cudaMemcpyAsync");
+        for (size_t k = 1; k < layer.out.size(); ++k) cuda::axpy(1.0f, blobs_[layer.out[k]].diff.data(), dx, n, stream_.get());
         break;
       }
     }

@@ -64,9 +64,9 @@ class GpuNetwork : public DeviceNetwork {
   void upload_params();    // host model -> device
   void download_params();  // device -> host model (bumps each Param's version)
 
-  cudaStream_t stream() const { return stream_; }
-  void synchronize() const override { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
-  cudnnHandle_t cudnn() const { return cudnn_; }
+  cudaStream_t stream() const { return stream_.get(); }
+  void synchronize() const override { check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize"); }
+  cudnnHandle_t cudnn() const { return cudnn_.get(); }
 
  private:
   struct Layer;
@@ -74,8 +74,8 @@ class GpuNetwork : public DeviceNetwork {
 
   GpuOptions options_;
   bool training_;
-  cudaStream_t stream_ = nullptr;
-  cudnnHandle_t cudnn_ = nullptr;
+  CudaStream stream_;
+  CudnnHandle cudnn_;
   std::vector<std::unique_ptr<Layer>> layers_;
   struct Blob {
     Shape shape;
