@@ -22,27 +22,32 @@
 
 namespace {
 
+// Jobs over ranks split their work across MPI ranks; the others make one output from one input,
+// so under mpirun rank 0 does them alone (the other ranks would only repeat them, or collide on
+// the output).
+enum class Ranks { split, rank0 };
 struct Command {
   const char* name;
   int (*run)(int, char**);
   const char* summary;
+  Ranks ranks;
 };
 
 const Command kCommands[] = {
-    {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint, dataset or predictions)"},
-    {"pack", deeplab::jobs::run_pack, "pack a folder or list of images (labels optional) into a dataset file (MPI)"},
-    {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)"},
-    {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)"},
-    {"pretrain", deeplab::jobs::run_pretrain, "train the VGG-16 classifier on garment photographs (the ImageNet step), MPI"},
-    {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks"},
-    {"segment", deeplab::jobs::run_segment, "segment a data set with a trained model (and the CRF), resumable, over MPI ranks"},
-    {"evaluate", deeplab::jobs::run_evaluate, "score predictions against the ground truth: IoU per class, mean IoU"},
-    {"crf-sweep", deeplab::jobs::run_crf_sweep, "search the CRF's parameters by mean IoU over MPI ranks, resumable"},
-    {"import", deeplab::jobs::run_import, "read Caffe weights (.caffemodel: a DeepLab release, ImageNet VGG-16) into a model file"},
-    {"export-caffe", deeplab::jobs::run_export_caffe, "write a model as Caffe weights and a deploy prototxt"},
-    {"forward", deeplab::jobs::run_forward, "the raw network on a raw .npy array: scores out as .npy"},
-    {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out"},
-    {"bench", deeplab::jobs::run_bench, "measure speed: bench forward | train | crf | loader"},
+    {"info", deeplab::jobs::run_info, "describe a deeplab HDF5 file (model, checkpoint, dataset or predictions)", Ranks::rank0},
+    {"pack", deeplab::jobs::run_pack, "pack a folder or list of images (labels optional) into a dataset file (MPI)", Ranks::split},
+    {"convert-voc", deeplab::jobs::run_convert_voc, "convert a PASCAL VOC folder and list into a dataset file (MPI)", Ranks::split},
+    {"make-scenes", deeplab::jobs::run_make_scenes, "make the built-in data set (Fashion-MNIST scenes)", Ranks::rank0},
+    {"pretrain", deeplab::jobs::run_pretrain, "train the VGG-16 classifier on garment photographs (the ImageNet step), MPI", Ranks::split},
+    {"train", deeplab::jobs::run_train, "train a network with SGD, alone or data-parallel over MPI ranks", Ranks::split},
+    {"segment", deeplab::jobs::run_segment, "segment a data set with a trained model (and the CRF), resumable, over MPI ranks", Ranks::split},
+    {"evaluate", deeplab::jobs::run_evaluate, "score predictions against the ground truth: IoU per class, mean IoU", Ranks::split},
+    {"crf-sweep", deeplab::jobs::run_crf_sweep, "search the CRF's parameters by mean IoU over MPI ranks, resumable", Ranks::split},
+    {"import", deeplab::jobs::run_import, "read Caffe weights (.caffemodel: a DeepLab release, ImageNet VGG-16) into a model file", Ranks::rank0},
+    {"export-caffe", deeplab::jobs::run_export_caffe, "write a model as Caffe weights and a deploy prototxt", Ranks::rank0},
+    {"forward", deeplab::jobs::run_forward, "the raw network on a raw .npy array: scores out as .npy", Ranks::rank0},
+    {"crf", deeplab::jobs::run_crf, "fully connected CRF on one image: probabilities or scores in, labels out", Ranks::rank0},
+    {"bench", deeplab::jobs::run_bench, "measure speed: bench forward | train | crf | loader", Ranks::split},
 };
 
 void print_usage(FILE* out) {
@@ -59,6 +64,10 @@ int main(int argc, char** argv) {
   // loaded (899 MB after 1,000 images at 321 crops; 120 MB with this).
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   deeplab::watch_signals();  // before MPI, OpenMP or the loader start threads
+  if (const std::string problem = deeplab::dist::launch_problem(); !problem.empty()) {
+    std::fprintf(stderr, "deeplab: %s\n", problem.c_str());
+    return 2;
+  }
   deeplab::dist::Mpi& mpi = deeplab::dist::Mpi::start(&argc, &argv);
 #ifdef DEEPLAB_WITH_CUDA
   deeplab::gpu::register_gpu_backend();  // --device cuda reaches the GPU code through it
@@ -81,8 +90,19 @@ int main(int argc, char** argv) {
       if (mpi.size() > 1) mpi.abort(status);
       return status;
     };
+    if (c.ranks == Ranks::rank0 && mpi.size() > 1) {
+      // Rank 0 works with the node's cores; the others wait for it asleep (a failure on rank 0
+      // aborts them) and exit as it does.
+      if (mpi.rank() != 0) {
+        mpi.idle_barrier();
+        return 0;
+      }
+      if (!std::getenv("OMP_NUM_THREADS")) deeplab::set_cpu_threads(deeplab::dist::cpu_threads_per_rank(1));
+    }
     try {
-      return c.run(argc - 1, argv + 1);
+      const int status = c.run(argc - 1, argv + 1);
+      if (c.ranks == Ranks::rank0) mpi.idle_barrier();
+      return status;
     } catch (const deeplab::Error& e) {
       // A bad command line exits 2, bad input or a failed run 1 (jobs/options.h).
       return report(deeplab::jobs::command_line_was_accepted() ? 1 : 2, "error", e.what());

@@ -21,6 +21,14 @@ bool launched_by_mpi() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
 }
 
+std::string launch_problem() {
+  const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");  // set by srun, not in a batch script
+  if (launched_by_mpi() || !tasks || std::atol(tasks) <= 1) return "";
+  return "srun started " + std::string(tasks) +
+         " tasks without MPI (no PMIx or PMI in their environment), so each would run the whole job alone: "
+         "use srun --mpi=pmix (or MpiDefault=pmix in slurm.conf), or mpirun";
+}
+
 Mpi& Mpi::start(int* argc, char*** argv) {
   static Mpi mpi;
   g_mpi = &mpi;
@@ -58,6 +66,17 @@ Mpi::~Mpi() {
 
 void Mpi::barrier() {
   if (active_) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void Mpi::idle_barrier() {
+  if (!active_ || size_ == 1) return;
+  MPI_Request request;
+  MPI_Ibarrier(MPI_COMM_WORLD, &request);
+  for (int done = 0;;) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    usleep(2000);
+  }
 }
 
 namespace {

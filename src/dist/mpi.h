@@ -3,6 +3,7 @@
 // A rank that fails calls abort(), which ends every rank: nobody waits forever.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace deeplab::dist {
@@ -20,6 +21,9 @@ class Mpi {
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }  // ranks on this node
   void barrier();
+  // A barrier that sleeps while it waits (MPI_Barrier spins): for ranks with nothing to do
+  // while another works, so they leave it the cores.
+  void idle_barrier();
   // Collectives over every rank; without MPI (one rank) they leave the values as they are.
   void allreduce_sum(double* values, int64_t count);
   void allreduce_sum(float* values, int64_t count);
@@ -56,6 +60,11 @@ class Mpi {
 
 // True when the environment shows an MPI launcher (Open MPI's mpirun, PMIx or PMI under srun).
 bool launched_by_mpi();
+
+// What is wrong with how this process was started, or "" when nothing is: srun -n N without an
+// MPI plugin (MpiDefault=none) starts N processes that know nothing of each other, each of
+// which would run the whole job alone and write the same outputs.
+std::string launch_problem();
 
 // OpenMP threads for a CPU rank: the cores this process may run on, shared evenly among the
 // ranks on its node unless the launcher already bound each rank to its own cores.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Slurm scripts against a real single-node Slurm (cluster/local), started here and stopped by
 # pid at the end, also when a check fails:
+#   0. srun without an MPI plugin is refused (exit 2), naming --mpi=pmix;
 #   1. pipeline.sh on the built-in scenes: every job COMPLETED with exit 0:0, every output there;
 #      segment.sbatch as a job array; a folder of photographs packed and segmented;
 #   2. a bad training config: train FAILED, its dependants CANCELLED (not pending), the pipeline
@@ -30,6 +31,11 @@ sed -e 's/^max_iter = .*/max_iter = 40/' -e 's/^display = .*/display = 10/' -e '
 printf '[crf]\nbi_w = 4,6\nbi_xy_std = 50,121\nbi_rgb_std = 5\niterations = 5\n' > grid.ini
 pipeline=(bash "$repo/cluster/slurm/pipeline.sh" --scenes "--train 32 --val 8 --size 96" --grid grid.ini
           --sweep-images 8 --ntasks 2 --wait)
+
+# 0. srun's tasks must form one MPI job: with no MPI plugin each would run the whole job alone.
+expect "srun --mpi=none -n 2: refused, naming the fix" 2 "srun started 2 tasks without MPI.*--mpi=pmix" -- \
+  timeout 120 srun --mpi=none -n 2 "$DEEPLAB" info --devices
+expect "srun --mpi=pmix -n 2: one job" 0 "cpu" -- timeout 120 srun --mpi=pmix -n 2 "$DEEPLAB" info --devices
 
 # 1. The whole pipeline.
 out=$("${pipeline[@]}" --work good --config tiny.ini 2>&1)

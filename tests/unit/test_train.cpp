@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/signals.h"
 #include "data/dataset.h"
@@ -40,6 +41,41 @@ TEST(GradientBuckets, CloseAtTheSizeInBackwardOrder) {
   EXPECT_EQ(dist::plan_buckets({2 * mb, 2 * mb}, 8 * mb), (std::vector<int>{0, 1}));  // no empty bucket at the end
   EXPECT_EQ(dist::plan_buckets({10, 10, 10}, 1 * mb), (std::vector<int>{0, 0, 0}));
   EXPECT_TRUE(dist::plan_buckets({}, mb).empty());
+}
+
+// Sets environment variables for one test and puts back what was there.
+class ScopedEnv {
+ public:
+  void set(const char* name, const char* value) {
+    const char* was = std::getenv(name);
+    saved_.push_back({name, was ? std::optional<std::string>(was) : std::nullopt});
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
+      else unsetenv(it->first.c_str());
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// srun -n N with no MPI plugin gives N unconnected processes: refused, naming the fix. A batch
+// script (no step task count), srun -n 1, mpirun and srun --mpi=pmix are sound.
+TEST(Launch, SrunTasksWithoutMpiAreRefused) {
+  ScopedEnv env;
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_STEP_NUM_TASKS"}) env.set(v, nullptr);
+  EXPECT_EQ(dist::launch_problem(), "");
+  env.set("SLURM_STEP_NUM_TASKS", "1");
+  EXPECT_EQ(dist::launch_problem(), "");
+  env.set("SLURM_STEP_NUM_TASKS", "4");
+  EXPECT_NE(dist::launch_problem().find("srun started 4 tasks without MPI"), std::string::npos);
+  EXPECT_NE(dist::launch_problem().find("--mpi=pmix"), std::string::npos);
+  env.set("PMIX_RANK", "2");
+  EXPECT_EQ(dist::launch_problem(), "");
 }
 
 TEST(LearningRate, WarmupRampsLinearlyThenFollowsThePolicy) {
