@@ -7,8 +7,8 @@
 #include "core/log.h"
 #include "data/image_sources.h"
 #include "data/scenes.h"
+#include "core/text_file.h"
 #include "data/voc.h"
-#include <fstream>
 #include "jobs.h"
 #include "options.h"
 
@@ -82,13 +82,13 @@ int run_make_scenes(int argc, char** argv) {
       const std::string root = out + "/voc";
       std::filesystem::create_directories(root + "/ImageSets/Segmentation");
       data::DatasetReader written(path);
-      std::ofstream list(root + "/ImageSets/Segmentation/" + splits[k] + ".txt");
+      std::string list;
       for (int64_t i = 0; i < written.size(); ++i) {
         data::Sample sample = written.read(i);
         data::write_voc_sample(root, sample);
-        list << sample.name << "\n";
+        list += sample.name + "\n";
       }
-      if (!list) fail(root, ": cannot write the ", splits[k], " list");
+      write_file(root + "/ImageSets/Segmentation/" + splits[k] + ".txt", list);  // whole or not at all
     }
     std::printf("%s: %lld scenes of %dx%d, %d classes\n", path.c_str(), (long long)counts[k], options.size,
                 options.size, data::kSceneClasses);
