@@ -108,17 +108,25 @@ ImageSize parse_size_option(const std::string& value) {
 
 void add_precision_option(CommandLine& cl) {
   cl.options.add_options()("precision", po::value<std::string>()->default_value("f32"),
-                           "f32 | bf16 (the CPU's bf16 convolutions, ~2x faster where it has AVX512-BF16 or AMX) | "
-                           "auto (bf16 where the CPU has it)");
+                           "f32 (or fp32) | bf16 (the CPU's bf16 convolutions, ~2x faster where it has "
+                           "AVX512-BF16 or AMX) | auto (bf16 where the CPU has it)");
 }
 
-void check_precision_word(const CommandLine& cl) {
+namespace {
+// DESIGN.md's name for it, fp32, is taken as well.
+std::string precision_word(const CommandLine& cl) {
   const std::string word = cl.values["precision"].as<std::string>();
-  if (word != "f32" && word != "bf16" && word != "auto") fail("--precision ", word, ": expected f32, bf16 or auto");
+  return word == "fp32" ? "f32" : word;
+}
+}  // namespace
+
+void check_precision_word(const CommandLine& cl) {
+  const std::string word = precision_word(cl);
+  if (word != "f32" && word != "bf16" && word != "auto") fail("--precision ", word, ": expected f32 (fp32), bf16 or auto");
 }
 
 nn::Precision precision_from(const CommandLine& cl, bool on_gpu) {
-  const std::string word = cl.values["precision"].as<std::string>();
+  const std::string word = precision_word(cl);
   if (word == "f32" || (word == "auto" && on_gpu)) return nn::Precision::f32;
   if (on_gpu) fail("--precision bf16 is for the CPU; on a GPU see --tf32");
   if (nn::cpu_computes_bf16()) return nn::Precision::bf16;

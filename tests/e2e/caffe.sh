@@ -51,7 +51,10 @@ print('largest difference %.4f of the largest score' % rel)" 2>&1); then pass "b
 else
   pass "bf16 scores not compared: this CPU has neither AVX512-BF16 nor AMX"
 fi
-expect "--precision half: exit 2" 2 "--precision half: expected f32, bf16 or auto" -- \
+expect "--precision fp32 (DESIGN.md's name) is f32" 0 "scores" -- \
+  "$bin" forward --model "$work/m.h5" --input "$work/x4.npy" --out "$work/s4f.npy" --precision fp32
+cmp -s "$work/s4.npy" "$work/s4f.npy" && pass "fp32: f32's scores, bit for bit" || fail "fp32 differs from f32"
+expect "--precision half: exit 2" 2 "--precision half: expected f32 \(fp32\), bf16 or auto" -- \
   "$bin" forward --model "$work/m.h5" --input "$work/x4.npy" --out "$work/bad6.npy" --precision half
 expect "--precision bf16 where the CPU has none: exit 1" 1 "neither AVX512-BF16 nor AMX" -- \
   env DNNL_MAX_CPU_ISA=AVX512_CORE "$bin" forward --model "$work/m.h5" --input "$work/x4.npy" --out "$work/bad7.npy" --precision bf16
