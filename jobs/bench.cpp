@@ -196,22 +196,21 @@ void time_crf_on_cpu(const CrfScene& c) {
 int bench_crf(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench crf";
-  cl.usage = "bench crf [--size 500x375 --labels 21 | --image IMG --probs P.npy [--layout hwc]] [--iterations 10] "
-             "[--threads N] [--json]";
+  cl.usage = "bench crf [--size 500x375 --labels 21 | --image IMG --probs P.npy [--layout hwc]] [--crf.iterations 10] "
+             "[--config CRF.ini] [--threads N] [--json]";
   cl.about =
-      "Times the fully connected CRF (DeepLab-LargeFOV's parameters) on a synthetic scene, or on a real\n"
-      "image and class map: the first run in this process (cold: fresh memory, threads starting), then\n"
-      "warm runs: setup (lattice construction) and inference, median ms, and ms per megapixel x label x\n"
-      "iteration.";
+      "Times the fully connected CRF (DeepLab-LargeFOV's parameters, or the [crf] settings given) on a\n"
+      "synthetic scene, or on a real image and class map: the first run in this process (cold: fresh\n"
+      "memory, threads starting), then warm runs: setup (lattice construction) and inference, median ms,\n"
+      "and ms per megapixel x label x iteration.";
   cl.options.add_options()
       ("size", po::value<std::string>()->default_value("500x375"), "synthetic scene's size, N (square) or WxH")
       ("labels", po::value<int>()->default_value(21), "synthetic scene's number of labels")
-      ("iterations", po::value<int>()->default_value(10), "mean-field iterations")
       ("threads", po::value<int>()->default_value(0), "CPU threads (0: all cores)")
-      ("symmetric", po::bool_switch(), "symmetric normalisation instead of the 2011 code's")
       ("warmup", po::value<int>()->default_value(1), "untimed runs after the first")
       ("repeats", po::value<int>()->default_value(10), "timed runs")
       ("json", po::bool_switch(), "print one JSON object");
+  add_crf_options(cl.options);
   add_crf_input_options(cl.options);
   add_device_options(cl);
   add_config_option(cl);
@@ -225,10 +224,7 @@ int bench_crf(int argc, char** argv) {
   const int repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
   if (labels < 1 || repeats < 1) fail("bench crf: labels and repeats must be positive");
   set_threads_option(v["threads"].as<int>());
-  crf::CrfParams params;
-  params.iterations = v["iterations"].as<int>();
-  if (v["symmetric"].as<bool>()) params.normalization = crf::Normalization::symmetric;
-  crf::validate(params);
+  const crf::CrfParams params = crf_params_from(v);
   command_line_accepted();
   CrfScene scene{{}, {}, h, w, labels, params, warmup, repeats, v["json"].as<bool>(), "synthetic"};
   if (real) {
@@ -252,29 +248,29 @@ int bench_crf(int argc, char** argv) {
 int bench_loader(int argc, char** argv) {
   CommandLine cl;
   cl.command = "bench loader";
-  cl.usage = "bench loader --data D.h5 [--crop 321] [--batch 10] [--threads 2] [--batches 30] [--json]";
+  cl.usage = "bench loader --data D.h5 [--data.crop_size 321] [--batch 10] [--data.loader_threads 2] [--batches 30] [--json]";
   cl.about = "Times the training loader: images per second delivered, read, augmented and batched.";
   cl.options.add_options()
       ("data", po::value<std::string>()->required(), "dataset file")
-      ("crop", po::value<int>()->default_value(321), "crop size")
+      ("data.crop_size", po::value<int>()->default_value(321), "crop size")
       ("batch", po::value<int>()->default_value(10), "images per batch")
-      ("threads", po::value<int>()->default_value(2), "loader worker threads")
-      ("scale-min", po::value<float>()->default_value(0.5f), "random scale, lower bound")
-      ("scale-max", po::value<float>()->default_value(1.5f), "random scale, upper bound")
+      ("data.loader_threads", po::value<int>()->default_value(2), "loader worker threads")
+      ("data.scale_min", po::value<float>()->default_value(0.5f), "random scale, lower bound")
+      ("data.scale_max", po::value<float>()->default_value(1.5f), "random scale, upper bound")
       ("batches", po::value<int>()->default_value(30), "batches to time")
       ("json", po::bool_switch(), "print one JSON object");
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   data::LoaderOptions o;
   o.batch = v["batch"].as<int>();
-  o.threads = v["threads"].as<int>();
-  o.augment.crop_size = v["crop"].as<int>();
-  o.augment.scale_min = v["scale-min"].as<float>();
-  o.augment.scale_max = v["scale-max"].as<float>();
+  o.threads = v["data.loader_threads"].as<int>();
+  o.augment.crop_size = v["data.crop_size"].as<int>();
+  o.augment.scale_min = v["data.scale_min"].as<float>();
+  o.augment.scale_max = v["data.scale_max"].as<float>();
   const int batches = v["batches"].as<int>();
   if (batches < 1) fail("bench loader: --batches must be positive");
   if (o.batch < 1 || o.threads < 0 || o.threads > kMaxThreads || o.augment.crop_size < 1)
-    fail("bench loader: --batch and --crop must be positive, --threads 0 to ", kMaxThreads);
+    fail("bench loader: --batch and --data.crop_size must be positive, --data.loader_threads 0 to ", kMaxThreads);
   command_line_accepted();
   data::Loader loader(v["data"].as<std::string>(), o);
   loader.next();  // threads started, first batch made

@@ -132,10 +132,10 @@ with h5py.File(sys.argv[1], "r") as f:
   print(d.shape, d.dtype)
 ' "$dir/msc-val.h5"
 expect "bench loader" 0 "loader .*48x48 crops, batch 2, 2 threads: [0-9.]+ images/s" -- \
-  "$deeplab" bench loader --data "$dir/scenes/train.h5" --crop 48 --batch 2 --batches 3
+  "$deeplab" bench loader --data "$dir/scenes/train.h5" --data.crop_size 48 --batch 2 --batches 3
 # Memory stays flat however long the loader runs (it grew ~0.9 MB an image before main() fixed
 # glibc's mmap threshold): 400 images at 321 crops under 250 MB.
-rss=$("$deeplab" bench loader --data "$dir/scenes/train.h5" --crop 321 --batch 2 --batches 200 --json |
+rss=$("$deeplab" bench loader --data "$dir/scenes/train.h5" --data.crop_size 321 --batch 2 --batches 200 --json |
       sed -E 's/.*"peak_rss_mb": ([0-9]+).*/\1/')
 [ "${rss:-9999}" -lt 250 ] && pass "loader memory stays flat ($rss MB after 400 images)" || fail "loader peak RSS $rss MB"
 expect "make-scenes without Fashion-MNIST" 1 "nowhere/train-images-idx3-ubyte.gz: cannot open" -- \
@@ -152,7 +152,9 @@ expect "fc6 dilation on a kind without it" 2 "applies to largefov and msc-largef
 expect "fc6 dilation out of range" 2 "--model.fc6_dilation 65 must be in 0..64" -- "$deeplab" train --data x.h5 --out "$dir/d65" --model.fc6_dilation 65
 expect "unknown benchmark" 2 "unknown benchmark 'warp'" -- "$deeplab" bench warp
 expect "bench crf" 0 "crf 50x40, 5 labels, 3 iterations.*setup.*per megapixel" -- \
-  "$deeplab" bench crf --size 50x40 --labels 5 --iterations 3 --repeats 1 --warmup 0
+  "$deeplab" bench crf --size 50x40 --labels 5 --crf.iterations 3 --repeats 1 --warmup 0
+expect "bench crf takes a [crf] config, as segment and crf do" 0 "crf 50x40, 5 labels, 4 iterations" -- \
+  "$deeplab" bench crf --size 50x40 --labels 5 --repeats 1 --warmup 0 --config <(printf '[crf]\niterations = 4\nbi_w = 5\n')
 
 # Jobs of one input and one output under mpirun: rank 0 does them once, the others wait for it
 # (they would have written the same file and collided on its lock); a failure on rank 0 ends
