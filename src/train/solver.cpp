@@ -51,6 +51,26 @@ void validate(const SolverOptions& o) {
   if (o.loss_normalization == nn::LossNormalization::none) fail("solver.loss_normalization must be per-image or per-pixel");
 }
 
+void freeze_params(const std::vector<nn::Param*>& params, const std::vector<std::string>& prefixes) {
+  for (const std::string& prefix : prefixes) {
+    bool matched = false;
+    for (nn::Param* p : params)
+      if (p->name.rfind(prefix, 0) == 0) p->lr_mult = 0.0f, matched = true;
+    if (!matched) {
+      std::string names, last;  // a layer's parameters are adjacent: weight, bias
+      for (nn::Param* p : params) {
+        const std::string layer = p->name.substr(0, p->name.find('/'));
+        if (layer != last) names += (names.empty() ? "" : ", ") + layer;
+        last = layer;
+      }
+      fail("solver.freeze: '", prefix, "' names no layer of this network (its layers: ", names, ")");
+    }
+  }
+  bool trainable = false;
+  for (nn::Param* p : params) trainable |= p->lr_mult != 0.0f;
+  if (!trainable) fail("solver.freeze holds every layer still: there is nothing left to train");
+}
+
 namespace {
 double policy_rate(const SolverOptions& o, int64_t iteration) {
   switch (o.lr_policy) {

@@ -44,11 +44,18 @@ struct SolverOptions {
   // Caffe's SoftmaxWithLoss with an ignore label divides by the labelled pixels (normalize:
   // true, its default); the recipe's lr 1e-3 is for that scale.
   nn::LossNormalization loss_normalization = nn::LossNormalization::per_pixel;
+  // Layers held still (their parameters' lr_mult set to 0), by name prefix: "conv,fc6,fc7" trains
+  // only what a model adds to a trained LargeFOV (the MSc heads and fc8, as the paper did).
+  std::vector<std::string> freeze;
 };
 
 // Checks ranges; names the offending key ("solver.base_lr ...").
 void validate(const SolverOptions& options);
 double learning_rate(const SolverOptions& options, int64_t iteration);
+// Sets lr_mult to 0 on the parameters whose names start with one of the prefixes (before the
+// network is first run: it then computes no gradient for them, nor for what only they need).
+// A prefix that matches nothing, or freezing everything, is an error naming the layers.
+void freeze_params(const std::vector<nn::Param*>& params, const std::vector<std::string>& prefixes);
 
 class Sgd {
  public:

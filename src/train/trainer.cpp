@@ -18,6 +18,7 @@
 #include "core/signals.h"
 #include "core/text_file.h"
 #include "models/model_file.h"
+#include "models/msc_from_largefov.h"
 #include "models/vgg16_conversion.h"
 #include "nn/softmax.h"
 #include "train/checkpoint.h"
@@ -164,12 +165,17 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
   if (o.resume == "auto") log_info("no checkpoint in " + o.out_dir + ": starting from the beginning");
   if (!o.init.empty()) {
     h5::File f = h5::File::open_read(o.init);
-    if (is_classifier(read_model_spec(f).kind) && !is_classifier(model.spec().kind)) {
-      const WeightsReport r = init_from_vgg16_file(o.init, model);
+    const ModelKind from = read_model_spec(f).kind, to = model.spec().kind;
+    auto report = [&](const WeightsReport& r, const std::string& how) {
       std::string loaded;
       for (const std::string& l : r.loaded) loaded += (loaded.empty() ? "" : "; ") + l;
-      log_info("initial weights converted from the VGG-16 classifier " + o.init + ": " + loaded);
+      log_info("initial weights " + how + " " + o.init + ": " + loaded);
       for (const std::string& w : r.warnings) log_warn(w);
+    };
+    if (is_classifier(from) && !is_classifier(to)) {
+      report(init_from_vgg16_file(o.init, model), "converted from the VGG-16 classifier");
+    } else if (from == ModelKind::largefov && to == ModelKind::msc_largefov) {
+      report(init_msc_from_largefov_file(o.init, model), "of the multi-scale network from the LargeFOV");
     } else {
       require_same_network(f, model.spec());
       read_params(f, model);
@@ -193,6 +199,11 @@ std::string run_settings(const TrainOptions& o) {
     << " warmup " << v.warmup << " momentum " << v.momentum << " weight_decay " << v.weight_decay << " loss "
     << loss_normalization_name(v.loss_normalization) << "\naugment = crop " << o.augment.crop_size << " scale "
     << o.augment.scale_min << ".." << o.augment.scale_max << " mirror " << o.augment.mirror << "\n";
+  if (!v.freeze.empty()) {  // absent when empty: the settings of runs from before the option stay valid
+    s << "freeze =";
+    for (const std::string& prefix : v.freeze) s << " " << prefix;
+    s << "\n";
+  }
   return s.str();
 }
 
@@ -358,6 +369,7 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   const data::LoaderOptions lo = loader_options(o, mpi);
   const TrainData d = open_train_data(o, lo);
   Model model(o.model, nn::Phase::train, o.solver.seed);
+  freeze_params(model.params(), o.solver.freeze);
   Sgd sgd(o.solver, model.params());
   TrainState fresh;
   fresh.global_batch = d.global_batch;

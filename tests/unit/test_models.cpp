@@ -4,11 +4,15 @@
 
 #include "gradcheck.h"
 #include "models/deeplab.h"
+#include "models/model_file.h"
+#include "models/msc_from_largefov.h"
+#include "test_support.h"
 
 namespace deeplab {
 namespace {
 
 using testing::random_tensor;
+using ModelsOnDisk = testing::ScratchDirTest;
 
 int64_t conv_params(int64_t in, int64_t out, int64_t k) { return in * out * k * k + out; }
 
@@ -103,6 +107,44 @@ TEST(Models, TestPhaseEqualsTrainPhaseWithoutDropout) {
     ASSERT_EQ(a.shape(), b.shape());
     for (int64_t i = 0; i < a.numel(); ++i) ASSERT_NEAR(a.data()[i], b.data()[i], 1e-4 * (1 + std::abs(a.data()[i])));
   }
+}
+
+// The paper's MSc step starts from a trained LargeFOV: everything it has is copied, fc8's columns
+// for the heads are zero, so the multi-scale network computes what the LargeFOV did until the
+// heads learn.
+TEST_F(ModelsOnDisk, MultiScaleStartsAsTheLargeFovItComesFrom) {
+  ModelSpec lf{ModelKind::largefov, 5, 0.0625};
+  lf.fc6_dilation = 4;
+  lf.conv_policy = ConvPolicy::direct;
+  Model largefov(lf, nn::Phase::test, 3);
+  for (nn::Param* p : largefov.params())  // biases too, so that a bias left behind would show
+    if (p->value.ndim() == 1) p->value.copy_from(random_tensor(p->value.shape(), 11, -0.1f, 0.1f));
+  save_model(path("lf.h5"), largefov);
+  ModelSpec ms = lf;
+  ms.kind = ModelKind::msc_largefov;
+  Model msc(ms, nn::Phase::test, 4);
+  const WeightsReport r = init_msc_from_largefov_file(path("lf.h5"), msc);
+  EXPECT_EQ(r.loaded.size(), 16u);  // 13 convolutions, fc6, fc7, fc8
+  EXPECT_EQ(r.kept.size(), 10u);    // two layers per head, five heads
+  const Tensor x = random_tensor({1, 3, 41, 41}, 5, -100, 100);
+  const Tensor a = largefov.forward(x).clone(), b = msc.forward(x);
+  ASSERT_EQ(a.shape(), b.shape());
+  float largest = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) largest = std::max(largest, std::abs(a.data()[i]));
+  ASSERT_GT(largest, 0.01f);
+  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_NEAR(a.data()[i], b.data()[i], 1e-5f * largest) << i;
+  // The heads are there and fresh: not zero, so their first gradients are not zero either.
+  const Tensor& head = msc.net().find_param("pool2_ms1/weight")->value;
+  float head_sum = 0;
+  for (int64_t i = 0; i < head.numel(); ++i) head_sum += std::abs(head.data()[i]);
+  EXPECT_GT(head_sum, 0.0f);
+  // Another width, or a file that is not a LargeFOV, is named.
+  ModelSpec wide = ms;
+  wide.width = 0.125;
+  Model other(wide, nn::Phase::test, 4);
+  testing::expect_error([&] { init_msc_from_largefov_file(path("lf.h5"), other); }, {"lf.h5", "width 0.0625", "0.125"});
+  save_model(path("msc.h5"), msc);
+  testing::expect_error([&] { init_msc_from_largefov_file(path("msc.h5"), msc); }, {"msc.h5", "msc-largefov", "largefov model"});
 }
 
 TEST(Models, InferenceKeepsOnlyLiveActivations) {

@@ -78,6 +78,34 @@ TEST(Launch, SrunTasksWithoutMpiAreRefused) {
   EXPECT_EQ(dist::launch_problem(), "");
 }
 
+// solver.freeze: the named layers get no gradient and no update; the rest train. A name that
+// matches nothing, or freezing everything, is an error.
+TEST(Sgd, FrozenLayersStayAsTheyAre) {
+  ModelSpec spec{ModelKind::largefov, 3, 0.0625};
+  spec.dropout = 0.0f;
+  Model model(spec, nn::Phase::train, 2);
+  freeze_params(model.params(), {"conv", "fc6"});
+  SolverOptions o;
+  o.base_lr = 0.1;
+  Sgd sgd(o, model.params());
+  ASSERT_EQ(sgd.params().size(), 4u);  // fc7 and fc8, weights and biases
+  EXPECT_EQ(sgd.params()[0]->name, "fc7/weight");
+  const Tensor conv_before = model.net().find_param("conv3_2/weight")->value.clone();
+  const Tensor fc8_before = model.net().find_param("fc8/weight")->value.clone();
+  const Tensor x = deeplab::testing::random_tensor({1, 3, 41, 41}, 1, -100, 100);
+  const Tensor scores = model.forward(x);
+  model.backward(deeplab::testing::random_tensor(scores.shape(), 2, -1, 1));
+  sgd.update(0, 1.0);
+  auto same = [](const Tensor& a, const Tensor& b) {
+    return std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0;
+  };
+  EXPECT_TRUE(same(conv_before, model.net().find_param("conv3_2/weight")->value));
+  EXPECT_FALSE(same(fc8_before, model.net().find_param("fc8/weight")->value));
+  Model other(spec, nn::Phase::train, 2);
+  expect_error([&] { freeze_params(other.params(), {"fc9"}); }, {"solver.freeze", "'fc9'", "conv1_1, conv1_2", "fc8"});
+  expect_error([&] { freeze_params(other.params(), {"conv", "fc"}); }, {"nothing left to train"});
+}
+
 TEST(LearningRate, WarmupRampsLinearlyThenFollowsThePolicy) {
   SolverOptions o;
   o.base_lr = 0.02;
