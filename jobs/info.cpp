@@ -128,6 +128,7 @@ int run_info(int argc, char** argv) {
                 value("epoch"), value("epoch_step"));
   }
   std::printf("  %-18s %-16s %s\n", "parameter", "shape", "status");
+  int bad = 0;
   for (nn::Param* p : model.params()) {
     std::string status = "ok";
     Shape shape;
@@ -137,8 +138,12 @@ int run_info(int argc, char** argv) {
       shape = file.shape_of(p->name);
       if (shape != p->value.shape()) status = "WRONG SHAPE, expected " + shape_str(p->value.shape());
     }
+    bad += status != "ok";
     std::printf("  %-18s %-16s %s\n", p->name.c_str(), shape_str(shape).c_str(), status.c_str());
   }
+  // The whole table first, so every bad entry is seen; then bad input's status.
+  std::fflush(stdout);
+  if (bad) fail(path, ": ", bad, " parameter(s) missing or of the wrong shape (listed above): not a usable model");
   return 0;
 }
 

@@ -291,7 +291,9 @@ void add_solver_options(po::options_description& options) {
       ("solver.display", po::value<int64_t>()->default_value(d.display), "iterations per log line")
       ("solver.seed", po::value<uint64_t>()->default_value(d.seed), "seed of weights, data order, crops, dropout")
       ("solver.loss_normalization", po::value<std::string>()->default_value("per-pixel"),
-       "divide the summed loss by the images (per-image) or labelled pixels (per-pixel) of the global batch");
+       "divide the summed loss by the images (per-image) or labelled pixels (per-pixel) of the global batch")
+      ("solver.freeze", po::value<std::string>()->default_value(""),
+       "layers to hold still, by name prefix, comma-separated (conv,fc6,fc7: train only the MSc heads and fc8)");
 }
 
 train::SolverOptions solver_options_from(const po::variables_map& v) {
@@ -312,6 +314,13 @@ train::SolverOptions solver_options_from(const po::variables_map& v) {
   s.display = v["solver.display"].as<int64_t>();
   s.seed = v["solver.seed"].as<uint64_t>();
   s.loss_normalization = train::parse_loss_normalization(v["solver.loss_normalization"].as<std::string>());
+  std::stringstream freeze(v["solver.freeze"].as<std::string>());
+  for (std::string prefix; std::getline(freeze, prefix, ',');) {
+    prefix.erase(0, prefix.find_first_not_of(" \t"));
+    prefix.erase(prefix.find_last_not_of(" \t") + 1);
+    if (prefix.empty()) fail("solver.freeze '", v["solver.freeze"].as<std::string>(), "': an empty layer name");
+    s.freeze.push_back(prefix);
+  }
   train::validate(s);
   return s;
 }

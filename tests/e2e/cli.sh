@@ -58,6 +58,11 @@ expect "foreign HDF5" 1 "foreign.h5: .*not one deeplab wrote" -- "$deeplab" info
 echo "plain text" >"$dir/text.h5"
 expect "not HDF5" 1 "text.h5: not an HDF5 file" -- "$deeplab" info "$dir/text.h5"
 expect "missing file" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
+# A model with a parameter gone: listed as MISSING with the rest, and exit 1.
+cp "$dir/tiny-lf.h5" "$dir/holed.h5"
+/usr/bin/python3 -c 'import h5py, sys; del h5py.File(sys.argv[1], "r+")["fc7/bias"]' "$dir/holed.h5" || fail "make holed.h5"
+expect "info on a model missing a parameter: exit 1" 1 "fc7/bias .*MISSING(.|\n)*holed.h5: 1 parameter\(s\) missing" -- \
+  bash -c '"$0" info "$1" 2>&1 | tr "\n" " "; exit "${PIPESTATUS[0]}"' "$deeplab" "$dir/holed.h5"
 
 expect "bench forward text" 0 "forward largefov 33x33 on cpu, batch 2.*GFLOP/s.*peak RSS" -- \
   "$deeplab" bench forward --model.kind largefov --size 33 --batch 2 --model.width 0.125 --repeats 2 --warmup 0
