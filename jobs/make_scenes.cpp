@@ -7,7 +7,6 @@
 #include "core/log.h"
 #include "data/image_sources.h"
 #include "data/scenes.h"
-#include "core/text_file.h"
 #include "data/voc.h"
 #include "jobs.h"
 #include "options.h"
@@ -61,35 +60,11 @@ int run_make_scenes(int argc, char** argv) {
   const char* splits[2] = {"train", "val"};
   const char* sources[2] = {"train", "t10k"};
   for (int k = 0; k < 2; ++k) {
-    data::FashionMnist garments = data::load_fashion_mnist(v["fashion-mnist"].as<std::string>(), sources[k]);
+    const data::FashionMnist garments = data::load_fashion_mnist(v["fashion-mnist"].as<std::string>(), sources[k]);
     const std::string path = out + "/" + splits[k] + ".h5";
-    data::DatasetWriter writer(path, data::kSceneClasses, data::scene_class_names());
-    Progress progress(std::string("make-scenes ") + splits[k], counts[k]);
-    // Scenes are independent: make a batch in parallel, then write it in order.
-    constexpr int64_t kBatch = 64;
-    std::vector<data::Sample> batch(kBatch);
-    for (int64_t start = 0; start < counts[k]; start += kBatch) {
-      const int64_t n = std::min(kBatch, counts[k] - start);
-#pragma omp parallel for schedule(dynamic)
-      for (int64_t i = 0; i < n; ++i) batch[i] = data::make_scene(garments, splits[k], start + i, options);
-      for (int64_t i = 0; i < n; ++i) writer.add(batch[i]);
-      progress.update(start + n);
-    }
-    progress.finish();
-    writer.commit();
-    if (v["voc-layout"].as<bool>()) {
-      // The same scenes as a VOC folder, so convert-voc can be tried on them.
-      const std::string root = out + "/voc";
-      std::filesystem::create_directories(root + "/ImageSets/Segmentation");
-      data::DatasetReader written(path);
-      std::string list;
-      for (int64_t i = 0; i < written.size(); ++i) {
-        data::Sample sample = written.read(i);
-        data::write_voc_sample(root, sample);
-        list += sample.name + "\n";
-      }
-      write_file(root + "/ImageSets/Segmentation/" + splits[k] + ".txt", list);  // whole or not at all
-    }
+    data::write_scenes(path, garments, splits[k], counts[k], options);
+    // The same scenes as a VOC folder, so convert-voc and pack can be tried on them.
+    if (v["voc-layout"].as<bool>()) data::write_voc_folder(path, out + "/voc", splits[k]);
     std::printf("%s: %lld scenes of %dx%d, %d classes\n", path.c_str(), (long long)counts[k], options.size,
                 options.size, data::kSceneClasses);
   }

@@ -2,8 +2,6 @@
 // classifier on photographs of single Fashion-MNIST garments (data/garment_photos.h) with the
 // same trainer as `train` (MPI, checkpoints, resume, signals, log, loss curve), then reports its
 // top-1 accuracy on the 10,000 test garments. `train --init OUT/final.h5` turns it into DeepLab.
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -11,40 +9,17 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text_file.h"
+#include "data/example_sheet.h"
 #include "data/fashion_mnist.h"
 #include "data/garment_photos.h"
 #include "dist/mpi.h"
 #include "eval/classification.h"
-#include "image/image_io.h"
 #include "jobs.h"
 #include "models/model_file.h"
 #include "options.h"
 #include "train/trainer.h"
 
 namespace deeplab::jobs {
-
-namespace {
-// The first columns x rows training photographs (as epoch 0 draws them), side by side.
-void write_example_sheet(const std::string& path, data::ExampleSource& examples, int columns, int rows) {
-  const int side = examples.image_side(), gap = 2;
-  RgbImage sheet;
-  sheet.width = columns * (side + gap), sheet.height = rows * (side + gap);
-  sheet.rgb.assign(size_t(sheet.width * sheet.height * 3), 255);
-  std::vector<float> chw(size_t(3) * side * side);
-  uint8_t label = 0;
-  for (int k = 0; k < columns * rows && k < examples.size(); ++k) {
-    examples.make(k, data::test_seed(k), chw.data(), &label);
-    const int64_t oy = k / columns * (side + gap), ox = k % columns * (side + gap);
-    for (int y = 0; y < side; ++y)
-      for (int x = 0; x < side; ++x)
-        for (int c = 0; c < 3; ++c) {  // BGR planes, mean subtracted -> RGB bytes
-          const float v = chw[size_t(2 - c) * side * side + size_t(y) * side + x] + kVggMeanBgr[2 - c];
-          sheet.rgb[size_t(((oy + y) * sheet.width + ox + x) * 3 + c)] = uint8_t(std::clamp(std::lround(v), 0L, 255L));
-        }
-  }
-  write_rgb_png(path, sheet);
-}
-}  // namespace
 
 int run_pretrain(int argc, char** argv) {
   CommandLine cl;
@@ -100,7 +75,7 @@ int run_pretrain(int argc, char** argv) {
 
   if (mpi.rank() == 0) {
     std::filesystem::create_directories(o.out_dir);
-    write_example_sheet(o.out_dir + "/examples.png", *o.examples, 8, 4);
+    data::write_example_sheet(o.out_dir + "/examples.png", *o.examples, 8, 4);
     log_info("what it learns from: " + o.out_dir + "/examples.png");
   }
   const train::TrainSummary s = train::train(o, mpi);

@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/rng.h"
 #include "data/garment_canvas.h"
 
@@ -85,6 +86,24 @@ Sample make_scene(const FashionMnist& garments, const std::string& split, int64_
   for (size_t i = 0; i < band.size(); ++i)
     if (band[i]) out.labels[i] = kIgnoreLabel;
   return out;
+}
+
+void write_scenes(const std::string& path, const FashionMnist& garments, const std::string& split, int64_t count,
+                  const SceneOptions& options) {
+  DatasetWriter writer(path, kSceneClasses, scene_class_names());
+  Progress progress("make-scenes " + split, count);
+  // Scenes are independent: make a batch in parallel, then write it in order.
+  constexpr int64_t kBatch = 64;
+  std::vector<Sample> batch(kBatch);
+  for (int64_t start = 0; start < count; start += kBatch) {
+    const int64_t n = std::min(kBatch, count - start);
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t i = 0; i < n; ++i) batch[i] = make_scene(garments, split, start + i, options);
+    for (int64_t i = 0; i < n; ++i) writer.add(batch[i]);
+    progress.update(start + n);
+  }
+  progress.finish();
+  writer.commit();
 }
 
 }  // namespace deeplab::data

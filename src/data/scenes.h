@@ -30,4 +30,8 @@ struct SceneOptions {
 // Scene `index` of a split ("train" draws on the training garments, "val" on the test ones).
 Sample make_scene(const FashionMnist& garments, const std::string& split, int64_t index, const SceneOptions& options);
 
+// Scenes 0 .. count-1 of a split as a dataset file at `path` (made in parallel, written in order).
+void write_scenes(const std::string& path, const FashionMnist& garments, const std::string& split, int64_t count,
+                  const SceneOptions& options);
+
 }  // namespace deeplab::data

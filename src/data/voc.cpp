@@ -45,4 +45,16 @@ void write_voc_sample(const std::string& root, const Sample& s, int jpeg_quality
   write_label_png(root + "/SegmentationClass/" + s.name + ".png", labels, LabelPalette::voc);
 }
 
+void write_voc_folder(const std::string& dataset_path, const std::string& root, const std::string& list) {
+  std::filesystem::create_directories(root + "/ImageSets/Segmentation");
+  DatasetReader dataset(dataset_path);
+  std::string names;
+  for (int64_t i = 0; i < dataset.size(); ++i) {
+    const Sample sample = dataset.read(i);
+    write_voc_sample(root, sample);
+    names += sample.name + "\n";
+  }
+  write_file(root + "/ImageSets/Segmentation/" + list + ".txt", names);  // whole or not at all
+}
+
 }  // namespace deeplab::data

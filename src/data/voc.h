@@ -19,4 +19,7 @@ std::vector<std::string> read_name_list(const std::string& path);
 // Writes a sample in the layout (JPEG at the given quality, palette label PNG when labelled).
 void write_voc_sample(const std::string& root, const Sample& sample, int jpeg_quality = 95);
 
+// Every sample of a dataset file in the layout, and their names as ROOT/ImageSets/Segmentation/LIST.txt.
+void write_voc_folder(const std::string& dataset_path, const std::string& root, const std::string& list);
+
 }  // namespace deeplab::data
