@@ -62,7 +62,7 @@ void NcclGradientReducer::ready(size_t first, size_t count) {
 void NcclGradientReducer::start(Bucket& b) {
   if (b.started) return;
   b.started = true;
-  if (!comm_ || comm_->size() == 1) return;
+  if (!comm_) return;  // one rank: nothing to sum
   // The sum may begin once the compute stream has produced the bucket's gradients.
   cuda_check(cudaEventRecord(ready_event_.get(), compute_), "cudaEventRecord");
   cuda_check(cudaStreamWaitEvent(comm_stream_.get(), ready_event_.get(), 0), "cudaStreamWaitEvent");
@@ -72,7 +72,7 @@ void NcclGradientReducer::start(Bucket& b) {
 
 void NcclGradientReducer::finish() {
   for (Bucket& b : buckets_) start(b);
-  if (!comm_ || comm_->size() == 1) return;
+  if (!comm_) return;  // one rank: nothing to sum
   cuda_check(cudaEventRecord(done_event_.get(), comm_stream_.get()), "cudaEventRecord");
   cuda_check(cudaStreamWaitEvent(compute_, done_event_.get(), 0), "cudaStreamWaitEvent");
 }

@@ -35,7 +35,8 @@ class NcclGradientReducer {
  public:
   // grads: the device array of every gradient; counts: floats per gradient in backward order
   // (consecutive slices of grads). compute: the stream backward runs on. comm may be null for a
-  // single rank: nothing is then sent.
+  // single rank: nothing is then sent. (A one-rank communicator does send: the GPU test runs the
+  // whole path on one GPU that way.)
   NcclGradientReducer(NcclCommunicator* comm, float* grads, const std::vector<size_t>& counts, cudaStream_t compute,
                       size_t bucket_bytes = size_t(32) << 20);
   ~NcclGradientReducer();

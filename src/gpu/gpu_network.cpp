@@ -109,7 +109,7 @@ void GpuNetwork::set_dropout_keys(const std::vector<uint64_t>& keys) { host_keys
 
 void GpuNetwork::reshape(const Shape& input) {
   check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");  // old buffers may still be in use
-  input_shape_ = input;
+  input_shape_.clear();  // set again once every layer is planned: a failed plan is redone next time
   blobs_[input_blob_].shape = input;
   blobs_[input_blob_].data = Tensor(input, Device::cuda);
   blobs_[input_blob_].diff = blobs_[input_blob_].needs_diff ? Tensor(input, Device::cuda) : Tensor();
@@ -155,6 +155,7 @@ void GpuNetwork::reshape(const Shape& input) {
   workspace_.reserve(std::max<size_t>(workspace, 1));
   // New tensors were zeroed on the legacy default stream, which this stream does not wait for.
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  input_shape_ = input;
 }
 
 const Tensor& GpuNetwork::forward(const Tensor& image) {

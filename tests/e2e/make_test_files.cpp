@@ -8,7 +8,8 @@
 //   make_test_files compare-models A.h5 B.h5 RTOL     the largest relative difference between two
 //       models' parameters (per parameter: max |a - b| / max |a|); exit 1 above RTOL (0: bitwise)
 //   make_test_files compare-predictions A.h5 B.h5 MIN   the share of pixels whose labels agree
-//       between two predictions files of the same images; exit 1 below MIN
+//       between two predictions files of the same images, and where both saved the network's
+//       probabilities, the largest difference; exit 1 below MIN or above 2e-3
 //   make_test_files agreement LABELS.png ANNO.png      of the annotated pixels, the share whose
 //       label (index PNG) is the annotation's; and the largest label used vs the colours there
 //   make_test_files reference-agreement OURS.png REF.png MIN [ANNO.png]   the share of pixels
@@ -23,6 +24,7 @@
 
 #include "core/error.h"
 #include "core/h5.h"
+#include "core/half.h"
 #include "image/image_io.h"
 #include "core/npy.h"
 #include "data/dataset.h"
@@ -81,15 +83,31 @@ int main(int argc, char** argv) {
       const segment::PredictionsReader a(argv[2]), b(argv[3]);
       if (a.info().count != b.info().count) fail(argv[3], ": ", b.info().count, " images, ", argv[2], " has ", a.info().count);
       int64_t same = 0, total = 0;
+      bool used[256] = {};
+      // Where both kept the network's probabilities, those must agree too (to two steps of their
+      // 16-bit storage): labels alone agree even between garbage scores when one class wins
+      // everywhere.
+      const bool probs = a.info().probs && b.info().probs;
+      double worst = 0;
       for (int64_t i = 0; i < a.info().count; ++i) {
         const LabelMap la = a.labels(i), lb = b.labels(i);
         if (la.data.size() != lb.data.size()) fail("image ", i, ": sizes differ");
-        for (size_t k = 0; k < la.data.size(); ++k) same += la.data[k] == lb.data[k];
+        for (size_t k = 0; k < la.data.size(); ++k) same += la.data[k] == lb.data[k], used[la.data[k]] = true;
         total += int64_t(la.data.size());
+        if (!probs) continue;
+        const segment::Stride8Probabilities pa = a.probabilities(i), pb = b.probabilities(i);
+        if (pa.bits.size() != pb.bits.size()) fail("image ", i, ": probability maps differ in size");
+        for (size_t k = 0; k < pa.bits.size(); ++k) {
+          const double d = std::fabs(double(half_to_float(pa.bits[k])) - double(half_to_float(pb.bits[k])));
+          worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+        }
       }
       const double share = double(same) / double(std::max<int64_t>(total, 1));
-      std::printf("labels agree on %.4f%% of %lld pixels\n", 100 * share, (long long)total);
-      return share >= std::stod(argv[4]) ? 0 : 1;
+      std::printf("labels agree on %.4f%% of %lld pixels (%d classes in the first)", 100 * share, (long long)total,
+                  int(std::count(used, used + 256, true)));
+      if (probs) std::printf("; probabilities within %.2g", worst);
+      std::printf("\n");
+      return share >= std::stod(argv[4]) && (!probs || worst <= 2e-3) ? 0 : 1;
     }
     if (what == "foreign") {
       h5::File f = h5::File::create(argv[2]);

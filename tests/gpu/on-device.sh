@@ -29,11 +29,15 @@ export DEEPLAB_REQUIRE_GPU=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CON
 
 # The machine's CUDA libraries: whatever the programs still miss (and the driver, which CUDA's
 # runtime opens by name), looked for where CUDA, the driver and Python's wheels put them.
+# Python's own folders too (a virtual environment's or the user's site-packages hold the
+# nvidia-* wheels), wherever that Python lives.
 wanted=$( (ldd "$work"/bundle/bin/* | awk '/not found/ { print $1 }'; echo libcuda.so.1) | sort -u)
 stamp "looking for: $(echo $wanted)"
+python_sites=$(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null || true)
 for name in $wanted; do
+  # shellcheck disable=SC2086
   found=$(find /usr/local/nvidia /usr/local/cuda /usr/local/cuda-* /usr/lib/x86_64-linux-gnu /usr/lib64 /opt \
-            /usr/local/lib -name "$name" \( -type f -o -type l \) 2>/dev/null | head -1)
+            /usr/local/lib $python_sites -name "$name" \( -type f -o -type l \) 2>/dev/null | head -1)
   if [ -n "$found" ]; then
     LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$found")
     echo "$name: $found" >>"$out/setup.log"

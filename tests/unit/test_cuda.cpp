@@ -7,6 +7,8 @@
 #include "gradcheck.h"
 #include "test_support.h"
 #ifdef DEEPLAB_WITH_CUDA
+#include "dist/mpi.h"
+#include "dist/nccl_reducer.h"
 #include "kernels.h"
 #endif
 
@@ -63,6 +65,37 @@ TEST(Cuda, DeviceIdentityNamesTheGpu) {
   SKIP_WITHOUT_GPU();
   EXPECT_EQ(cuda_device_identity(0), cuda_device_identity(0));
   for (int i = 1; i < cuda_device_count(); ++i) EXPECT_NE(cuda_device_identity(i), cuda_device_identity(0));
+}
+
+// The NCCL reducer's whole path (events between the streams, the all-reduce per bucket, the
+// compute stream's wait) on a one-rank group, so that one GPU runs what a multi-GPU job runs: a
+// sum over one rank leaves every gradient as it was.
+TEST(Cuda, NcclReducerRunsItsBucketsOnOneGpu) {
+  SKIP_WITHOUT_GPU();
+#ifdef DEEPLAB_WITH_CUDA
+  cuda_check(cudaSetDevice(0), "cudaSetDevice");
+  dist::NcclCommunicator comm(dist::Mpi::get());
+  ASSERT_EQ(comm.size(), 1);
+  const std::vector<size_t> counts = {300, 50, 2000, 7};
+  size_t total = 0;
+  for (size_t c : counts) total += c;
+  std::vector<float> host(total);
+  for (size_t i = 0; i < total; ++i) host[i] = 0.25f * float(i) - 100.0f;
+  DeviceArray<float> grads{int64_t(total)};
+  cuda_check(cudaMemcpy(grads.get(), host.data(), total * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+  CudaStream stream;
+  cuda_check(cudaStreamCreate(stream.receive()), "cudaStreamCreate");
+  dist::NcclGradientReducer reducer(&comm, grads.get(), counts, stream.get(), 4096);  // buckets of 1024 floats
+  for (int round = 0; round < 2; ++round) {  // a second step reuses the events and buckets
+    reducer.begin();
+    for (size_t i = 0; i < counts.size(); ++i) reducer.ready(i, 1);
+    reducer.finish();
+    cuda_check(cudaStreamSynchronize(stream.get()), "cudaStreamSynchronize");
+  }
+  std::vector<float> back(total);
+  cuda_check(cudaMemcpy(back.data(), grads.get(), total * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
+  EXPECT_EQ(back, host);
+#endif
 }
 
 TEST(Cuda, WithoutCudaTheErrorSaysWhy) {
