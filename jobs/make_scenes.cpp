@@ -1,5 +1,6 @@
 // deeplab make-scenes: the built-in data set (Fashion-MNIST garments on textured backgrounds)
 // as DIR/train.h5 and DIR/val.h5.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -16,7 +17,7 @@ namespace deeplab::jobs {
 int run_make_scenes(int argc, char** argv) {
   CommandLine cl;
   cl.command = "make-scenes";
-  cl.usage = "make-scenes --out DIR [--train N --val N --size S --seed K] [--backgrounds PHOTOS] [--voc-layout]";
+  cl.usage = "make-scenes --out DIR [--train N --val N --size S|WxH --seed K] [--backgrounds PHOTOS] [--voc-layout]";
   cl.about =
       "Makes the built-in segmentation data set from Debian's Fashion-MNIST: each scene is a textured,\n"
       "coloured canvas with 1 to 4 garments scaled 2-4x and tinted; 11 classes (background + 10 garments);\n"
@@ -26,7 +27,7 @@ int run_make_scenes(int argc, char** argv) {
       ("out", po::value<std::string>()->required(), "output folder")
       ("train", po::value<int64_t>()->default_value(400), "training scenes")
       ("val", po::value<int64_t>()->default_value(100), "validation scenes")
-      ("size", po::value<int>()->default_value(160), "canvas size in pixels (square)")
+      ("size", po::value<std::string>()->default_value("160"), "canvas size in pixels: N (square) or WxH")
       ("seed", po::value<uint64_t>()->default_value(1), "random seed")
       ("fashion-mnist", po::value<std::string>()->default_value(data::kFashionMnistDir), "Fashion-MNIST folder")
       ("backgrounds", po::value<std::string>()->default_value(""),
@@ -37,11 +38,13 @@ int run_make_scenes(int argc, char** argv) {
   const auto& v = cl.values;
   const std::string out = v["out"].as<std::string>();
   data::SceneOptions options;
-  options.size = v["size"].as<int>();
+  const ImageSize size = parse_size_option(v["size"].as<std::string>());
+  options.width = int(size.width), options.height = int(size.height);
   options.seed = v["seed"].as<uint64_t>();
   const int64_t counts[2] = {v["train"].as<int64_t>(), v["val"].as<int64_t>()};
   if (counts[0] < 0 || counts[1] < 0) fail("make-scenes: scene counts must not be negative");
-  if (options.size < 32 || options.size > 4096) fail("make-scenes: --size ", options.size, " outside 32..4096");
+  if (std::min(size.width, size.height) < 32 || std::max(size.width, size.height) > 4096)
+    fail("make-scenes: --size ", v["size"].as<std::string>(), ": each side must be in 32..4096");
   command_line_accepted();
   const std::string backgrounds = v["backgrounds"].as<std::string>();
   if (!backgrounds.empty()) {
@@ -65,8 +68,8 @@ int run_make_scenes(int argc, char** argv) {
     data::write_scenes(path, garments, splits[k], counts[k], options);
     // The same scenes as a VOC folder, so convert-voc and pack can be tried on them.
     if (v["voc-layout"].as<bool>()) data::write_voc_folder(path, out + "/voc", splits[k]);
-    std::printf("%s: %lld scenes of %dx%d, %d classes\n", path.c_str(), (long long)counts[k], options.size,
-                options.size, data::kSceneClasses);
+    std::printf("%s: %lld scenes of %dx%d, %d classes\n", path.c_str(), (long long)counts[k], options.width,
+                options.height, data::kSceneClasses);
   }
   return 0;
 }

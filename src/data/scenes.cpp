@@ -19,16 +19,19 @@ std::vector<std::string> scene_class_names() {
 
 namespace {
 
-// A random square crop of a random photograph, resized onto the canvas; returns its mean colour.
+// A random crop of a random photograph, of the canvas's shape, resized onto the canvas; returns
+// its mean colour.
 Colour paste_photo_crop(Canvas& canvas, const std::vector<RgbImage>& photos, Rng& rng) {
   const RgbImage& photo = photos[rng.below(photos.size())];
-  const int shorter = int(std::min(photo.height, photo.width));
-  const int side = std::max(1, int(float(shorter) * rng.uniform(1.0f / 3, 1.0f)));
-  const int top = int(rng.below(uint64_t(photo.height - side + 1))), left = int(rng.below(uint64_t(photo.width - side + 1)));
+  const double aspect = double(canvas.width) / double(canvas.height);  // crop width per crop height
+  const int tallest = int(std::min(double(photo.height), std::floor(double(photo.width) / aspect)));
+  const int ch = std::max(1, int(float(tallest) * rng.uniform(1.0f / 3, 1.0f)));
+  const int cw = std::clamp(int(std::lround(ch * aspect)), 1, int(photo.width));
+  const int top = int(rng.below(uint64_t(photo.height - ch + 1))), left = int(rng.below(uint64_t(photo.width - cw + 1)));
   cv::Mat whole(int(photo.height), int(photo.width), CV_8UC3, const_cast<uint8_t*>(photo.rgb.data()));
   cv::Mat resized;
-  cv::resize(whole(cv::Rect(left, top, side, side)), resized, cv::Size(canvas.width, canvas.height), 0, 0,
-             side > canvas.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+  cv::resize(whole(cv::Rect(left, top, cw, ch)), resized, cv::Size(canvas.width, canvas.height), 0, 0,
+             cw > canvas.width ? cv::INTER_AREA : cv::INTER_LINEAR);
   Colour mean{0, 0, 0};
   for (int y = 0; y < canvas.height; ++y)
     for (int x = 0; x < canvas.width; ++x) {
@@ -44,17 +47,17 @@ Colour paste_photo_crop(Canvas& canvas, const std::vector<RgbImage>& photos, Rng
 }  // namespace
 
 Sample make_scene(const FashionMnist& garments, const std::string& split, int64_t index, const SceneOptions& o) {
-  if (o.size < 32) fail("make-scenes: size ", o.size, " is below 32 pixels");
+  if (o.width < 32 || o.height < 32) fail("make-scenes: a scene of ", o.width, "x", o.height, " is below 32 pixels");
   if (garments.count < 1) fail("make-scenes: no garments to draw from");
   // One generator per scene, from (seed, split, index): scenes do not depend on how many are made.
   Rng rng(o.seed * 0x9E3779B97F4A7C15ull ^ (split == "train" ? 0x1111ull : 0x2222ull) ^ uint64_t(index) * 0xD6E8FEB86659FD93ull);
-  const int s = o.size;
+  const int w = o.width, h = o.height;
   Sample out;
   out.name = split + "_" + std::to_string(index);
-  out.height = out.width = s;
-  out.labels.assign(size_t(s) * s, 0);
+  out.height = h, out.width = w;
+  out.labels.assign(size_t(w) * h, 0);
 
-  Canvas canvas(s, s);
+  Canvas canvas(h, w);
   const Colour base = o.backgrounds.empty() ? paint_background(canvas, rng) : paste_photo_crop(canvas, o.backgrounds, rng);
   // Garments, each over the earlier ones.
   const int count = 1 + int(rng.below(4));
@@ -65,8 +68,8 @@ Sample make_scene(const FashionMnist& garments, const std::string& split, int64_
     const int scale = 2 + int(rng.below(3));  // 2, 3 or 4
     const int gh = int(garments.rows) * scale, gw = int(garments.cols) * scale;
     p.scale = float(scale);
-    p.top = int(rng.below(uint64_t(std::max(1, s - gh + 1))));
-    p.left = int(rng.below(uint64_t(std::max(1, s - gw + 1))));
+    p.top = int(rng.below(uint64_t(std::max(1, h - gh + 1))));
+    p.left = int(rng.below(uint64_t(std::max(1, w - gw + 1))));
     p.tint = garment_tint(rng, base);
     draw_garment(canvas, garments, p, out.labels.data(), uint8_t(cls), o.ink_threshold);
   }
@@ -74,14 +77,14 @@ Sample make_scene(const FashionMnist& garments, const std::string& split, int64_
 
   // The boundary band: a pixel whose 4-neighbour has another label becomes 255 (both sides).
   std::vector<uint8_t> band(out.labels.size(), 0);
-  for (int y = 0; y < s; ++y)
-    for (int x = 0; x < s; ++x) {
-      const uint8_t l = out.labels[size_t(y) * s + x];
-      const bool edge = (x > 0 && out.labels[size_t(y) * s + x - 1] != l) ||
-                        (x + 1 < s && out.labels[size_t(y) * s + x + 1] != l) ||
-                        (y > 0 && out.labels[size_t(y - 1) * s + x] != l) ||
-                        (y + 1 < s && out.labels[size_t(y + 1) * s + x] != l);
-      band[size_t(y) * s + x] = edge;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const uint8_t l = out.labels[size_t(y) * w + x];
+      const bool edge = (x > 0 && out.labels[size_t(y) * w + x - 1] != l) ||
+                        (x + 1 < w && out.labels[size_t(y) * w + x + 1] != l) ||
+                        (y > 0 && out.labels[size_t(y - 1) * w + x] != l) ||
+                        (y + 1 < h && out.labels[size_t(y + 1) * w + x] != l);
+      band[size_t(y) * w + x] = edge;
     }
   for (size_t i = 0; i < band.size(); ++i)
     if (band[i]) out.labels[i] = kIgnoreLabel;

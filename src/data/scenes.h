@@ -1,11 +1,12 @@
 // The built-in data set: scenes of Fashion-MNIST garments, so the whole system runs on a fresh
-// machine. Each scene is a canvas (default 160 x 160) with a textured, coloured background and
+// machine. Each scene is a canvas (default 160 x 160, any width x height) with a textured, coloured background and
 // 1 to 4 garments, each scaled up 2-4x, tinted a colour and laid on top of the earlier ones.
 // Labels: the garment's class + 1 where its ink is above a threshold, 0 (background) elsewhere,
 // and 255 (ignore) on the band where two regions meet, as VOC marks object boundaries.
 // 11 classes. Scene i of a split depends only on (seed, split, i).
 // With background photographs, each scene's canvas is instead a random square crop of one of
-// them (a third to all of its shorter side, resized to the scene's size): garments pasted onto
+// them (of the scene's shape, a third to all of the largest that fits, resized to the scene's
+// size): garments pasted onto
 // real photographs, a harder and more realistic set.
 #pragma once
 #include <string>
@@ -21,7 +22,7 @@ inline constexpr int kSceneClasses = 11;
 std::vector<std::string> scene_class_names();  // "background", then Fashion-MNIST's ten
 
 struct SceneOptions {
-  int size = 160;
+  int width = 160, height = 160;
   uint64_t seed = 1;
   float ink_threshold = 0.15f;  // of full ink: fainter garment pixels count as background
   std::vector<RgbImage> backgrounds;  // photographs to crop canvases from; empty: textured canvases

@@ -146,7 +146,10 @@ rss=$("$deeplab" bench loader --data "$dir/scenes/train.h5" --data.crop_size 321
 expect "make-scenes without Fashion-MNIST" 1 "nowhere/train-images-idx3-ubyte.gz: cannot open" -- \
   "$deeplab" make-scenes --out "$dir/none" --train 2 --val 1 --fashion-mnist "$dir/nowhere"
 [ ! -e "$dir/none/train.h5" ] && pass "nothing written when the source is missing" || fail "left $dir/none/train.h5"
-expect "make-scenes tiny canvas" 2 "outside 32..4096" -- "$deeplab" make-scenes --out "$dir/x" --size 10
+expect "make-scenes tiny canvas" 2 "each side must be in 32..4096" -- "$deeplab" make-scenes --out "$dir/x" --size 10
+expect "make-scenes tiny side" 2 "--size 96x20: each side must be in 32..4096" -- "$deeplab" make-scenes --out "$dir/x" --size 96x20
+expect "make-scenes WxH" 0 "2 scenes of 96x64" -- "$deeplab" make-scenes --out "$dir/wide" --train 2 --val 1 --size 96x64
+expect "WxH scenes are W wide and H high" 0 "size +64..64 x 96..96 \(H x W\)" -- "$deeplab" info "$dir/wide/train.h5"
 
 expect "bad size" 2 "--size 'abc'" -- "$deeplab" bench forward --size abc
 expect "bad model" 2 "unknown model kind 'vgg'" -- "$deeplab" bench forward --model.kind vgg

@@ -274,7 +274,7 @@ TEST(Scenes, DeterministicValidAndFromTheRightSplit) {
   EXPECT_EQ(test.count, 10000);
   EXPECT_EQ(test.rows, 28);
   SceneOptions o;
-  o.size = 96;
+  o.width = o.height = 96;
   int64_t garment_pixels = 0, band = 0;
   for (int64_t i = 0; i < 20; ++i) {
     Sample a = make_scene(test, "val", i, o), b = make_scene(test, "val", i, o);
@@ -289,7 +289,7 @@ TEST(Scenes, DeterministicValidAndFromTheRightSplit) {
   EXPECT_GT(garment_pixels, 20 * 96 * 96 / 50);  // garments take a visible share
   EXPECT_GT(band, 0);
   o.seed = 2;
-  EXPECT_NE(make_scene(test, "val", 0, o).rgb, make_scene(test, "val", 0, SceneOptions{96, 1, 0.15f, {}}).rgb);
+  EXPECT_NE(make_scene(test, "val", 0, o).rgb, make_scene(test, "val", 0, SceneOptions{96, 96, 1, 0.15f, {}}).rgb);
   EXPECT_EQ(scene_class_names().size(), size_t(kSceneClasses));
   EXPECT_THROW(load_fashion_mnist("/nonexistent", "train"), Error);
 }
