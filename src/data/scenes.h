@@ -1,13 +1,13 @@
 // The built-in data set: scenes of Fashion-MNIST garments, so the whole system runs on a fresh
-// machine. Each scene is a canvas (default 160 x 160, any width x height) with a textured, coloured background and
-// 1 to 4 garments, each scaled up 2-4x, tinted a colour and laid on top of the earlier ones.
+// machine. Each scene is a canvas (default 160 x 160, any width x height) with a textured,
+// coloured background and 1 to 4 garments, each scaled up 2-4x, tinted a colour and laid on top
+// of the earlier ones.
 // Labels: the garment's class + 1 where its ink is above a threshold, 0 (background) elsewhere,
 // and 255 (ignore) on the band where two regions meet, as VOC marks object boundaries.
 // 11 classes. Scene i of a split depends only on (seed, split, i).
-// With background photographs, each scene's canvas is instead a random square crop of one of
-// them (of the scene's shape, a third to all of the largest that fits, resized to the scene's
-// size): garments pasted onto
-// real photographs, a harder and more realistic set.
+// With background photographs, each scene's canvas is instead a random crop of one of them, of
+// the scene's shape (a third to all of the largest that fits, resized to the scene's size):
+// garments pasted onto real photographs, a harder and more realistic set.
 #pragma once
 #include <string>
 #include <vector>
