@@ -71,7 +71,16 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
   using tag = memory::format_tag;
   using type = memory::data_type;
   // bf16: activations and weights in bf16; a layer without a fused ReLU gives scores: fp32.
-  const bool bf16 = precision_ == Precision::bf16;
+  const bool winograd_fits = algorithm_ == ConvAlgorithm::winograd && spec_.kernel == 3 && spec_.stride == 1 &&
+                             spec_.dilation == 1 && src_dims[1] % 16 == 0 && spec_.out_channels % 16 == 0;
+  // A wide layer asked for Winograd runs it in fp32 even under bf16: oneDNN has no bf16
+  // Winograd, and on the paper's conv3_x (128-256 channels) fp32 Winograd beats bf16 direct
+  // (bench forward at 513: 78 against 109 ms for the three layers; the whole forward 0.56 ->
+  // 0.54 of fp32's time). Its input is converted from bf16 on the way in, and its fp32 output
+  // on the way into the next bf16 layer. Narrower layers gain nothing (64-128 channels) or lose
+  // (16-32: the demo's width, 4.4 -> 7-8 ms): they stay bf16.
+  const bool fp32_winograd = winograd_fits && src_dims[1] >= 128;
+  const bool bf16 = precision_ == Precision::bf16 && !fp32_winograd;
   const type act = bf16 ? type::bf16 : type::f32, out = bf16 && spec_.relu ? type::bf16 : type::f32;
   const Desc w_any(weight_dims(), act, tag::any);
   dnnl::primitive_attr attr;
@@ -101,8 +110,7 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
   // is cheap and channels-last would cost a reorder of the wide input.
   if (src_dims[1] < 16 && (src_dims[1] > 4 || spec_.out_channels < 16))
     candidates.push_back({algorithm::convolution_direct, tag::nhwc, tag::nhwc});
-  if (algorithm_ == ConvAlgorithm::winograd && !bf16 && spec_.kernel == 3 && spec_.stride == 1 &&
-      spec_.dilation == 1 && src_dims[1] % 16 == 0 && spec_.out_channels % 16 == 0)
+  if (winograd_fits && !bf16)
     candidates.push_back({algorithm::convolution_winograd, tag::nChw16c, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, blocked_src, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, tag::any, tag::any});

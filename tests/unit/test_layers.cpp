@@ -76,6 +76,43 @@ TEST(Conv, Bf16AgreesWithF32ToItsRounding) {
   EXPECT_GT(differ, 0.0) << "bf16 gave f32's scores bit for bit: it did not run";
 }
 
+// Under bf16, a wide layer asked for Winograd (the paper's conv3_x) computes it in fp32, between
+// bf16 layers: the bf16 activations are converted on the way in and its fp32 output on the way
+// out, and the scores still agree with an all-fp32 run. A narrow one stays bf16 direct.
+TEST(Conv, Bf16KeepsFp32WinogradOnWideLayersOnly) {
+  if (!cpu_computes_bf16()) GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX";
+  for (int wide : {128, 32}) {
+    const Tensor x = random_tensor({1, 16, 13, 11}, 3);
+    Tensor scores[2];
+    for (Precision p : {Precision::f32, Precision::bf16}) {
+      Net net(Phase::test);
+      auto first = std::make_unique<Convolution>("first", ConvSpec{16, wide, 3, 1, 1, 1, true, true});
+      auto middle = std::make_unique<Convolution>("middle", ConvSpec{wide, wide, 3, 1, 1, 1, true, true},
+                                                  ConvAlgorithm::winograd);
+      auto score = std::make_unique<Convolution>("score", ConvSpec{wide, 21, 1, 1, 0, 1, true, false});
+      randomise(*first, 4);
+      randomise(*middle, 5);
+      randomise(*score, 6);
+      const Convolution &f = *first, &m = *middle, &s = *score;
+      const int a = net.add1(std::move(first), {net.add_input("x")});
+      const int b = net.add1(std::move(middle), {a});
+      net.mark_output(net.add1(std::move(score), {b}));
+      net.set_precision(p);
+      net.forward({x});
+      scores[p == Precision::bf16] = net.output();
+      if (p == Precision::f32) continue;
+      EXPECT_NE(std::string(f.implementation()).find("bf16"), std::string::npos) << f.implementation();
+      EXPECT_NE(std::string(s.implementation()).find("bf16"), std::string::npos) << s.implementation();
+      EXPECT_EQ(net.blob(a).desc.data_type(), memory::data_type::bf16);
+      const bool fp32_winograd = wide >= 128;
+      EXPECT_EQ(std::string(m.implementation()).find("wino") != std::string::npos, fp32_winograd)
+          << wide << " channels: " << m.implementation();
+      EXPECT_EQ(net.blob(b).desc.data_type(), fp32_winograd ? memory::data_type::f32 : memory::data_type::bf16);
+    }
+    expect_close(scores[1], scores[0], 2e-2, "bf16 vs f32");
+  }
+}
+
 TEST(Conv, TrainingIsF32Only) {
   Net net(Phase::train);
   net.mark_output(net.add1(std::make_unique<Convolution>("c", ConvSpec{3, 4, 3, 1, 1, 1, true, false}), {net.add_input("x")}));
