@@ -70,19 +70,17 @@ std::vector<Desc> Convolution::setup(const std::vector<Desc>& inputs, Phase phas
 void Convolution::choose_forward(const memory::dims& src_dims, const memory::dims& dst_dims, Phase phase) {
   using tag = memory::format_tag;
   using type = memory::data_type;
-  // bf16: activations and weights in bf16; a layer without a fused ReLU gives scores: fp32.
   const bool winograd_fits = algorithm_ == ConvAlgorithm::winograd && spec_.kernel == 3 && spec_.stride == 1 &&
                              spec_.dilation == 1 && src_dims[1] % 16 == 0 && spec_.out_channels % 16 == 0;
   // A wide layer asked for Winograd runs it in fp32 even under bf16: oneDNN has no bf16
   // Winograd, and on the paper's conv3_x (128-256 channels) fp32 Winograd beats bf16 direct
   // (bench forward at 513: 78 against 109 ms for the three layers; the whole forward 0.56 ->
   // 0.54 of fp32's time). Its input is converted from bf16 on the way in, and its fp32 output
-  // on the way into the next bf16 layer. Narrower layers gain nothing (64-128 channels) or lose
-  // (16-32: the demo's width, 4.4 -> 7-8 ms): they stay bf16.
-  const bool fp32_winograd = winograd_fits && src_dims[1] >= 128;
-  const bool bf16 = precision_ == Precision::bf16 && !fp32_winograd;
-  const type act = bf16 ? type::bf16 : type::f32, out = bf16 && spec_.relu ? type::bf16 : type::f32;
-  const Desc w_any(weight_dims(), act, tag::any);
+  // on the way into the next bf16 layer. Narrower layers stay bf16: at half width (64-128
+  // channels, where conv3_2 and conv3_3 pass the bar) the forward took the same time either
+  // way; at the demo's width (16-32) fp32 Winograd lost (4.4 -> 7-8 ms).
+  const bool bf16 = precision_ == Precision::bf16;
+  const bool try_winograd = winograd_fits && (!bf16 || src_dims[1] >= 128);
   dnnl::primitive_attr attr;
   if (spec_.relu) {
     dnnl::post_ops ops;
@@ -97,7 +95,7 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
   // Activations in nChw16c (channels in blocks of 16) suit its direct AVX-512 kernels; a
   // 3-channel input stays plain (blocking would pad it to 16), or goes channels-last below.
   // Where the direct kernel does not apply (fc6's dilation 12 on a small map), let oneDNN choose
-  // the layout.
+  // the layout. Each candidate computes in the net's precision, but Winograd always in fp32.
   struct Candidate {
     algorithm alg;
     tag src, dst;
@@ -110,15 +108,18 @@ void Convolution::choose_forward(const memory::dims& src_dims, const memory::dim
   // is cheap and channels-last would cost a reorder of the wide input.
   if (src_dims[1] < 16 && (src_dims[1] > 4 || spec_.out_channels < 16))
     candidates.push_back({algorithm::convolution_direct, tag::nhwc, tag::nhwc});
-  if (winograd_fits && !bf16)
-    candidates.push_back({algorithm::convolution_winograd, tag::nChw16c, tag::nChw16c});
+  if (try_winograd) candidates.push_back({algorithm::convolution_winograd, tag::nChw16c, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, blocked_src, tag::nChw16c});
   candidates.push_back({algorithm::convolution_direct, tag::any, tag::any});
   for (const Candidate& c : candidates) {
     const bool last = &c == &candidates.back();  // takes oneDNN's reference kernel if need be
+    // bf16: activations and weights in bf16; a layer without a fused ReLU gives scores: fp32.
+    const bool in_bf16 = bf16 && c.alg != algorithm::convolution_winograd;
+    const type act = in_bf16 ? type::bf16 : type::f32, out = in_bf16 && spec_.relu ? type::bf16 : type::f32;
     try {
-      dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, act, c.src), w_any, bias_desc(),
-                                         Desc(dst_dims, out, c.dst), strides(), gaps(), padding(), padding());
+      dnnl::convolution_forward::desc fd(kind, c.alg, Desc(src_dims, act, c.src), Desc(weight_dims(), act, tag::any),
+                                         bias_desc(), Desc(dst_dims, out, c.dst), strides(), gaps(), padding(),
+                                         padding());
       auto pd = dnnl::convolution_forward::primitive_desc(fd, attr, cpu_engine());
       if (!last && !optimised(pd)) continue;
       fwd_pd_ = pd;
