@@ -67,6 +67,7 @@ int run_pretrain(int argc, char** argv) {
   const int64_t test_images = v["test-images"].as<int64_t>();
   if (test_images < 0) fail("--test-images ", test_images, " must not be negative");
   train::validate(o.solver);
+  train::check_freeze(o.model, o.solver.freeze);
   command_line_accepted();
   auto train_set = std::make_shared<const data::FashionMnist>(data::load_fashion_mnist(dir, "train"));
   auto test_set = std::make_shared<const data::FashionMnist>(data::load_fashion_mnist(dir, "t10k"));

@@ -53,6 +53,7 @@ int run_train(int argc, char** argv) {
   o.device = device_choice(cl);
   o.tf32 = v["tf32"].as<bool>();
   train::validate(o.solver);
+  train::check_freeze(o.model, o.solver.freeze);
   command_line_accepted();
   const train::TrainSummary s = train::train(o, dist::Mpi::get());
   // Stopped by a signal after its checkpoint: the conventional 128 + signal, so schedulers and

@@ -354,6 +354,12 @@ void log_start(const TrainOptions& o, Model& model, const TrainData& d, int64_t 
 
 }  // namespace
 
+void check_freeze(const ModelSpec& spec, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return;
+  Model model(spec, nn::Phase::test);
+  freeze_params(model.params(), prefixes);
+}
+
 TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   validate(o.solver);
   catch_stop_signals();

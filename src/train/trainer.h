@@ -102,4 +102,8 @@ struct TrainSummary {
 
 TrainSummary train(const TrainOptions& options, dist::Mpi& mpi);
 
+// solver.freeze checked against the layers of a model of this spec (it builds one), so that a
+// job can refuse a prefix that names no layer as a bad setting before it writes anything.
+void check_freeze(const ModelSpec& spec, const std::vector<std::string>& prefixes);
+
 }  // namespace deeplab::train

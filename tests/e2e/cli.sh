@@ -21,6 +21,11 @@ expect "bench --bogus: exit 2" 2 "unknown benchmark '--bogus'" -- "$deeplab" ben
 expect "a missing required option: exit 2" 2 "'--data' is required" -- "$deeplab" train --out "$dir/x"
 expect "a missing value: exit 2" 2 "requires an argument|missing" -- "$deeplab" segment --model
 expect "a value of the wrong type: exit 2" 2 "solver.max_iter.*invalid" -- "$deeplab" train --data x.h5 --out "$dir/x" --solver.max_iter many
+expect "solver.freeze naming no layer: exit 2" 2 "solver.freeze: 'fc9' names no layer.*conv1_1" -- \
+  "$deeplab" train --data x.h5 --out "$dir/frozen" --solver.freeze conv,fc9
+if [ -e "$dir/frozen" ]; then fail "a refused solver.freeze left $dir/frozen behind"; else pass "a refused solver.freeze writes nothing"; fi
+expect "pretrain: solver.freeze naming no layer: exit 2" 2 "'pool9' names no layer" -- \
+  "$deeplab" pretrain --out "$dir/frozen" --solver.freeze pool9
 expect "a negative --threads: exit 2" 2 "--threads -3: expected 0" -- "$deeplab" bench crf --threads -3
 expect "--threads 100000 is refused: exit 2" 2 "--threads 100000: expected 0 \(all cores\) to 1024" -- "$deeplab" bench crf --threads 100000
 expect "a negative crf-sweep --images: exit 2" 2 "--images -5: expected 0" -- \

@@ -101,6 +101,25 @@ TEST(Sgd, FrozenLayersStayAsTheyAre) {
   };
   EXPECT_TRUE(same(conv_before, model.net().find_param("conv3_2/weight")->value));
   EXPECT_FALSE(same(fc8_before, model.net().find_param("fc8/weight")->value));
+  // No gradient for the frozen layers (not only no update: Sgd skips them anyway), and backward
+  // stops at fc7's input: no layer before it has a parameter that trains.
+  auto nonzero = [](const Tensor& g) {
+    for (int64_t i = 0; i < g.numel(); ++i)
+      if (g.data()[i] != 0.0f) return true;
+    return false;
+  };
+  for (const char* name : {"conv1_1/weight", "conv3_2/weight", "fc6/weight", "fc6/bias"}) {
+    const Tensor& g = model.net().find_param(name)->grad;
+    EXPECT_TRUE(g.empty() || !nonzero(g)) << name;
+  }
+  EXPECT_TRUE(nonzero(model.net().find_param("fc7/weight")->grad));
+  int upstream = 0;  // the layers before fc7, in the net's (topological) order
+  for (const auto& node : model.net().nodes()) {
+    if (node.layer->name() == "fc7") break;
+    for (int out : node.outputs) EXPECT_FALSE(model.net().blob(out).needs_diff) << node.layer->name();
+    ++upstream;
+  }
+  EXPECT_GE(upstream, 20);
   Model other(spec, nn::Phase::train, 2);
   expect_error([&] { freeze_params(other.params(), {"fc9"}); }, {"solver.freeze", "'fc9'", "conv1_1, conv1_2", "fc8"});
   expect_error([&] { freeze_params(other.params(), {"conv", "fc"}); }, {"nothing left to train"});
