@@ -68,6 +68,7 @@ void NcclGradientReducer::start(Bucket& b) {
   cuda_check(cudaStreamWaitEvent(comm_stream_.get(), ready_event_.get(), 0), "cudaStreamWaitEvent");
   nccl_check(ncclAllReduce(grads_ + b.offset, grads_ + b.offset, b.count, ncclFloat, ncclSum, comm_->get(), comm_stream_.get()),
              "ncclAllReduce");
+  ++sums_issued_;
 }
 
 void NcclGradientReducer::finish() {

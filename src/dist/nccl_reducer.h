@@ -48,6 +48,10 @@ class NcclGradientReducer {
   void ready(size_t first, size_t count);
   // Starts what is left; the compute stream then waits for every sum.
   void finish();
+  // For tests: the buckets, and the all-reduces issued since construction (a sum over one rank
+  // leaves the gradients as they were, so the values alone cannot show that it ran).
+  size_t buckets() const { return buckets_.size(); }
+  int64_t sums_issued() const { return sums_issued_; }
 
  private:
   struct Bucket {
@@ -64,6 +68,7 @@ class NcclGradientReducer {
   CudaEvent ready_event_, done_event_;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_;
+  int64_t sums_issued_ = 0;
 };
 
 }  // namespace deeplab::dist

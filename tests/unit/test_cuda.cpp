@@ -69,7 +69,8 @@ TEST(Cuda, DeviceIdentityNamesTheGpu) {
 
 // The NCCL reducer's whole path (events between the streams, the all-reduce per bucket, the
 // compute stream's wait) on a one-rank group, so that one GPU runs what a multi-GPU job runs: a
-// sum over one rank leaves every gradient as it was.
+// sum over one rank leaves every gradient as it was, and the reducer counts the sums it issued
+// (which the values could not show).
 TEST(Cuda, NcclReducerRunsItsBucketsOnOneGpu) {
   SKIP_WITHOUT_GPU();
 #ifdef DEEPLAB_WITH_CUDA
@@ -95,6 +96,8 @@ TEST(Cuda, NcclReducerRunsItsBucketsOnOneGpu) {
   std::vector<float> back(total);
   cuda_check(cudaMemcpy(back.data(), grads.get(), total * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
   EXPECT_EQ(back, host);
+  EXPECT_GE(reducer.buckets(), 3u);  // 9,428 bytes in buckets of 4,096
+  EXPECT_EQ(reducer.sums_issued(), int64_t(2 * reducer.buckets()));
 #endif
 }
 
