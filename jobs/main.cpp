@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
       return status;
     };
     if (c.ranks == Ranks::rank0 && mpi.size() > 1) {
-      // Rank 0 works with the node's cores; the others wait for it asleep (a failure on rank 0
-      // aborts them) and exit as it does.
+      // Rank 0 works with every core it may use (the node's, unless the launcher bound it to
+      // fewer); the others wait for it asleep (a failure on rank 0 aborts them) and exit as it does.
       if (mpi.rank() != 0) {
         mpi.idle_barrier();
         return 0;

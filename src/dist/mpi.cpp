@@ -24,9 +24,12 @@ bool launched_by_mpi() {
 std::string launch_problem() {
   const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");  // set by srun, not in a batch script
   if (launched_by_mpi() || !tasks || std::atol(tasks) <= 1) return "";
+  // Tasks meant to work alone (each its own shard, or a shell inside srun -n N --pty) say so.
+  if (const char* alone = std::getenv("DEEPLAB_TASKS_ALONE"); alone && std::string(alone) == "1") return "";
   return "srun started " + std::string(tasks) +
          " tasks without MPI (no PMIx or PMI in their environment), so each would run the whole job alone: "
-         "use srun --mpi=pmix (or MpiDefault=pmix in slurm.conf), or mpirun";
+         "use srun --mpi=pmix (or MpiDefault=pmix in slurm.conf), or mpirun; if each task is meant to run "
+         "alone, set DEEPLAB_TASKS_ALONE=1";
 }
 
 Mpi& Mpi::start(int* argc, char*** argv) {

@@ -63,7 +63,8 @@ bool launched_by_mpi();
 
 // What is wrong with how this process was started, or "" when nothing is: srun -n N without an
 // MPI plugin (MpiDefault=none) starts N processes that know nothing of each other, each of
-// which would run the whole job alone and write the same outputs.
+// which would run the whole job alone and write the same outputs. DEEPLAB_TASKS_ALONE=1 says
+// that each task is meant to run alone (its own shard, a shell inside srun -n N --pty).
 std::string launch_problem();
 
 // OpenMP threads for a CPU rank: the cores this process may run on, shared evenly among the

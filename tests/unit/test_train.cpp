@@ -64,16 +64,24 @@ class ScopedEnv {
 };
 
 // srun -n N with no MPI plugin gives N unconnected processes: refused, naming the fix. A batch
-// script (no step task count), srun -n 1, mpirun and srun --mpi=pmix are sound.
+// script (no step task count), srun -n 1, mpirun and srun --mpi=pmix are sound, and so are tasks
+// that say they run alone on purpose.
 TEST(Launch, SrunTasksWithoutMpiAreRefused) {
   ScopedEnv env;
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_STEP_NUM_TASKS"}) env.set(v, nullptr);
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_STEP_NUM_TASKS", "DEEPLAB_TASKS_ALONE"})
+    env.set(v, nullptr);
   EXPECT_EQ(dist::launch_problem(), "");
   env.set("SLURM_STEP_NUM_TASKS", "1");
   EXPECT_EQ(dist::launch_problem(), "");
   env.set("SLURM_STEP_NUM_TASKS", "4");
   EXPECT_NE(dist::launch_problem().find("srun started 4 tasks without MPI"), std::string::npos);
   EXPECT_NE(dist::launch_problem().find("--mpi=pmix"), std::string::npos);
+  EXPECT_NE(dist::launch_problem().find("DEEPLAB_TASKS_ALONE=1"), std::string::npos);
+  env.set("DEEPLAB_TASKS_ALONE", "1");  // each task meant to run alone
+  EXPECT_EQ(dist::launch_problem(), "");
+  env.set("DEEPLAB_TASKS_ALONE", "yes");  // only 1 says so
+  EXPECT_NE(dist::launch_problem(), "");
+  env.set("DEEPLAB_TASKS_ALONE", nullptr);
   env.set("PMIX_RANK", "2");
   EXPECT_EQ(dist::launch_problem(), "");
 }
