@@ -66,10 +66,12 @@ int run_crf_sweep(int argc, char** argv) {
   if (s.has_baseline) show("default", s.baseline);
   char line[256];
   std::snprintf(line, sizeof line,
-                "%zu grid points in %.1f s (%.2f points/s; %lld units computed, %lld from an earlier run) on %d rank(s), "
-                "idle %.1f%% of rank time; %s/results.csv, best.ini, heatmap.png",
+                "%zu grid points in %.1f s (%.2f points/s; %lld units computed, %lld from an earlier run; %lld CRFs "
+                "on lattices built for an earlier point) on %d rank(s), idle %.1f%% of rank time; %s/results.csv, "
+                "best.ini, heatmap.png",
                 s.results.size(), s.seconds, double(s.results.size()) / s.seconds, (long long)s.units_computed,
-                (long long)s.units_reused, mpi.size(), 100 * s.idle_fraction, o.out_dir.c_str());
+                (long long)s.units_reused, (long long)s.lattices_reused, mpi.size(), 100 * s.idle_fraction,
+                o.out_dir.c_str());
   log_info(line);
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "crf/crf_runner.h"
 
+#include <cstring>
+
 #include "core/error.h"
 #ifdef DEEPLAB_WITH_CUDA
 #include "crf_cuda.h"
@@ -24,7 +26,21 @@ CrfRunner::~CrfRunner() = default;
 
 CrfResult CrfRunner::run(const uint8_t* rgb, int64_t height, int64_t width, const CrfParams& params,
                          const Tensor& unary) {
-  if (!gpu_) return DenseCrf(rgb, height, width, params).infer(unary);
+  if (!gpu_ && !keep_) return DenseCrf(rgb, height, width, params).infer(unary);
+  if (!gpu_) {
+    const size_t bytes = size_t(height) * size_t(width) * 3;
+    const bool same_pixels = kept_ && kept_height_ == height && kept_width_ == width &&
+                             std::memcmp(kept_rgb_.data(), rgb, bytes) == 0;
+    if (same_pixels && kept_->retune(params)) {
+      ++reused_;
+      return kept_->infer(unary);
+    }
+    kept_.reset();  // before the next image's lattices are built: one image's at a time
+    kept_ = std::make_unique<DenseCrf>(rgb, height, width, params);
+    kept_rgb_.assign(rgb, rgb + bytes);
+    kept_height_ = height, kept_width_ = width;
+    return kept_->infer(unary);
+  }
 #ifdef DEEPLAB_WITH_CUDA
   validate(params);
   if (unary.ndim() != 3 || unary.dim(1) != height || unary.dim(2) != width)

@@ -193,6 +193,23 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
   }
 }
 
+bool DenseCrf::retune(const CrfParams& p) {
+  validate(p);
+  const CrfParams& q = params_;
+  if (p.bi_xy_std != q.bi_xy_std || p.bi_rgb_std != q.bi_rgb_std || p.pos_xy_std != q.pos_xy_std ||
+      (p.bi_w > 0) != (q.bi_w > 0) || (p.pos_w > 0) != (q.pos_w > 0))
+    return false;
+  size_t k = 0;  // the kernels in the constructor's order: appearance, then smoothness
+  if (p.bi_w > 0) kernels_[k++].weight = p.bi_w;
+  if (p.pos_w > 0) kernels_[k++].weight = p.pos_w;
+  // The normalisers depend on the lattices only, but a new DenseCrf computes them during its
+  // first infer, in a padding lane (per-pixel) or beforehand (symmetric): cleared, they are
+  // computed again the same way, so the answer is the new DenseCrf's to the bit.
+  for (Kernel& kernel : kernels_) kernel.norm.clear();
+  params_ = p;
+  return true;
+}
+
 void DenseCrf::setup_kernel(Kernel& k, const float* features, int dim, float weight) {
   k.weight = weight;
   k.lattice.build(features, h_ * w_, dim);

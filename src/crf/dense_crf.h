@@ -57,6 +57,11 @@ class DenseCrf {
 
   // unary: L x H x W energies. Runs params.iterations mean-field updates.
   CrfResult infer(const Tensor& unary);
+  // Takes parameters that keep both lattices (the same standard deviations, the same kernels
+  // present): other weights, iterations or normalisation. Returns false, changing nothing, when
+  // the lattices would differ. The next infer then answers as a new DenseCrf with these
+  // parameters would, to the bit: a parameter sweep builds each image's lattices once.
+  bool retune(const CrfParams& params);
   // The mean-field free energy of marginals Q (L x H x W) under this CRF:
   // sum Q U + sum Q log Q - 1/2 sum_m w_m <Q, K~_m Q>.
   double energy(const Tensor& unary, const Tensor& marginals);

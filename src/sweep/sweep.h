@@ -47,6 +47,7 @@ struct SweepSummary {
   PointResult best, baseline;
   bool has_baseline = false;
   int64_t units_computed = 0, units_reused = 0;
+  int64_t lattices_reused = 0;  // CRFs run on lattices an earlier point built for the same image
   double seconds = 0;
   double idle_fraction = 0;  // of rank time: waiting for the others at the end of each round
 };

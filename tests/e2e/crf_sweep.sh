@@ -16,10 +16,12 @@ val=$work/scenes/val.h5
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/probs.h5" --save-probs >/dev/null 2>&1 || fail "segment --save-probs"
 table() { tail -n +2 "$1" | cut -d, -f1-9 | sort; }  # every column but the seconds
 
-# 1. One grid point against segment --crf + evaluate with the same parameters, on all images.
-printf '[crf]\nbi_w = 5\nbi_xy_std = 40\nbi_rgb_std = 8\npos_w = 2\npos_xy_std = 2\niterations = 5\n' > "$work/one.ini"
+# 1. A grid point against segment --crf + evaluate with the same parameters, on all images. The
+#    point (bi_w 5, the last row) runs on the lattices its group's first point (bi_w 4) built.
+printf '[crf]\nbi_w = 4,5\nbi_xy_std = 40\nbi_rgb_std = 8\npos_w = 2\npos_xy_std = 2\niterations = 5\n' > "$work/one.ini"
 printf '[crf]\nbi_w = 5\nbi_xy_std = 40\nbi_rgb_std = 8\npos_w = 2\npos_xy_std = 2\niterations = 5\n' > "$work/crf.ini"
-expect "sweep of one point" 0 "1 grid points" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/one.ini" --out "$work/one" --images 0 --no-baseline
+expect "sweep of two points sharing their lattices" 0 "2 grid points.* [1-9][0-9]* CRFs on lattices built for an earlier point" -- \
+  "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/one.ini" --out "$work/one" --images 0 --no-baseline
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/crf.h5" --crf --config "$work/crf.ini" --evaluate --json "$work/crf.json" >/dev/null 2>&1
 sweep_scores=$(tail -1 "$work/one/results.csv" | cut -d, -f8,9)
 segment_scores=$(/usr/bin/python3 -c "import json; e = json.load(open('$work/crf.json')); print('%.6f,%.6f' % (e['mean_iou'], e['pixel_accuracy']))")
@@ -28,7 +30,7 @@ segment_scores=$(/usr/bin/python3 -c "import json; e = json.load(open('$work/crf
 # 1b. The same with the network run on the images scaled down (--max-side 40 of 64): the sweep
 #     scales as segment did.
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/probs40.h5" --save-probs --max-side 40 >/dev/null 2>&1 || fail "segment --max-side"
-expect "sweep of one point, --max-side" 0 "1 grid points" -- "$bin" crf-sweep --probs "$work/probs40.h5" --data "$val" --grid "$work/one.ini" --out "$work/one40" --images 0 --no-baseline
+expect "sweep of two points, --max-side" 0 "2 grid points" -- "$bin" crf-sweep --probs "$work/probs40.h5" --data "$val" --grid "$work/one.ini" --out "$work/one40" --images 0 --no-baseline
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/crf40.h5" --crf --config "$work/crf.ini" --max-side 40 --evaluate --json "$work/crf40.json" >/dev/null 2>&1
 sweep_scores=$(tail -1 "$work/one40/results.csv" | cut -d, -f8,9)
 segment_scores=$(/usr/bin/python3 -c "import json; e = json.load(open('$work/crf40.json')); print('%.6f,%.6f' % (e['mean_iou'], e['pixel_accuracy']))")

@@ -5,9 +5,11 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "crf/crf_runner.h"
 #include "crf/dense_crf.h"
 #include "crf/permutohedral.h"
 #include "crf/reference.h"
@@ -249,6 +251,65 @@ TEST(DenseCrf, SameAnswerWhenCalledWithFewerThreadsThanTheMaximum) {
   ASSERT_EQ(alone.marginals.numel(), nested.marginals.numel());
   for (int64_t i = 0; i < alone.marginals.numel(); ++i)
     ASSERT_NEAR(alone.marginals.data()[i], nested.marginals.data()[i], 1e-5) << i;
+}
+
+// A CRF retuned to other weights, iterations or normalisation answers as a new one built with
+// those parameters, to the bit (crf-sweep builds each image's lattices once for such points);
+// parameters that change a lattice are refused. The runner keeps the last image's lattices only
+// when asked, and only for the same pixels.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0;
+}
+
+TEST(DenseCrf, RetunedAnswersAsANewOne) {
+  Scene s = make_scene(40, 48, 5, 31);
+  Tensor u = coarse_unary(s, 5, 32, 0.2f);
+  const CrfParams first{4, 30, 8, 3, 3, 5};
+  DenseCrf kept(s.rgb.data(), s.h, s.w, first);
+  kept.infer(u);
+  CrfParams other = first;
+  other.bi_w = 9, other.pos_w = 1, other.iterations = 7;
+  CrfParams symmetric = first;
+  symmetric.normalization = Normalization::symmetric;
+  for (const CrfParams& p : {other, symmetric, first}) {
+    ASSERT_TRUE(kept.retune(p));
+    const CrfResult again = kept.infer(u), fresh = DenseCrf(s.rgb.data(), s.h, s.w, p).infer(u);
+    EXPECT_TRUE(same_bits(again.marginals, fresh.marginals)) << p.bi_w << " " << p.iterations;
+    EXPECT_EQ(again.labels.data, fresh.labels.data);
+  }
+  EXPECT_FALSE(same_bits(DenseCrf(s.rgb.data(), s.h, s.w, other).infer(u).marginals,
+                         DenseCrf(s.rgb.data(), s.h, s.w, first).infer(u).marginals));  // the weights matter
+  for (auto change : {+[](CrfParams& p) { p.bi_xy_std = 31; }, +[](CrfParams& p) { p.bi_rgb_std = 9; },
+                      +[](CrfParams& p) { p.pos_xy_std = 2; }, +[](CrfParams& p) { p.bi_w = 0; },
+                      +[](CrfParams& p) { p.pos_w = 0; }}) {
+    CrfParams p = first;
+    change(p);
+    EXPECT_FALSE(kept.retune(p));
+  }
+  CrfParams bad = first;
+  bad.iterations = -1;
+  EXPECT_THROW(kept.retune(bad), Error);
+}
+
+TEST(CrfRunner, KeepsTheLastImagesLatticesWhenAsked) {
+  Scene a = make_scene(40, 48, 5, 41), b = make_scene(40, 48, 5, 42);
+  Tensor ua = coarse_unary(a, 5, 43, 0.2f), ub = coarse_unary(b, 5, 44, 0.2f);
+  CrfParams p{4, 30, 8, 3, 3, 5}, q = p;
+  q.bi_w = 7;
+  CrfRunner plain, keeping;
+  keeping.keep_lattices(true);
+  std::vector<uint8_t> copy = a.rgb;  // the same pixels at another address count as the same image
+  const struct {
+    const uint8_t* rgb;
+    const Tensor& unary;
+    const CrfParams& params;
+  } runs[] = {{a.rgb.data(), ua, p}, {copy.data(), ua, q}, {b.rgb.data(), ub, q}, {b.rgb.data(), ub, p}, {a.rgb.data(), ua, p}};
+  for (const auto& r : runs) {
+    const CrfResult mine = keeping.run(r.rgb, 40, 48, r.params, r.unary), theirs = plain.run(r.rgb, 40, 48, r.params, r.unary);
+    EXPECT_TRUE(same_bits(mine.marginals, theirs.marginals));
+  }
+  EXPECT_EQ(keeping.lattices_reused(), 2);  // the second run on a, the second on b
+  EXPECT_EQ(plain.lattices_reused(), 0);
 }
 
 TEST(DenseCrf, EnergyIsRightAfterAnInferenceWithoutIterations) {
