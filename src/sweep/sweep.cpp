@@ -281,8 +281,9 @@ std::vector<std::vector<size_t>> sweep_pieces(const std::vector<std::vector<size
     int64_t pieces = 0;
     size_t widest = 0;  // the most points one piece holds when cut this way
     for (const auto& g : groups) {
-      pieces += int64_t(parts(g.size(), c)) * blocks;
-      widest = std::max(widest, parts(g.size(), parts(g.size(), c)));
+      const size_t n = parts(g.size(), c);  // cut into n parts of near-equal size
+      pieces += int64_t(n) * blocks;
+      widest = std::max(widest, parts(g.size(), n));
     }
     const double time = double((pieces + ranks - 1) / ranks) * (kLatticeShare + double(widest) * (1 - kLatticeShare));
     if (c == 1 || time < best_time) best_c = c, best_time = time;
@@ -303,15 +304,15 @@ std::vector<std::vector<size_t>> sweep_pieces(const std::vector<std::vector<size
 // seconds spent scoring.
 double score_units(SweepRun& run, const std::vector<Point>& points, const Grid& grid, int round, UnitLog& log,
                    dist::WorkCounter& counter, SweepSummary& summary, bool root, int ranks) {
-  const std::vector<std::vector<size_t>> groups = sweep_pieces(lattice_groups(points), run.blocks, ranks);
-  const int64_t pieces = int64_t(groups.size()) * run.blocks;
+  const std::vector<std::vector<size_t>> piece_points = sweep_pieces(lattice_groups(points), run.blocks, ranks);
+  const int64_t pieces = int64_t(piece_points.size()) * run.blocks;
   counter.reset();
   double busy = 0;
   Progress progress("crf-sweep round " + std::to_string(round) + " (pieces: points x image blocks)", long(pieces));
   for (int64_t u = counter.next(); u < pieces; u = counter.next()) {
     const int64_t b = u % run.blocks;
     std::vector<size_t> todo;  // the piece's points not yet scored on this block
-    for (size_t i : groups[size_t(u / run.blocks)]) {
+    for (size_t i : piece_points[size_t(u / run.blocks)]) {
       if (run.done.count(point_key(points[i], grid.iterations, b))) ++summary.units_reused;
       else todo.push_back(i);
     }
