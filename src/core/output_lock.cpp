@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "core/atomic_path.h"
 #include "core/error.h"
@@ -35,7 +37,10 @@ OutputLock::OutputLock(const std::string& output) {
   if (!parent.empty()) std::filesystem::create_directories(parent);
   // Registered before the file exists, so that no instant is left when it exists unregistered.
   slot_ = register_lock_file(path_);
-  for (int attempt = 0; fd_ < 0; ++attempt) {
+  // A dead run's janitor (temporary_files.h) takes the lock for an instant to remove the file:
+  // a lock held that briefly is waited for, one held for a second is another run's.
+  int busy_waits = 0, replaced = 0;
+  while (fd_ < 0) {
     fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
       const int why = errno;
@@ -46,6 +51,10 @@ OutputLock::OutputLock(const std::string& output) {
       const int why = errno;
       ::close(fd_);
       fd_ = -1;
+      if (why == EWOULDBLOCK && ++busy_waits <= 100) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
       release_temporary(slot_);
       if (why == EWOULDBLOCK)
         fail(output, ": another run is writing it now (it holds ", path_, "); wait for it, or choose another output");
@@ -60,7 +69,7 @@ OutputLock::OutputLock(const std::string& output) {
     if (still_named(fd_, path_)) break;
     ::close(fd_);  // removed by its last holder meanwhile: lock the file the path names now
     fd_ = -1;
-    if (attempt == 100) {
+    if (++replaced > 100) {
       release_temporary(slot_);
       fail(path_, ": the lock file keeps being replaced by other runs");
     }

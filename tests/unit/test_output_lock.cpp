@@ -1,11 +1,15 @@
 // One writer per output (core/output_lock.h) and what the lock holder clears: the temporaries
 // that writers who no longer run left beside the output or in its folder.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "core/output_lock.h"
 #include "test_support.h"
@@ -41,6 +45,30 @@ TEST_F(OutputLockTest, ASecondWriterIsRefusedAndTheLockFileGoesWithTheFirst) {
 TEST_F(OutputLockTest, ALockFileLeftBehindIsTakenOver) {
   touch(path("out.h5.lock"));  // as a run killed with its janitor leaves it
   { OutputLock lock(path("out.h5")); }
+  EXPECT_FALSE(fs::exists(path("out.h5.lock")));
+}
+
+// A dead run's janitor takes its lock for an instant to remove the file; a run starting in that
+// instant (a resume right after kill -9) waits for it instead of calling it another run's.
+TEST_F(OutputLockTest, ALockHeldForAnInstantIsWaitedFor) {
+  touch(path("out.h5.lock"));
+  const int fd = ::open(path("out.h5.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  std::thread janitor([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::unlink(path("out.h5.lock").c_str());
+    ::close(fd);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    OutputLock lock(path("out.h5"));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(90));
+    EXPECT_TRUE(fs::exists(path("out.h5.lock")));  // a fresh file, held by this run
+  } catch (const Error& e) {
+    ADD_FAILURE() << e.what();
+  }
+  janitor.join();
   EXPECT_FALSE(fs::exists(path("out.h5.lock")));
 }
 
