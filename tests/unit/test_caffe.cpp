@@ -24,8 +24,7 @@ using CaffeTest = deeplab::testing::ScratchDirTest;
 
 bool same_params(Model& a, Model& b) {
   for (size_t i = 0; i < a.params().size(); ++i) {
-    const Tensor &x = a.params()[i]->value, &y = b.params()[i]->value;
-    if (x.shape() != y.shape() || std::memcmp(x.data(), y.data(), size_t(x.numel()) * 4) != 0) return false;
+    if (!deeplab::testing::same_bits(a.params()[i]->value, b.params()[i]->value)) return false;
   }
   return true;
 }

@@ -5,7 +5,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -257,9 +256,7 @@ TEST(DenseCrf, SameAnswerWhenCalledWithFewerThreadsThanTheMaximum) {
 // those parameters, to the bit (crf-sweep builds each image's lattices once for such points);
 // parameters that change a lattice are refused. The runner keeps the last image's lattices only
 // when asked, and only for the same pixels.
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0;
-}
+using testing::same_bits;
 
 TEST(DenseCrf, RetunedAnswersAsANewOne) {
   Scene s = make_scene(40, 48, 5, 31);

@@ -1,15 +1,17 @@
-// Shared by the unit tests: a fixture with a scratch folder of its own, and a check that an
-// action fails with an Error whose message names what it should.
+// Shared by the unit tests: a fixture with a scratch folder of its own, a check that an action
+// fails with an Error whose message names what it should, and bitwise equality of tensors.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <initializer_list>
 #include <string>
 
 #include "core/error.h"
+#include "core/tensor.h"
 
 namespace deeplab::testing {
 
@@ -40,6 +42,11 @@ void expect_error(F f, std::initializer_list<std::string> fragments) {
   } catch (const Error& e) {
     for (const std::string& frag : fragments) EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
   }
+}
+
+// The same shape and the same values to the bit (what resumes, reloads and reused state promise).
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0;
 }
 
 // GPU tests skip where no CUDA device (or their data) is there, saying why. The prepared GPU run

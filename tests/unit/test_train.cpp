@@ -104,11 +104,8 @@ TEST(Sgd, FrozenLayersStayAsTheyAre) {
   const Tensor scores = model.forward(x);
   model.backward(deeplab::testing::random_tensor(scores.shape(), 2, -1, 1));
   sgd.update(0, 1.0);
-  auto same = [](const Tensor& a, const Tensor& b) {
-    return std::memcmp(a.data(), b.data(), size_t(a.numel()) * sizeof(float)) == 0;
-  };
-  EXPECT_TRUE(same(conv_before, model.net().find_param("conv3_2/weight")->value));
-  EXPECT_FALSE(same(fc8_before, model.net().find_param("fc8/weight")->value));
+  EXPECT_TRUE(testing::same_bits(conv_before, model.net().find_param("conv3_2/weight")->value));
+  EXPECT_FALSE(testing::same_bits(fc8_before, model.net().find_param("fc8/weight")->value));
   // No gradient for the frozen layers (not only no update: Sgd skips them anyway), and backward
   // stops at fc7's input: no layer before it has a parameter that trains.
   auto nonzero = [](const Tensor& g) {
