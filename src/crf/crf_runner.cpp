@@ -26,8 +26,8 @@ CrfRunner::~CrfRunner() = default;
 
 CrfResult CrfRunner::run(const uint8_t* rgb, int64_t height, int64_t width, const CrfParams& params,
                          const Tensor& unary) {
-  if (!gpu_ && !keep_) return DenseCrf(rgb, height, width, params).infer(unary);
   if (!gpu_) {
+    if (!keep_) return DenseCrf(rgb, height, width, params).infer(unary);
     const size_t bytes = size_t(height) * size_t(width) * 3;
     const bool same_pixels = kept_ && kept_height_ == height && kept_width_ == width &&
                              std::memcmp(kept_rgb_.data(), rgb, bytes) == 0;

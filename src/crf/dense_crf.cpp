@@ -193,12 +193,14 @@ DenseCrf::DenseCrf(const uint8_t* rgb, int64_t height, int64_t width, const CrfP
   }
 }
 
+bool same_lattices(const CrfParams& a, const CrfParams& b) {
+  return a.bi_xy_std == b.bi_xy_std && a.bi_rgb_std == b.bi_rgb_std && a.pos_xy_std == b.pos_xy_std &&
+         (a.bi_w > 0) == (b.bi_w > 0) && (a.pos_w > 0) == (b.pos_w > 0);
+}
+
 bool DenseCrf::retune(const CrfParams& p) {
   validate(p);
-  const CrfParams& q = params_;
-  if (p.bi_xy_std != q.bi_xy_std || p.bi_rgb_std != q.bi_rgb_std || p.pos_xy_std != q.pos_xy_std ||
-      (p.bi_w > 0) != (q.bi_w > 0) || (p.pos_w > 0) != (q.pos_w > 0))
-    return false;
+  if (!same_lattices(p, params_)) return false;
   size_t k = 0;  // the kernels in the constructor's order: appearance, then smoothness
   if (p.bi_w > 0) kernels_[k++].weight = p.bi_w;
   if (p.pos_w > 0) kernels_[k++].weight = p.pos_w;

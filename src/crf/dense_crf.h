@@ -32,6 +32,9 @@ struct CrfParams {
 };
 // Throws Error naming the parameter when one is out of range (stds must be > 0).
 void validate(const CrfParams& p);
+// Whether CRFs with these parameters build the same lattices on an image: the same standard
+// deviations and the same kernels present (weights, iterations and normalisation may differ).
+bool same_lattices(const CrfParams& a, const CrfParams& b);
 
 // Unary energies (L x H x W) from class probabilities (-log p, p floored at 1e-30) or from raw
 // scores (-(s - max_l s): -log softmax up to a per-pixel constant, which mean field ignores).

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -249,17 +248,17 @@ std::vector<Point> round_points(const Grid& grid, const std::vector<std::string>
   return points;
 }
 
-// The round's points in groups whose CRFs share their lattices (the same standard deviations,
-// the same kernels present; only weights differ), in the order the points come.
-std::vector<std::vector<size_t>> lattice_groups(const std::vector<Point>& points) {
+// The round's points in groups whose CRFs share their lattices (crf::same_lattices: only
+// their weights differ), in the order the points come.
+std::vector<std::vector<size_t>> lattice_groups(const std::vector<Point>& points, const Grid& grid) {
   std::vector<std::vector<size_t>> groups;
-  std::map<std::array<double, 5>, size_t> group_of;
   for (size_t i = 0; i < points.size(); ++i) {
-    const Point& p = points[i];
-    const std::array<double, 5> key{p[1], p[2], p[4], double(p[0] > 0), double(p[3] > 0)};
-    const auto [it, fresh] = group_of.emplace(key, groups.size());
-    if (fresh) groups.emplace_back();
-    groups[it->second].push_back(i);
+    const crf::CrfParams p = to_params(points[i], grid);
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const std::vector<size_t>& group) {
+      return crf::same_lattices(p, to_params(points[group.front()], grid));
+    });
+    if (g == groups.end()) g = groups.emplace(groups.end());
+    g->push_back(i);
   }
   return groups;
 }
@@ -304,7 +303,7 @@ std::vector<std::vector<size_t>> sweep_pieces(const std::vector<std::vector<size
 // seconds spent scoring.
 double score_units(SweepRun& run, const std::vector<Point>& points, const Grid& grid, int round, UnitLog& log,
                    dist::WorkCounter& counter, SweepSummary& summary, bool root, int ranks) {
-  const std::vector<std::vector<size_t>> piece_points = sweep_pieces(lattice_groups(points), run.blocks, ranks);
+  const std::vector<std::vector<size_t>> piece_points = sweep_pieces(lattice_groups(points, grid), run.blocks, ranks);
   const int64_t pieces = int64_t(piece_points.size()) * run.blocks;
   counter.reset();
   double busy = 0;
