@@ -309,7 +309,11 @@ void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult&
 #pragma omp parallel
     {
       const int thread = omp_get_thread_num();
-      alignas(64) float acc[256], filtered[256];
+      alignas(64) float filtered[256];
+      // A block's work in three steps, each over all its pixels: slice, softmax, splat. One
+      // pixel's steps form a long chain of dependent operations (about 250 instructions); the
+      // pixels of a step are independent, so the core overlaps them.
+      alignas(64) float acc[kBlock * 256];  // pixel b's energies at acc + b * width
       // Q of a block of pixels, written out label by label (runs of kBlock floats per plane,
       // where pixel by pixel each of Q's values would land in another plane).
       alignas(64) float q[kBlock * 256];  // pixel b's Q at q + b * width
@@ -318,25 +322,30 @@ void DenseCrf::mean_field(const float* u, int64_t labels, int stride, CrfResult&
         const int64_t first = block * kBlock, count = std::min<int64_t>(kBlock, n - first);
         for (int64_t b = 0; b < count; ++b) {
           const int64_t i = first + b;
-          float* qi = q + b * width;
+          float* ai = acc + b * width;
           const float* ui = &u[i * stride];
-          for (int c = 0; c < width; ++c) acc[c] = -ui[c];
+          for (int c = 0; c < width; ++c) ai[c] = -ui[c];
           if (it == 1 && lane_norm) {
             for (Kernel& k : kernels_) {
               std::fill_n(filtered, width, 0.0f);
               k.lattice.template slice_add<S>(i, 1.0f, filtered);
               k.norm[i] = 1.0f / (filtered[labels] + 1e-20f);
               const float scale = k.weight * k.norm[i];
-              for (int c = 0; c < width; ++c) acc[c] += scale * filtered[c];
+              for (int c = 0; c < width; ++c) ai[c] += scale * filtered[c];
             }
           } else if (it > 0) {
-            for (const Kernel& k : kernels_) k.lattice.template slice_add<S>(i, k.weight * k.norm[i], acc);
+            for (const Kernel& k : kernels_) k.lattice.template slice_add<S>(i, k.weight * k.norm[i], ai);
           }
-          softmax<S>(acc, qi, stride, shifted);
-          if (lane_norm && it == 0) qi[labels] = 1.0f;  // the constant to filter; output reads lanes < labels
-          if (!last)
-            for (Kernel& k : kernels_) k.lattice.template splat_add<S>(thread, i, qi, symmetric ? k.norm[i] : 1.0f);
         }
+        for (int64_t b = 0; b < count; ++b) {
+          float* qi = q + b * width;
+          softmax<S>(acc + b * width, qi, stride, shifted);
+          if (lane_norm && it == 0) qi[labels] = 1.0f;  // the constant to filter; output reads lanes < labels
+        }
+        if (!last)
+          for (Kernel& k : kernels_)
+            for (int64_t b = 0; b < count; ++b)
+              k.lattice.template splat_add<S>(thread, first + b, q + b * width, symmetric ? k.norm[first + b] : 1.0f);
         if (write_q) {
           for (int64_t l = 0; l < labels; ++l) {
             float* plane = r.marginals.data() + l * n + first;
