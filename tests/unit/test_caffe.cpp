@@ -3,7 +3,6 @@
 // reader running an exported LargeFOV: an independent implementation of the same network.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/dnn.hpp>
@@ -149,8 +148,7 @@ TEST(Vgg16, Fc6AndFc7AreSubsampledAsThePaperSays) {
   EXPECT_EQ(fresh.net().find_param("fc6/bias")->value.data()[7], vgg.layers[13].blobs[1].data[28]);
   const Tensor& fc7 = fresh.net().find_param("fc7/weight")->value;  // 64 x 64
   EXPECT_EQ(fc7.data()[3 * 64 + 5], vgg.layers[14].blobs[0].data[size_t(12 * 256 + 20)]);
-  EXPECT_EQ(std::memcmp(fc8_before.data(), fresh.net().find_param("fc8/weight")->value.data(),
-                        size_t(fc8_before.numel()) * 4), 0);  // fc8 stays fresh
+  EXPECT_TRUE(testing::same_bits(fc8_before, fresh.net().find_param("fc8/weight")->value));  // fc8 stays fresh
   vgg.layers.erase(vgg.layers.begin() + 13);
   expect_error([&] { import_vgg16(vgg, fresh, "vgg.caffemodel"); }, {"vgg.caffemodel", "'fc6' is missing"});
 }
@@ -191,9 +189,9 @@ TEST(Vgg16, APretrainedClassifierConvertsByTheSameRuleEitherWay) {
   const Tensor& v7 = vgg.net().find_param("fc7/weight")->value;  // 256 x 256
   EXPECT_EQ(direct.net().find_param("fc7/weight")->value.data()[5 * 64 + 7], v7.data()[20 * 256 + 28]);
   const Tensor& c33 = vgg.net().find_param("conv3_3/weight")->value;
-  EXPECT_EQ(std::memcmp(c33.data(), direct.net().find_param("conv3_3/weight")->value.data(), size_t(c33.numel()) * 4), 0);
+  EXPECT_TRUE(testing::same_bits(c33, direct.net().find_param("conv3_3/weight")->value));
   const Tensor& f8 = fresh.net().find_param("fc8/weight")->value;
-  EXPECT_EQ(std::memcmp(f8.data(), direct.net().find_param("fc8/weight")->value.data(), size_t(f8.numel()) * 4), 0);
+  EXPECT_TRUE(testing::same_bits(f8, direct.net().find_param("fc8/weight")->value));
   // Another width's trunk does not fit, and a classifier is not a conversion target.
   Model wide(ModelSpec{ModelKind::largefov, 11, 1.0 / 8}, nn::Phase::test, 5);
   expect_error([&] { init_from_vgg16(vgg_layers(vgg), wide, "vgg.h5"); }, {"vgg.h5", "conv1_1", "width"});

@@ -2,7 +2,6 @@
 // truncated, foreign, or missing or misshaping a parameter.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -30,7 +29,7 @@ TEST_F(ModelFileTest, SavedAndLoadedGivesBitIdenticalOutputs) {
   Tensor x = random_tensor({1, 3, 33, 33}, 2, -100, 100);
   Tensor ya = a.forward(x), yb = b->forward(x);
   ASSERT_EQ(ya.shape(), yb.shape());
-  EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.numel() * sizeof(float)), 0);
+  EXPECT_TRUE(testing::same_bits(ya, yb));
   EXPECT_EQ(regular_files(), 1);  // no temporary left behind
 }
 
@@ -42,7 +41,7 @@ TEST_F(ModelFileTest, AClassifierKeepsItsInputSize) {
   EXPECT_EQ(b->spec().input_size, 64);
   Tensor x = random_tensor({1, 3, 64, 64}, 2, -100, 100);
   Tensor ya = a.forward(x), yb = b->forward(x);
-  EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.numel() * sizeof(float)), 0);
+  EXPECT_TRUE(testing::same_bits(ya, yb));
   {
     h5::File f = h5::File::open_read(path("vgg.h5"));
     ModelSpec other = b->spec();
@@ -60,12 +59,12 @@ TEST_F(ModelFileTest, Fc6DilationIsPartOfTheNetwork) {
   EXPECT_EQ(fc6_dilation(b->spec()), 4);
   Tensor x = random_tensor({1, 3, 65, 65}, 2, -100, 100);
   Tensor ya = a.forward(x), yb = b->forward(x);
-  EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.numel() * sizeof(float)), 0);
+  EXPECT_TRUE(testing::same_bits(ya, yb));
   // The dilation changes what the network computes, so it is checked like the width.
   Model paper({ModelKind::largefov, 3, 0.0625}, nn::Phase::test, 3);
   paper.copy_params_from(a);
   Tensor yp = paper.forward(x);
-  EXPECT_NE(std::memcmp(ya.data(), yp.data(), ya.numel() * sizeof(float)), 0);
+  EXPECT_FALSE(testing::same_bits(ya, yp));
   h5::File f = h5::File::open_read(path("d4.h5"));
   expect_error([&] { require_same_network(f, paper.spec()); }, {"d4.h5", "dilation 4", "asks for 12"});
   // A file from before the attribute holds the paper's network.

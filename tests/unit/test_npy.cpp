@@ -1,12 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
 #include "core/npy.h"
+#include "test_support.h"
 
 namespace deeplab {
 namespace {
@@ -32,8 +32,7 @@ TEST(Npy, Float32RoundTrip) {
   const std::string p = temp_path("npy32_");
   write_npy(p, t);
   Tensor back = read_npy(p);
-  EXPECT_EQ(back.shape(), t.shape());
-  EXPECT_EQ(std::memcmp(back.data(), t.data(), t.numel() * 4), 0);
+  EXPECT_TRUE(testing::same_bits(back, t));
   std::filesystem::remove(p);
 }
 

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 
 #include <fstream>
@@ -150,8 +149,7 @@ TEST(Scorer, MultiScaleModelsTakeAnyImageSize) {
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x) padded.data()[(p * 41 + y) * 49 + x] = image.data()[(p * H + y) * W + x];
   const Tensor full = model.forward(padded);
-  ASSERT_EQ(scores.shape(), full.shape());
-  EXPECT_EQ(std::memcmp(scores.data(), full.data(), size_t(full.numel()) * sizeof(float)), 0);
+  EXPECT_TRUE(testing::same_bits(scores, full));
   spec.kind = ModelKind::largefov;
   Model single(spec, nn::Phase::test, 5);
   Scorer single_scorer(single, DeviceSelection{});
@@ -159,7 +157,7 @@ TEST(Scorer, MultiScaleModelsTakeAnyImageSize) {
   // Sizes that fit pass through as they are.
   const Tensor fits = testing::random_tensor({1, 3, 41, 49}, 6, -50, 50);
   const Tensor direct = model.forward(fits);
-  EXPECT_EQ(std::memcmp(scorer.scores(fits).data(), direct.data(), size_t(direct.numel()) * sizeof(float)), 0);
+  EXPECT_TRUE(testing::same_bits(scorer.scores(fits), direct));
 }
 
 TEST(PngLayout, PathsForEachLayoutAndNamesThatWouldLeaveTheFolder) {

@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -314,8 +313,7 @@ TEST_F(TrainTest, CheckpointRoundTripsParametersMomentumAndState) {
   EXPECT_EQ(r.epoch_step, 2);
   EXPECT_EQ(r.ranks, 2);
   for (size_t i = 0; i < a.params().size(); ++i)
-    EXPECT_EQ(0, std::memcmp(a.params()[i]->value.data(), b.params()[i]->value.data(),
-                             size_t(a.params()[i]->value.numel()) * sizeof(float)));
+    EXPECT_TRUE(testing::same_bits(a.params()[i]->value, b.params()[i]->value)) << a.params()[i]->name;
   for (const Tensor& h : sb.history()) EXPECT_EQ(h.data()[0], 0.125f);
   // A checkpoint of another network, and a bare model file, are refused by name.
   Model other(ModelSpec{ModelKind::largefov, 5, 0.0625}, nn::Phase::train, 1);
@@ -381,7 +379,7 @@ TEST_F(TrainTest, NonFiniteLossStopsBeforeTheUpdateNamingTheIteration) {
       return b;
     });
   }, {"iteration 2", "not finite"});
-  EXPECT_EQ(0, std::memcmp(before.data(), model.params()[0]->value.data(), size_t(before.numel()) * sizeof(float)));
+  EXPECT_TRUE(testing::same_bits(before, model.params()[0]->value));
 }
 
 TEST_F(TrainTest, StopSignalWritesACheckpointAndResumeFinishesIdentically) {
@@ -415,8 +413,7 @@ TEST_F(TrainTest, StopSignalWritesACheckpointAndResumeFinishesIdentically) {
   auto a = load_model(path("straight/final.h5"), nn::Phase::test);
   auto b = load_model(path("stopped/final.h5"), nn::Phase::test);
   for (size_t i = 0; i < a->params().size(); ++i)
-    EXPECT_EQ(0, std::memcmp(a->params()[i]->value.data(), b->params()[i]->value.data(),
-                             size_t(a->params()[i]->value.numel()) * sizeof(float))) << a->params()[i]->name;
+    EXPECT_TRUE(testing::same_bits(a->params()[i]->value, b->params()[i]->value)) << a->params()[i]->name;
 }
 
 // A GPU is reached only through what the GPU backend registers (gpu/backend.h): the layers that
