@@ -50,6 +50,7 @@ int run_import(int argc, char** argv) {
   const auto& v = cl.values;
   const ModelSpec spec = model_spec_from(v);
   command_line_accepted();
+  check_output_files(v, {"out"});
   Model model(spec, nn::Phase::test, v["seed"].as<uint64_t>());
   const std::string path = v["caffemodel"].as<std::string>();
   const caffe::CaffeNet net = caffe::read_caffemodel(path);
@@ -86,6 +87,7 @@ int run_export_caffe(int argc, char** argv) {
   const std::string prototxt = v["prototxt"].as<std::string>();
   const ImageSize size = parse_size_option(v["size"].as<std::string>());
   command_line_accepted();
+  check_output_files(v, {"out", "prototxt"});
   auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);
   caffe::write_caffemodel(v["out"].as<std::string>(), caffe::export_weights(*model),
                           v["v1"].as<bool>() ? caffe::CaffeLayout::v1_layers : caffe::CaffeLayout::v2_layer);
@@ -110,6 +112,7 @@ int run_forward(int argc, char** argv) {
   const auto& v = cl.values;
   check_precision_word(cl);
   command_line_accepted();
+  check_output_files(v, {"out"});
   const nn::Precision precision = precision_from(cl, /*on_gpu=*/false);
   const std::string input = v["input"].as<std::string>();
   Tensor x = read_npy(input);

@@ -38,6 +38,7 @@ int run_crf(int argc, char** argv) {
   crf::CrfParams params = crf_params_from(v);
   set_threads_option(v["threads"].as<int>());
   command_line_accepted();
+  check_output_files(v, {"out", "marginals"});
 
   const CrfInput in = read_crf_input(v);
   const RgbImage& image = in.image;

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/h5.h"
 #include "core/log.h"
@@ -77,6 +78,11 @@ std::string printable_message(const std::string& message) {
 
 void command_line_accepted() { accepted = true; }
 bool command_line_was_accepted() { return accepted; }
+
+void check_output_files(const po::variables_map& values, std::initializer_list<const char*> options) {
+  for (const char* name : options)
+    if (values.count(name) && !values[name].as<std::string>().empty()) check_output_file(values[name].as<std::string>());
+}
 
 void set_threads_option(int threads) {
   if (threads < 0 || threads > kMaxThreads)

@@ -7,6 +7,7 @@
 #pragma once
 #include <boost/program_options.hpp>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "core/device.h"
@@ -71,6 +72,10 @@ std::string printable_message(const std::string& message);
 // once its options are read and checked, before it opens any file.
 void command_line_accepted();
 bool command_line_was_accepted();
+
+// The single-file outputs these options name (those given and not empty), checked after
+// command_line_accepted() and before the work (check_output_file, core/atomic_path.h).
+void check_output_files(const po::variables_map& values, std::initializer_list<const char*> options);
 
 // The [crf] section's options (--crf.bi_w ...), shared by every job that runs the CRF.
 void add_crf_options(po::options_description& options);

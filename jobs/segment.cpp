@@ -116,10 +116,15 @@ int run_segment(int argc, char** argv) {
   dist::Mpi& mpi = dist::Mpi::get();
   const bool evaluate = v["evaluate"].as<bool>();
   if (o.overlays && o.png_dir.empty()) fail("--overlays needs --png DIR");
+  if (!v["png-layout"].defaulted() && o.png_dir.empty()) fail("--png-layout needs --png DIR");
+  if (!evaluate && !(v["json"].as<std::string>().empty() && v["confusion-png"].as<std::string>().empty()))
+    fail("--json and --confusion-png report the scores of --evaluate: add --evaluate");
+  if (o.resume && o.overwrite) fail("--resume and --overwrite exclude each other: finish the run, or start it afresh");
   if (o.resolution.crf_full_res && (o.resolution.max_side == 0 || !o.crf))
     fail("--crf-full-res needs --crf and --max-side");
   if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, ": expected a positive size in MB");
   command_line_accepted();
+  check_output_files(v, {"json", "confusion-png"});
   o.precision = precision_from(cl, o.device == DeviceChoice::cuda);
   if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
@@ -145,6 +150,7 @@ int run_evaluate(int argc, char** argv) {
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   command_line_accepted();
+  check_output_files(v, {"json", "confusion-png"});
   const std::string pred = v["pred"].as<std::string>();
   report(eval::evaluate_predictions(pred, v["data"].as<std::string>(), dist::Mpi::get()), v, pred);
   return 0;

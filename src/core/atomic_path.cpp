@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -17,6 +18,10 @@ namespace deeplab {
 AtomicPath::AtomicPath(std::string final_path, const std::string& suffix)
     : final_(std::move(final_path)), temp_(final_ + ".tmp." + std::to_string(getpid()) + suffix) {
   slot_ = register_temporary(temp_);
+  // Missing folders are made (a writer that cannot open its file then says so, naming it).
+  const std::filesystem::path folder = std::filesystem::path(final_).parent_path();
+  std::error_code ec;
+  if (!folder.empty()) std::filesystem::create_directories(folder, ec);
 }
 
 AtomicPath::~AtomicPath() {
@@ -32,6 +37,23 @@ void AtomicPath::commit() {
   if (rc != 0) fail(temp_, ": fsync failed");
   if (std::rename(temp_.c_str(), final_.c_str()) != 0) fail(final_, ": cannot rename ", temp_, " into place");
   committed_ = true;
+}
+
+void check_output_file(const std::string& output) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (output.empty()) fail("an output file name is empty");
+  if (fs::is_directory(output, ec)) fail(output, ": is a folder; give a file name");
+  // The nearest folder that exists: the output's own, or the one its missing folders go in.
+  fs::path folder = fs::path(output).parent_path();
+  while (!folder.empty() && !fs::exists(folder, ec)) folder = folder.parent_path();
+  if (folder.empty()) folder = ".";
+  if (!fs::is_directory(folder, ec)) fail(output, ": cannot make its folder: ", folder.string(), " is not a folder");
+  const std::string probe = (folder / (".deeplab-probe." + std::to_string(getpid()))).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) fail(output, ": cannot write in ", folder.string(), " (", std::strerror(errno), ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 void remove_stale_temporaries(const std::string& output) {

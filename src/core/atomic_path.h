@@ -23,6 +23,13 @@ class AtomicPath {
   int slot_ = -1;  // in the table of temporaries removed however the process ends
 };
 
+// For a job's single-file outputs, before its work: fails, naming OUTPUT, when it could not be
+// written (it is a folder; its folder cannot be made, or no file can be made in it: a file is
+// made there and removed to find out), so that an unwritable report is found before the hour of
+// work it reports, not after. Makes nothing that stays: AtomicPath makes missing folders when
+// the output is written.
+void check_output_file(const std::string& output);
+
 // Removes OUTPUT.tmp.PID* (and, when OUTPUT is a folder, its own NAME.tmp.PID*) left by writers
 // of this machine that no longer run and whose janitor could not clean up (killed with them, a
 // machine that went down): they would otherwise stay for good beside a finished output. Called

@@ -1,6 +1,8 @@
 #include "core/npy.h"
 
+#include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -41,11 +43,25 @@ Tensor read_npy(const std::string& path) {
   if (std::regex_search(header, std::regex("'fortran_order'\\s*:\\s*True")))
     fail(path, ": Fortran-ordered arrays are not supported (save with numpy.ascontiguousarray)");
   if (!std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)"))) fail(path, ": .npy header has no 'shape'");
+  // Dimensions: decimal numbers separated by commas ("(3, 4)", "(5,)"), each and their product
+  // below 2^40 (a terabyte of floats: a header that claims more is damaged, not an array).
   Shape shape;
   const std::string dims = m[1];
-  const std::regex number("[0-9]+");
-  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it)
-    shape.push_back(std::stoll(it->str()));
+  const std::regex dimension("\\s*([0-9]+)\\s*(,|$)");
+  int64_t n = 1;
+  constexpr int64_t kMost = int64_t(1) << 40;
+  auto bad_shape = [&](const std::string& why) { fail(path, ": .npy header's shape (", dims, ") ", why); };
+  size_t at = 0;
+  for (std::smatch d; at < dims.size() && !std::all_of(dims.begin() + long(at), dims.end(), ::isspace); at += size_t(d.length(0))) {
+    if (!std::regex_search(dims.cbegin() + long(at), dims.cend(), d, dimension, std::regex_constants::match_continuous))
+      bad_shape("is not a list of sizes");
+    if (d[1].length() > 13) bad_shape("is too large");
+    const int64_t size = std::stoll(d[1].str());
+    if (size == 0) bad_shape("has an empty dimension");
+    if (size >= kMost || n > kMost / size) bad_shape("is too large");
+    n *= size;
+    shape.push_back(size);
+  }
   if (shape.empty()) fail(path, ": a scalar, not an array");
   int bytes;
   if (descr == "<f4" || descr == "=f4" || descr == "f4")
@@ -55,9 +71,19 @@ Tensor read_npy(const std::string& path) {
   else
     fail(path, ": dtype '", descr, "' is not supported (float32 or float16, little-endian)");
 
-  Tensor t = Tensor::uninitialized_large(shape);  // every value read below
-  const int64_t n = t.numel();
+  // The data must fill the rest of the file exactly: checked before memory is taken for it.
   auto truncated = [&] { fail(path, ": truncated: expected ", n, " values of ", bytes, " bytes for shape ", shape_str(shape)); };
+  const std::streampos data_start = in.tellg();
+  if (data_start != std::streampos(-1) && in.seekg(0, std::ios::end)) {  // a pipe cannot tell
+    const int64_t data_bytes = int64_t(in.tellg() - data_start);
+    in.seekg(data_start);
+    if (data_bytes < n * bytes) truncated();
+    if (data_bytes > n * bytes)
+      fail(path, ": holds ", data_bytes - n * bytes, " bytes more than its shape ", shape_str(shape), " of ", bytes,
+           "-byte values needs (a damaged header?)");
+  }
+  in.clear();
+  Tensor t = Tensor::uninitialized_large(shape);  // every value read below
   if (bytes == 4) {  // straight into the tensor: no second copy of a class map of tens of MB
     if (!in.read(reinterpret_cast<char*>(t.data()), std::streamsize(n) * 4)) truncated();
     return t;

@@ -1,6 +1,10 @@
 #include "core/text_file.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +54,17 @@ void write_file(const std::string& path, const void* bytes, size_t size) {
 }
 
 void write_file(const std::string& path, const std::string& content) { write_file(path, content.data(), content.size()); }
+
+std::string file_stamp(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) fail(path, ": cannot read its size and time (", std::strerror(errno), ")");
+  std::tm utc{};
+  gmtime_r(&st.st_mtim.tv_sec, &utc);
+  char when[64];
+  std::snprintf(when, sizeof when, "%04d-%02d-%02d %02d:%02d:%02d.%09ld UTC", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, long(st.st_mtim.tv_nsec));
+  return std::filesystem::absolute(path).string() + " (" + std::to_string(st.st_size) + " bytes, modified " + when + ")";
+}
 
 void require_settings(const std::string& path, const std::string& text, const std::string& remedy) {
   if (!std::filesystem::exists(path)) {

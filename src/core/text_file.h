@@ -18,5 +18,9 @@ void write_file(const std::string& path, const void* bytes, size_t size);
 // A resumable job's record of what its partial results depend on: written when absent; when
 // present and different, an error that shows both and ends with `remedy`.
 void require_settings(const std::string& path, const std::string& text, const std::string& remedy);
+// An input as a settings file records it: "PATH (N bytes, modified YYYY-MM-DD HH:MM:SS.NNNNNNNNN
+// UTC)", PATH made absolute. Another file copied to the same path then no longer matches, so a
+// resumed job does not mix results from two inputs.
+std::string file_stamp(const std::string& path);
 
 }  // namespace deeplab

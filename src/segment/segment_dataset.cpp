@@ -37,8 +37,8 @@ std::string piece_path(const std::string& parts, int64_t block) {
 // What the pieces depend on, one "key = value" line each.
 std::string settings_text(const SegmentOptions& o, int64_t images) {
   std::ostringstream s;
-  s << "model = " << fs::absolute(o.model_path).string() << "\n"
-    << "data = " << fs::absolute(o.data_path).string() << "\n"
+  s << "model = " << file_stamp(o.model_path) << "\n"
+    << "data = " << file_stamp(o.data_path) << "\n"
     << "images = " << images << "\n"
     << "piece_images = " << o.piece_images << "\n"
     << "save_probs = " << o.save_probs << "\n"
@@ -140,7 +140,8 @@ void check_memory(const SegmentOptions& o, Model& model, const data::DatasetRead
 }
 
 // Rank 0 decides whether there is anything to do; the others learn it by broadcast.
-bool output_already_complete(const SegmentOptions& o, const std::string& parts, int64_t images) {
+bool output_already_complete(const SegmentOptions& o, const std::string& parts, const data::DatasetReader& reader) {
+  const int64_t images = reader.size();
   if (fs::exists(o.out_path)) {
     if (o.resume && !o.overwrite) {
       const PredictionsReader done(o.out_path);
@@ -150,6 +151,10 @@ bool output_already_complete(const SegmentOptions& o, const std::string& parts, 
       if (done.info().crf != o.crf || done.info().probs != o.save_probs)
         fail(o.out_path, ": is complete but was made ", done.info().crf ? "with" : "without", " the CRF and ",
              done.info().probs ? "with" : "without", " probabilities; use --overwrite to replace it");
+      for (int64_t i = 0; i < images; ++i)
+        if (!done.has(i) || done.name(i) != reader.info(i).name)
+          fail(o.out_path, ": is complete but not for ", o.data_path, ": its entry ", i, " is not image '",
+               reader.info(i).name, "'; use --overwrite to replace it");
       return true;
     }
     if (!o.overwrite)
@@ -197,6 +202,28 @@ std::unique_ptr<Model> load_segmenter(const SegmentOptions& o) {
   return model;
 }
 
+// Why a finished piece of an interrupted run cannot be kept ("" when it can): each of its entries
+// must be the data set's image (name and size) with labels of its classes. The settings already
+// hold the inputs' stamps, so this catches a damaged piece rather than another run's.
+std::string piece_problem(const PredictionsReader& piece, const data::DatasetReader& reader, int64_t first,
+                          int64_t last, int classes) {
+  if (piece.info().count != last - first) return "incomplete piece";
+  if (piece.info().num_classes != classes) return "made for " + std::to_string(piece.info().num_classes) + " classes";
+  for (int64_t i = first; i < last; ++i) {
+    const data::EntryInfo e = reader.info(i);
+    const std::string entry = "entry " + std::to_string(i);
+    if (!piece.has(i)) return entry + " is missing";
+    if (piece.name(i) != e.name) return entry + " is '" + piece.name(i) + "', the data set's is '" + e.name + "'";
+    const LabelMap labels = piece.labels(i);
+    if (labels.h != e.height || labels.w != e.width)
+      return entry + " is " + std::to_string(labels.w) + "x" + std::to_string(labels.h) + ", the image " +
+             std::to_string(e.width) + "x" + std::to_string(e.height);
+    for (uint8_t l : labels.data)
+      if (l >= classes) return entry + " holds label " + std::to_string(l) + " of " + std::to_string(classes) + " classes";
+  }
+  return "";
+}
+
 // This rank's pieces (b = rank, rank + ranks, ...): a complete piece left by an interrupted run is
 // kept, any other computed. Returns {computed, reused} images.
 std::pair<int64_t, int64_t> segment_my_pieces(const SegmentOptions& o, const data::DatasetReader& reader,
@@ -215,12 +242,13 @@ std::pair<int64_t, int64_t> segment_my_pieces(const SegmentOptions& o, const dat
     const std::string piece = piece_path(parts, b);
     if (fs::exists(piece)) {
       try {
-        if (PredictionsReader(piece).info().count == last - first) {
+        const std::string problem = piece_problem(PredictionsReader(piece), reader, first, last, info.num_classes);
+        if (problem.empty()) {
           reused += last - first;
           done += long(last - first);
           continue;
         }
-        log_warn(piece + ": incomplete piece, computed again");
+        log_warn(piece + ": " + problem + ": computed again");
       } catch (const Error& e) {
         log_warn(std::string("unreadable piece, computed again: ") + e.what());
       }
@@ -289,7 +317,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   // Set-up: the output's lock, whether anything is left to do, the model, the checks.
   std::optional<OutputLock> lock;  // rank 0 writes the output; held until the end
   if (root) lock.emplace(o.out_path);
-  int64_t complete = root ? int64_t(output_already_complete(o, parts, n)) : 0;
+  int64_t complete = root ? int64_t(output_already_complete(o, parts, reader)) : 0;
   mpi.broadcast(&complete, 1);
   if (complete) {
     summary.already_complete = true;

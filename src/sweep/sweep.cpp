@@ -164,7 +164,7 @@ class UnitLog {
 
 std::string settings_text(const SweepOptions& o, int64_t images, int64_t block) {
   std::ostringstream s;
-  s << "probs = " << fs::absolute(o.probs_path).string() << "\ndata = " << fs::absolute(o.data_path).string()
+  s << "probs = " << file_stamp(o.probs_path) << "\ndata = " << file_stamp(o.data_path)
     << "\nimages = " << images << "\nblock_images = " << block << "\nrefine = " << o.refine
     << "\nbaseline = " << o.baseline << "\ngrid:\n" << o.grid_text;
   return s.str();

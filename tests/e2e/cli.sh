@@ -36,6 +36,12 @@ expect "a negative crf-sweep --memory-mb: exit 2" 2 "--memory-mb -1" -- \
   "$deeplab" crf-sweep --probs p.h5 --data d.h5 --grid g.ini --out "$dir/x" --memory-mb -1
 expect "a negative segment --memory-mb: exit 2" 2 "--memory-mb -7" -- \
   "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --memory-mb -7
+expect "segment --json without --evaluate: exit 2" 2 "--json and --confusion-png report the scores of --evaluate" -- \
+  "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --json "$dir/x.json"
+expect "segment --png-layout without --png: exit 2" 2 "--png-layout needs --png DIR" -- \
+  "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --png-layout tree
+expect "segment --resume --overwrite: exit 2" 2 "--resume and --overwrite exclude each other" -- \
+  "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --resume --overwrite
 # A pasted binary or overlong value: exit 2, the message a short line of text.
 junk="$(printf 'x%.0s' $(seq 1 300))$(printf '\001\033[31m\377')"
 out=$("$deeplab" bench forward --size "$junk" 2>&1); status=$?

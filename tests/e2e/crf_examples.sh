@@ -104,6 +104,12 @@ refused 1 "not an .npy" "not a NumPy .npy file" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$data/im1.ppm" --out "$dir/bad.png"
 refused 1 "missing image" "nothere.png: no such file" -- \
   "$deeplab" crf --image "$dir/nothere.png" --probs "$dir/p1.npy" --out "$dir/bad.png"
+touch "$dir/a-file"
+refused 1 "marginals where no file can go: checked before the work, so the labels are not written either" \
+  "a-file/q.npy: cannot make its folder: .*a-file is not a folder" -- \
+  "$deeplab" crf --image "$data/im1.png" --probs "$dir/p1.npy" --out "$dir/bad.png" --marginals "$dir/a-file/q.npy"
+"$deeplab" crf --image "$data/im1.png" --probs "$dir/p1.npy" --out "$dir/new/folders/l.png" >/dev/null &&
+  [ -s "$dir/new/folders/l.png" ] && pass "an output's missing folders are made" || fail "an output in new folders"
 refused 2 "probs and scores both" "exactly one of --probs and --scores" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$dir/p1.npy" --scores "$dir/p1.npy" --out "$dir/bad.png"
 printf '[crf]\nbi_w = 5\nbi_colour = 3\n' >"$dir/bad.ini"

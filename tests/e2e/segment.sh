@@ -109,6 +109,33 @@ if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
     "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 --precision bf16 --resume
 fi
 expect "pieces without --resume" 1 "interrupted run; pass --resume" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4
+# Another data set copied to the same path before the resume: refused (the settings hold each
+# input's size and time), whether the run had finished or not.
+cp "$val" "$work/swapped.h5"
+"$bin" segment --model "$work/m.h5" --data "$work/swapped.h5" --out "$work/swap.h5" --piece-images 4 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 1000); do [ -e "$work/swap.h5.parts/piece-000000.h5" ] && break; sleep 0.005; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+cp "$work/renamed/train.h5" "$work/swapped.h5"
+expect "resume after the data set was replaced at its path" 1 "other settings|is complete but not for" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/swapped.h5" --out "$work/swap.h5" --piece-images 4 --resume
+expect "a complete output resumed for another data set" 1 "one.h5: is complete but not for .*entry 0 is not image 'train_0'" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/renamed/train.h5" --out "$work/one.h5" --crf --save-probs --piece-images 4 --resume
+# A damaged piece (a label no class has) is computed again, not copied into the output.
+"$bin" segment --model "$work/m.h5" --data "$val" --out "$work/damaged.h5" --crf --save-probs --piece-images 4 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 1000); do [ -e "$work/damaged.h5.parts/piece-000001.h5" ] && break; sleep 0.005; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ -e "$work/damaged.h5.parts/piece-000000.h5" ]; then
+  /usr/bin/python3 -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r+"); f["images/000002/labels"][5, 7] = 200' \
+    "$work/damaged.h5.parts/piece-000000.h5"
+  expect "a damaged piece is computed again" 0 "piece-000000.h5: entry 2 holds label 200 of 11 classes: computed again" -- \
+    "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/damaged.h5" --crf --save-probs --piece-images 4 --resume
+  cmp -s "$work/one.h5" "$work/damaged.h5" && pass "resumed past a damaged piece: byte-identical to the straight run" \
+    || fail "resumed past a damaged piece: differs from the straight run"
+else
+  fail "the run to damage finished no piece before it was killed"
+fi
 # Two runs writing one output at once: the second is refused (the first holds OUT.lock).
 flock "$work/twice.h5.lock" sleep 30 &
 holder=$!

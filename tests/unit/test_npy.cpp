@@ -70,6 +70,22 @@ TEST(Npy, UnsupportedOrDamagedFilesAreClearErrors) {
   expect("Fortran");
   write_raw_npy(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 10), }", std::string(16, '\0'));
   expect("truncated");
+  // Shapes a damaged header may claim: refused before any memory is taken for them.
+  const std::string f4 = "{'descr': '<f4', 'fortran_order': False, 'shape': ";
+  write_raw_npy(p, f4 + "(3, 4611686018427387905, 4), }", std::string(48, '\0'));  // 2^62 + 1: the product wraps
+  expect("is too large");
+  write_raw_npy(p, f4 + "(3, 1048576, 1048576), }", std::string(48, '\0'));  // 2^42 values
+  expect("is too large");
+  write_raw_npy(p, f4 + "(3, 100000, 100000), }", std::string(100, '\0'));
+  expect("truncated");
+  write_raw_npy(p, f4 + "(3, -5, 4), }", std::string(48, '\0'));
+  expect("not a list of sizes");
+  write_raw_npy(p, f4 + "(3, 0, 4), }", "");
+  expect("empty dimension");
+  write_raw_npy(p, f4 + "(2, 2), }", std::string(20, '\0'));
+  expect("4 bytes more");
+  write_raw_npy(p, f4 + "(5,), }", std::string(20, '\0'));  // a one-dimensional shape is fine
+  EXPECT_EQ(read_npy(p).shape(), (Shape{5}));
   std::ofstream(p) << "hello";
   expect("not a NumPy .npy file");
   std::filesystem::remove(p);
