@@ -84,6 +84,11 @@ void check_output_files(const po::variables_map& values, std::initializer_list<c
     if (values.count(name) && !values[name].as<std::string>().empty()) check_output_file(values[name].as<std::string>());
 }
 
+void check_loader_threads(int threads) {
+  if (threads < 1 || threads > kMaxLoaderThreads)
+    fail("--data.loader_threads ", threads, ": expected 1 to ", kMaxLoaderThreads);
+}
+
 void set_threads_option(int threads) {
   if (threads < 0 || threads > kMaxThreads)
     fail("--threads ", threads, ": expected 0 (all cores) to ", kMaxThreads);
@@ -275,6 +280,7 @@ ModelSpec model_spec_from(const po::variables_map& v) {
     fail("--model.fc6_dilation ", s.fc6_dilation, " must be in 0..", kMaxFc6Dilation);
   if (s.fc6_dilation != 0 && !has_fc6_dilation(s.kind))
     fail("--model.fc6_dilation applies to largefov and msc-largefov, not ", model_kind_name(s.kind));
+  validate(s);
   return s;
 }
 

@@ -61,6 +61,10 @@ void add_config_option(CommandLine& cl);
 constexpr int kMaxThreads = 1024;
 void set_threads_option(int threads);
 
+// --data.loader_threads (train, pretrain): 1 to kMaxLoaderThreads, or an error naming the option.
+constexpr int kMaxLoaderThreads = 256;
+void check_loader_threads(int threads);
+
 // An error message as it may be printed: bytes that are not printable text (control characters,
 // broken UTF-8: a binary value pasted by mistake) as \xNN, and each 'quoted' value cut to 80
 // characters. Non-ASCII names in valid UTF-8 stay as they are.

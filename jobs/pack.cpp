@@ -90,7 +90,7 @@ int run_pack(int argc, char** argv) {
   if (v.count("num-classes")) o.num_classes = v["num-classes"].as<int>();
   else if (!o.class_names.empty()) o.num_classes = int(o.class_names.size());
   else if (!labels.empty()) o.num_classes = 21, o.class_names = data::voc_class_names();
-  if (o.num_classes < 0 || o.num_classes > 255)
+  if (v.count("num-classes") ? (o.num_classes < 1 || o.num_classes > 255) : o.num_classes > 255)
     fail("--num-classes ", o.num_classes, " outside 1..255");
   if (!o.class_names.empty() && int(o.class_names.size()) != o.num_classes)
     fail(o.class_names.size(), " class names for --num-classes ", o.num_classes);

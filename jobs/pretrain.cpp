@@ -66,6 +66,11 @@ int run_pretrain(int argc, char** argv) {
   const std::string dir = v["fashion-mnist"].as<std::string>();
   const int64_t test_images = v["test-images"].as<int64_t>();
   if (test_images < 0) fail("--test-images ", test_images, " must not be negative");
+  data::validate(photos);
+  check_loader_threads(o.loader_threads);
+  if (!v["model.num_classes"].defaulted() && o.model.num_classes != data::kFashionMnistClassCount)
+    fail("--model.num_classes ", o.model.num_classes, ": pretrain's classes are Fashion-MNIST's ",
+         data::kFashionMnistClassCount);
   train::validate(o.solver);
   train::check_freeze(o.model, o.solver.freeze);
   command_line_accepted();

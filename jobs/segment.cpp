@@ -122,7 +122,7 @@ int run_segment(int argc, char** argv) {
   if (o.resume && o.overwrite) fail("--resume and --overwrite exclude each other: finish the run, or start it afresh");
   if (o.resolution.crf_full_res && (o.resolution.max_side == 0 || !o.crf))
     fail("--crf-full-res needs --crf and --max-side");
-  if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, ": expected a positive size in MB");
+  segment::validate(o);
   command_line_accepted();
   check_output_files(v, {"json", "confusion-png"});
   o.precision = precision_from(cl, o.device == DeviceChoice::cuda);

@@ -2,6 +2,7 @@
 #include <csignal>
 
 #include "core/error.h"
+#include "data/example_source.h"
 #include "dist/mpi.h"
 #include "jobs.h"
 #include "options.h"
@@ -52,6 +53,8 @@ int run_train(int argc, char** argv) {
   o.loader_threads = v["data.loader_threads"].as<int>();
   o.device = device_choice(cl);
   o.tf32 = v["tf32"].as<bool>();
+  data::validate(o.augment);
+  check_loader_threads(o.loader_threads);
   train::validate(o.solver);
   train::check_freeze(o.model, o.solver.freeze);
   command_line_accepted();

@@ -16,6 +16,8 @@ struct AugmentOptions {
   float scale_min = 1.0f, scale_max = 1.0f;  // random rescaling before the crop
   bool mirror = true;
 };
+// Fails naming the setting: a crop of 1..4096 pixels, finite scales with 0 < min <= max <= 16.
+void validate(const AugmentOptions& augment);
 
 class ExampleSource {
  public:

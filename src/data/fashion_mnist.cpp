@@ -6,7 +6,7 @@
 
 namespace deeplab::data {
 
-const char* const kFashionMnistClasses[10] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
+const char* const kFashionMnistClasses[kFashionMnistClassCount] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
                                               "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
 
 namespace {

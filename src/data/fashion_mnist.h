@@ -8,7 +8,8 @@
 namespace deeplab::data {
 
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-extern const char* const kFashionMnistClasses[10];
+inline constexpr int kFashionMnistClassCount = 10;
+extern const char* const kFashionMnistClasses[kFashionMnistClassCount];
 
 struct FashionMnist {
   int64_t count = 0, rows = 0, cols = 0;

@@ -8,13 +8,19 @@
 
 namespace deeplab::data {
 
+void validate(const GarmentPhotoOptions& options) {
+  if (options.side < 28 || options.side > 1024) fail("garment photographs: side ", options.side, " outside 28..1024");
+  // Written so that NaN fails each comparison.
+  if (!(options.scale_min > 0 && options.scale_min <= options.scale_max && options.scale_max <= 64))
+    fail("garment photographs: scale range ", options.scale_min, "..", options.scale_max,
+         ": expected 0 < scale_min <= scale_max <= 64");
+}
+
 GarmentPhotos::GarmentPhotos(std::shared_ptr<const FashionMnist> garments, std::string name,
                              const GarmentPhotoOptions& options)
     : garments_(std::move(garments)), name_(std::move(name)), options_(options) {
   if (garments_->count < 1) fail(name_, ": no garments");
-  if (options.side < 28 || options.side > 1024) fail("garment photographs: side ", options.side, " outside 28..1024");
-  if (!(options.scale_min > 0) || options.scale_max < options.scale_min)
-    fail("garment photographs: scale range ", options.scale_min, "..", options.scale_max);
+  validate(options);
 }
 
 void GarmentPhotos::make(int64_t index, uint64_t seed, float* image, uint8_t* label) {

@@ -20,6 +20,9 @@ struct GarmentPhotoOptions {
   float scale_min = 2.0f, scale_max = 4.0f;  // garment size, times 28 pixels (the scenes' range)
 };
 
+// Fails naming the setting: a side of 28..1024 pixels, finite scales with 0 < min <= max <= 64.
+void validate(const GarmentPhotoOptions& options);
+
 class GarmentPhotos : public ExampleSource {
  public:
   // garments: a split of Fashion-MNIST (its name goes into messages).

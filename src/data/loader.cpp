@@ -73,11 +73,17 @@ int64_t batches_per_epoch(int64_t size, const LoaderOptions& o) {
   return size / (int64_t(o.batch) * o.ranks * o.iter_size) * o.iter_size;
 }
 
+void validate(const AugmentOptions& augment) {
+  if (augment.crop_size < 1 || augment.crop_size > 4096)
+    fail("data: crop_size ", augment.crop_size, " outside 1..4096 pixels");
+  // Written so that NaN fails each comparison.
+  if (!(augment.scale_min > 0 && augment.scale_min <= augment.scale_max && augment.scale_max <= 16))
+    fail("data: scale range ", augment.scale_min, "..", augment.scale_max, ": expected 0 < scale_min <= scale_max <= 16");
+}
+
 DatasetExamples::DatasetExamples(const std::string& path, const AugmentOptions& augment)
     : reader_(path), augment_(augment) {
-  if (augment.crop_size < 1) fail("loader: crop size ", augment.crop_size);
-  if (!(augment.scale_min > 0) || augment.scale_max < augment.scale_min)
-    fail("loader: scale range ", augment.scale_min, "..", augment.scale_max);
+  validate(augment);
   reader_.require_labels("training");
 }
 

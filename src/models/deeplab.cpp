@@ -185,7 +185,7 @@ int fc6_dilation(const ModelSpec& spec) {
   return spec.fc6_dilation > 0 ? spec.fc6_dilation : 12;
 }
 
-Model::Model(const ModelSpec& spec, nn::Phase phase, uint64_t seed) : spec_(spec), net_(phase) {
+void validate(const ModelSpec& spec) {
   // Label maps are bytes (255: ignore); a classifier may have ImageNet's 1000 classes.
   const int max_classes = is_classifier(spec.kind) ? 1000 : 255;
   if (spec.num_classes < 1 || spec.num_classes > max_classes)
@@ -193,6 +193,10 @@ Model::Model(const ModelSpec& spec, nn::Phase phase, uint64_t seed) : spec_(spec
   if (!(spec.width > 0 && spec.width <= 4)) fail("model: width ", spec.width, " outside (0, 4]");
   if (spec.kind == ModelKind::vgg16 && (spec.input_size < 32 || spec.input_size % 32 || spec.input_size > 1024))
     fail("model: a vgg16 classifier needs an input size that is a multiple of 32 (32..1024), not ", spec.input_size);
+}
+
+Model::Model(const ModelSpec& spec, nn::Phase phase, uint64_t seed) : spec_(spec), net_(phase) {
+  validate(spec);
   if (spec.kind != ModelKind::vgg16) spec_.input_size = 0;
   build(net_, spec_, seed);
   initialise(net_, spec_, seed);

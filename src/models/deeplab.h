@@ -44,6 +44,10 @@ struct ModelSpec {
   int fc6_dilation = 0;
 };
 
+// Fails naming the setting when the spec cannot be built: class count, width, a classifier's input
+// size. Model's constructor calls it, and the jobs before they accept a command line.
+void validate(const ModelSpec& spec);
+
 // fc6's dilation in a model of this spec (the kind's own when the spec leaves it at 0); only
 // largefov and msc-largefov let the spec choose it.
 int fc6_dilation(const ModelSpec& spec);

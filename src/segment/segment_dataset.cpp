@@ -303,10 +303,17 @@ void assemble_pieces(const SegmentOptions& o, const Pieces& pieces, const Predic
 
 }  // namespace
 
+void validate(const SegmentOptions& o) {
+  if (o.out_path.empty()) fail("segment: the output file name is empty");
+  if (o.piece_images < 1) fail("--piece-images ", o.piece_images, " must be at least 1");
+  if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, " must be positive");
+  if (o.resolution.max_side < 0) fail("--max-side ", o.resolution.max_side, " must not be negative");
+  if (o.crf) crf::validate(o.crf_params);
+}
+
 SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   const auto start = std::chrono::steady_clock::now();
-  if (o.piece_images < 1) fail("--piece-images ", o.piece_images, " must be at least 1");
-  if (o.crf) crf::validate(o.crf_params);
+  validate(o);
   const bool root = mpi.rank() == 0;
   const std::string parts = parts_path(o);
   const data::DatasetReader reader(o.data_path);
@@ -331,8 +338,6 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   const int classes = reader.num_classes() > 0 ? reader.num_classes() : model->spec().num_classes;
   if (model->spec().num_classes != classes)
     fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ", classes);
-  if (o.memory_mb < 1) fail("--memory-mb ", o.memory_mb, " must be positive");
-  if (o.resolution.max_side < 0) fail("--max-side ", o.resolution.max_side, " must not be negative");
   if (root) {
     check_memory(o, *model, reader, classes);
     fs::create_directories(parts);

@@ -54,6 +54,9 @@ struct SegmentSummary {
   bool already_complete = false;  // resume found OUT finished: nothing done
 };
 
+// Fails naming the setting that cannot work (an empty output name, pieces of no images, a
+// negative --max-side, no memory, CRF parameters); segment_dataset calls it first.
+void validate(const SegmentOptions& options);
 SegmentSummary segment_dataset(const SegmentOptions& options, dist::Mpi& mpi);
 
 // The default memory budget of one rank: three quarters of this node's memory, shared by its ranks.

@@ -42,6 +42,23 @@ expect "segment --png-layout without --png: exit 2" 2 "--png-layout needs --png 
   "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --png-layout tree
 expect "segment --resume --overwrite: exit 2" 2 "--resume and --overwrite exclude each other" -- \
   "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --resume --overwrite
+# Settings the library would refuse only after the run began (or not at all: a NaN scale trained
+# on degenerate crops, 100000 loader threads were an internal error): bad command lines, exit 2.
+for bad in "--data.loader_threads 100000|--data.loader_threads 100000: expected 1 to 256" \
+           "--data.scale_max nan|scale range 1..nan" "--data.crop_size 100000|crop_size 100000 outside 1..4096" \
+           "--model.width 0|width 0 outside" "--model.num_classes 300|num_classes 300 outside 1..255"; do
+  expect "train ${bad%%|*}: exit 2" 2 "${bad#*|}" -- "$deeplab" train --data x.h5 --out "$dir/never" ${bad%%|*}
+done
+expect "pretrain --model.num_classes 5: exit 2" 2 "pretrain's classes are Fashion-MNIST's 10" -- \
+  "$deeplab" pretrain --out "$dir/never" --model.num_classes 5
+expect "pretrain --data.scale_min 0: exit 2" 2 "scale range 0..4" -- "$deeplab" pretrain --out "$dir/never" --data.scale_min 0
+expect "segment --max-side -1: exit 2" 2 "--max-side -1 must not be negative" -- \
+  "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --max-side -1
+expect "segment --piece-images 0: exit 2" 2 "--piece-images 0 must be at least 1" -- \
+  "$deeplab" segment --model m.h5 --data d.h5 --out "$dir/x.h5" --piece-images 0
+expect "pack --num-classes 0: exit 2" 2 "--num-classes 0 outside 1..255" -- \
+  "$deeplab" pack --images "$dir" --out "$dir/x.h5" --num-classes 0
+[ ! -e "$dir/never" ] && pass "refused settings wrote nothing" || fail "a refused setting left $dir/never behind"
 # A pasted binary or overlong value: exit 2, the message a short line of text.
 junk="$(printf 'x%.0s' $(seq 1 300))$(printf '\001\033[31m\377')"
 out=$("$deeplab" bench forward --size "$junk" 2>&1); status=$?

@@ -189,8 +189,11 @@ TEST_F(ModelFileTest, ChangedWeightsFailTheirChecksum) {
 
 TEST_F(ModelFileTest, FailedSaveLeavesNothing) {
   Model a({ModelKind::largefov, 3, 0.0625}, nn::Phase::test);
-  EXPECT_THROW(save_model(path("no/such/dir/m.h5"), a), Error);
-  EXPECT_FALSE(fs::exists(path("no/such/dir/m.h5")));
+  std::ofstream(path("a-file")) << "not a folder";  // a missing folder would be made; this cannot be
+  EXPECT_THROW(save_model(path("a-file/m.h5"), a), Error);
+  EXPECT_EQ(regular_files(), 1);  // the file in the way, and nothing of the model
+  save_model(path("new/folder/m.h5"), a);  // missing folders are made
+  EXPECT_TRUE(fs::exists(path("new/folder/m.h5")));
 }
 
 }  // namespace
