@@ -187,7 +187,7 @@ void time_crf_on_cpu(const CrfScene& c) {
         peak_rss_mb(), c.repeats);
   } else {
     std::printf("crf %s%lldx%lld, %d labels, %d iterations, %d threads: first run %.1f ms, then median %.1f ms "
-                "(setup %.1f + inference %.1f), %.2f ms per megapixel x label x iteration, peak RSS %.0f MB\n",
+                "(medians of its parts: setup %.1f, inference %.1f), %.2f ms per megapixel x label x iteration, peak RSS %.0f MB\n",
                 c.what().c_str(), (long long)c.width, (long long)c.height, c.labels, c.params.iterations, cpu_threads(), first.median_ms(),
                 total.median_ms(), setup.median_ms(), infer.median_ms(), per_unit, peak_rss_mb());
   }

@@ -48,12 +48,15 @@ int run_import(int argc, char** argv) {
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
-  const ModelSpec spec = model_spec_from(v);
+  const ModelSpec asked = model_spec_from(v);
   command_line_accepted();
   check_output_files(v, {"out"});
-  Model model(spec, nn::Phase::test, v["seed"].as<uint64_t>());
   const std::string path = v["caffemodel"].as<std::string>();
   const caffe::CaffeNet net = caffe::read_caffemodel(path);
+  const ModelSpec spec = v["from-vgg16"].as<bool>() ? asked : caffe::with_recorded_fc6_dilation(net, asked, path);
+  if (spec.fc6_dilation != asked.fc6_dilation)
+    log_info("fc6 dilation " + std::to_string(spec.fc6_dilation) + ", as " + path + " records it");
+  Model model(spec, nn::Phase::test, v["seed"].as<uint64_t>());
   caffe::ImportReport report;
   if (v["from-vgg16"].as<bool>()) {
     report = caffe::import_vgg16(net, model, path);
@@ -89,8 +92,12 @@ int run_export_caffe(int argc, char** argv) {
   command_line_accepted();
   check_output_files(v, {"out", "prototxt"});
   auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);
+  const bool v1 = v["v1"].as<bool>();
+  if (v1 && has_fc6_dilation(model->spec().kind) && fc6_dilation(model->spec()) != 12)
+    log_warn("the `layers` layout does not record fc6's dilation (" + std::to_string(fc6_dilation(model->spec())) +
+             "): import this file with --model.fc6_dilation " + std::to_string(fc6_dilation(model->spec())));
   caffe::write_caffemodel(v["out"].as<std::string>(), caffe::export_weights(*model),
-                          v["v1"].as<bool>() ? caffe::CaffeLayout::v1_layers : caffe::CaffeLayout::v2_layer);
+                          v1 ? caffe::CaffeLayout::v1_layers : caffe::CaffeLayout::v2_layer);
   if (!prototxt.empty()) write_file(prototxt, caffe::deploy_prototxt(*model, size.height, size.width));
   log_info("wrote " + v["out"].as<std::string>() + (prototxt.empty() ? "" : " and " + prototxt));
   return 0;

@@ -39,6 +39,7 @@ int run_crf_sweep(int argc, char** argv) {
   o.probs_path = v["probs"].as<std::string>();
   o.data_path = v["data"].as<std::string>();
   o.out_dir = v["out"].as<std::string>();
+  while (o.out_dir.size() > 1 && o.out_dir.back() == '/') o.out_dir.pop_back();  // "sweep/": files in sweep/
   const std::string grid_path = v["grid"].as<std::string>();
   o.images = v["images"].as<int64_t>();
   o.refine = v["refine"].as<int>();
@@ -64,6 +65,8 @@ int run_crf_sweep(int argc, char** argv) {
   };
   show("best", s.best);
   if (s.has_baseline) show("default", s.baseline);
+  if (s.has_baseline && s.baseline.baseline_only && s.baseline.mean_iou > s.best.mean_iou)
+    log_info("the defaults (outside the grid) score higher than every point of it: best.ini is the grid's best");
   char line[256];
   std::snprintf(line, sizeof line,
                 "%zu grid points in %.1f s (%.2f points/s; %lld units computed, %lld from an earlier run; %lld CRFs "

@@ -13,7 +13,8 @@ namespace {
 
 // caffe.proto field numbers.
 namespace net_field { constexpr uint32_t name = 1, layers_v1 = 2, layer = 100; }
-namespace layer_field { constexpr uint32_t name = 1, type = 2, blobs = 7; }
+namespace layer_field { constexpr uint32_t name = 1, type = 2, blobs = 7, convolution_param = 106; }
+namespace convolution_field { constexpr uint32_t dilation = 18; }
 namespace v1_field { constexpr uint32_t name = 4, type = 5, blobs = 6; }
 namespace blob_field {
 constexpr uint32_t num = 1, channels = 2, height = 3, width = 4, data = 5, shape = 7, double_data = 8;
@@ -107,6 +108,17 @@ CaffeLayer read_layer(std::string_view bytes, bool v1, const std::string& path, 
       layer.type = v1_types().count(f.varint) ? v1_types().at(f.varint) : "V1 type " + std::to_string(f.varint);
     else if (f.number == type_field && !v1 && f.type == WireType::bytes) layer.type = std::string(f.bytes);
     else if (f.number == blobs_field && f.type == WireType::bytes) blobs.push_back(f.bytes);
+    else if (!v1 && f.number == layer_field::convolution_param && f.type == WireType::bytes) {
+      MessageReader c(f.bytes, what);
+      Field d;
+      std::vector<int64_t> dilation;
+      while (c.next(d))
+        if (d.number == convolution_field::dilation) append_ints(d, dilation, what);
+      if (!dilation.empty()) {
+        if (dilation[0] < 1 || dilation[0] > 1024) fail(what, ": convolution dilation ", dilation[0], " out of range");
+        layer.dilation = int(dilation[0]);
+      }
+    }
   }
   const std::string named = path + ": layer '" + layer.name + "'";
   for (size_t b = 0; b < blobs.size(); ++b) layer.blobs.push_back(read_blob(blobs[b], named + " blob " + std::to_string(b)));
@@ -147,6 +159,11 @@ void write_caffemodel(const std::string& path, const CaffeNet& net, CaffeLayout 
     } else {
       l.bytes_field(layer_field::name, layer.name);
       l.bytes_field(layer_field::type, layer.type);
+      if (layer.dilation > 0) {
+        MessageWriter c;
+        c.varint_field(convolution_field::dilation, uint64_t(layer.dilation));
+        l.bytes_field(layer_field::convolution_param, c.bytes());
+      }
     }
     for (const CaffeBlob& blob : layer.blobs) {
       MessageWriter b;

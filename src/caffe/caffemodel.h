@@ -21,6 +21,10 @@ struct CaffeLayer {
   std::string name;
   std::string type;  // "Convolution", "InnerProduct", ... (V1 enum values by their V2 names)
   std::vector<CaffeBlob> blobs;
+  // convolution_param.dilation, read and written in the `layer` layout only (0: not recorded).
+  // The old `layers` layout is left alone: DeepLab's 2015 Caffe numbered its `hole` setting
+  // differently from the later Caffe's `dilation`, so a number there would be ambiguous.
+  int dilation = 0;
 };
 
 struct CaffeNet {

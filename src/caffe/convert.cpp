@@ -106,11 +106,26 @@ ImportReport import_vgg16(const CaffeNet& net, Model& model, const std::string& 
   return init_from_vgg16(layers, model, path);
 }
 
+ModelSpec with_recorded_fc6_dilation(const CaffeNet& net, ModelSpec spec, const std::string& path) {
+  if (!has_fc6_dilation(spec.kind)) return spec;
+  for (const CaffeLayer& l : net.layers) {
+    if (l.name != "fc6" || l.dilation == 0) continue;
+    if (spec.fc6_dilation == 0) spec.fc6_dilation = l.dilation;
+    else if (spec.fc6_dilation != l.dilation)
+      fail(path, ": fc6 has dilation ", l.dilation, " in the file, but --model.fc6_dilation asks for ", spec.fc6_dilation);
+  }
+  return spec;
+}
+
 CaffeNet export_weights(Model& model) {
   CaffeNet net;
   net.name = std::string("deeplab-") + model_kind_name(model.spec().kind);
+  std::map<std::string, int> dilation;
+  for (const auto& node : model.net().nodes())
+    if (const auto* c = nn::layer_as<nn::Convolution>(*node.layer)) dilation[c->name()] = c->spec().dilation;
   for (const LayerParams& layer : parameter_layers(model)) {
     CaffeLayer l{layer.name, "Convolution", {}};
+    if (dilation.count(layer.name) && dilation[layer.name] > 1) l.dilation = dilation[layer.name];
     for (nn::Param* p : {layer.weight, layer.bias}) {
       if (!p) continue;
       l.blobs.push_back({p->value.shape(), std::vector<float>(p->value.data(), p->value.data() + p->value.numel())});

@@ -28,7 +28,13 @@ using ImportReport = WeightsReport;
 ImportReport import_weights(const CaffeNet& net, Model& model, const ImportOptions& options, const std::string& path);
 ImportReport import_vgg16(const CaffeNet& net, Model& model, const std::string& path);
 
-// Every parameterised layer of the model, weights then bias, in forward order.
+// The spec with fc6's dilation as the file records it (export-caffe, and later Caffes, write it in
+// the `layer` layout): taken where the spec leaves it open (0), an error naming the file where
+// the spec asks for another. A file that records none leaves the spec as it is.
+ModelSpec with_recorded_fc6_dilation(const CaffeNet& net, ModelSpec spec, const std::string& path);
+
+// Every parameterised layer of the model, weights then bias, in forward order, with each
+// convolution's dilation (where it is not 1).
 CaffeNet export_weights(Model& model);
 // A deploy prototxt of the model's test-phase network for an N x 3 x H x W input (OpenCV's dnn
 // module and Caffe read it with the exported weights).

@@ -360,12 +360,18 @@ void sum_round(SweepRun& run, const std::vector<Point>& points, const Grid& grid
     }
     res.mean_iou = m.mean_iou();
     res.pixel_accuracy = m.pixel_accuracy();
+    if (p == default_point()) {
+      const std::vector<Point> in_grid = grid_points(grid);
+      res.baseline_only = round == 0 && std::find(in_grid.begin(), in_grid.end(), p) == in_grid.end();
+      summary.baseline = res, summary.has_baseline = true;
+    }
     summary.results.push_back(res);
-    if (p == default_point()) summary.baseline = res, summary.has_baseline = true;
   }
-  summary.best = summary.results.front();
+  // The best of what the user asked to search, so that refinement stays in it; the defaults,
+  // when outside the grid, are a comparison.
+  bool first = true;
   for (const PointResult& r : summary.results)
-    if (r.mean_iou > summary.best.mean_iou) summary.best = r;
+    if (!r.baseline_only && (first || r.mean_iou > summary.best.mean_iou)) summary.best = r, first = false;
   log_info("round " + std::to_string(round) + ": " + std::to_string(points.size()) + " points; best so far " +
            format_point(summary.best.point, summary.best.iterations) + ": mean IoU " +
            std::to_string(100 * summary.best.mean_iou) + "%");

@@ -40,11 +40,12 @@ struct PointResult {
   Point point{};
   int iterations = 10;
   double mean_iou = 0, pixel_accuracy = 0, seconds = 0;
+  bool baseline_only = false;  // the defaults, scored for comparison outside the grid
 };
 
 struct SweepSummary {
   std::vector<PointResult> results;  // every point, in order
-  PointResult best, baseline;
+  PointResult best, baseline;  // best: of the grid and its refinements (the baseline compared only)
   bool has_baseline = false;
   int64_t units_computed = 0, units_reused = 0;
   int64_t lattices_reused = 0;  // CRFs run on lattices an earlier point built for the same image

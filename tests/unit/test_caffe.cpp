@@ -80,6 +80,33 @@ TEST_F(CaffeTest, BothLayoutsWrittenAndImportedGiveTheSameParameters) {
   }
 }
 
+TEST_F(CaffeTest, TheLayerLayoutCarriesFc6sDilation) {
+  // A model of fc6 dilation 4 (the demo's) exported and imported without saying the dilation:
+  // the `layer` layout records it, so the import builds the same network; asking for another
+  // is an error naming the file; the `layers` layout records nothing (the spec's stands).
+  ModelSpec spec{ModelKind::largefov, 5, 0.125};
+  spec.fc6_dilation = 4;
+  Model original(spec, nn::Phase::test, 11);
+  const CaffeNet net = export_weights(original);
+  const std::string v2 = path("d4.caffemodel"), v1 = path("d4-v1.caffemodel");
+  write_caffemodel(v2, net, CaffeLayout::v2_layer);
+  write_caffemodel(v1, net, CaffeLayout::v1_layers);
+  const CaffeNet back = read_caffemodel(v2);
+  const ModelSpec open{ModelKind::largefov, 5, 0.125};  // fc6_dilation 0: not said
+  const ModelSpec taken = with_recorded_fc6_dilation(back, open, v2);
+  EXPECT_EQ(taken.fc6_dilation, 4);
+  Model imported(taken, nn::Phase::test, 99);
+  import_weights(back, imported, {}, v2);
+  const Tensor x = testing::random_tensor({1, 3, 65, 65}, 3, -50, 50);
+  EXPECT_TRUE(testing::same_bits(original.forward(x), imported.forward(x)));
+  ModelSpec paper = open;
+  paper.fc6_dilation = 12;
+  expect_error([&] { with_recorded_fc6_dilation(back, paper, v2); }, {"d4.caffemodel", "dilation 4", "asks for 12"});
+  EXPECT_EQ(with_recorded_fc6_dilation(read_caffemodel(v1), open, v1).fc6_dilation, 0);
+  for (const CaffeLayer& l : back.layers)  // only the dilated layers say so: conv5_x (2) and fc6
+    EXPECT_EQ(l.dilation, l.name == "fc6" ? 4 : l.name.rfind("conv5_", 0) == 0 ? 2 : 0) << l.name;
+}
+
 TEST_F(CaffeTest, MissingExtraAndMisshapedLayersAreNamed) {
   Model m(ModelSpec{ModelKind::largefov, 5, 0.125}, nn::Phase::test, 1);
   CaffeNet net = export_weights(m);
