@@ -46,6 +46,16 @@ cmp -s "$work/r1/best.ini" "$work/r3/best.ini" && pass "1 and 3 ranks: same best
 [ -s "$work/r1/heatmap.png" ] && grep -q '^\[crf\]' "$work/r1/best.ini" && pass "heatmap.png and best.ini" || fail "outputs missing"
 expect "best.ini feeds segment" 0 "images" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/best.h5" --crf --config "$work/r1/best.ini"
 
+# 2b. Refinement stays in the grid given: the defaults, scored beside it for comparison (here
+#     better than every point of it), are not what it refines around. (A trailing / on --out.)
+printf '[crf]\nbi_w = 40,60\nbi_xy_std = 300\nbi_rgb_std = 100,200\niterations = 3\n' > "$work/far.ini"
+expect "a grid the defaults beat" 0 "the defaults \(outside the grid\) score higher" -- \
+  "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/far.ini" --out "$work/far/" --images 8 --refine 1
+refined=$(grep '^1,' "$work/far/results.csv" | cut -d, -f3 | sort -u | tr '\n' ' ')
+[ "$refined" = "300 " ] && pass "refined around the grid's best (bi_xy_std 300), not the defaults' 121" \
+  || fail "refinement left the grid: bi_xy_std '$refined'"
+grep -q '^bi_xy_std = 300$' "$work/far/best.ini" && pass "best.ini is the grid's best" || fail "best.ini: $(grep bi_xy_std "$work/far/best.ini")"
+
 # 3. kill -9 mid-sweep (units of 2 images), then --resume: every unit once, the same table.
 printf '[crf]\nbi_w = 3:6:1\nbi_xy_std = 30,60,90\nbi_rgb_std = 5\niterations = 5\n' > "$work/big.ini"
 args=(--probs "$work/probs.h5" --data "$val" --grid "$work/big.ini" --images 12 --block-images 2)
