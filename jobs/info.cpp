@@ -108,7 +108,13 @@ int run_info(int argc, char** argv) {
   if (*format != kModelFormat) fail(path, ": format '", *format, "' is not one this version describes");
 
   ModelSpec spec = read_model_spec(file);
-  Model model(spec, nn::Phase::test);
+  std::unique_ptr<Model> built;
+  try {
+    built = std::make_unique<Model>(spec, nn::Phase::test);
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+  Model& model = *built;
   std::printf("%s: deeplab model (format version %lld)\n", path.c_str(), (long long)*file.attr_int("/", "version"));
   std::printf("  kind             %s\n", model_kind_name(spec.kind));
   std::printf("  classes          %d\n", spec.num_classes);
@@ -130,20 +136,15 @@ int run_info(int argc, char** argv) {
   std::printf("  %-18s %-16s %s\n", "parameter", "shape", "status");
   int bad = 0;
   for (nn::Param* p : model.params()) {
-    std::string status = "ok";
-    Shape shape;
-    if (!file.exists(p->name)) {
-      status = "MISSING";
-    } else {
-      shape = file.shape_of(p->name);
-      if (shape != p->value.shape()) status = "WRONG SHAPE, expected " + shape_str(p->value.shape());
-    }
-    bad += status != "ok";
-    std::printf("  %-18s %-16s %s\n", p->name.c_str(), shape_str(shape).c_str(), status.c_str());
+    Tensor value;
+    const std::string problem = stored_param_problem(file, *p, &value);
+    const Shape shape = file.exists(p->name) ? file.shape_of(p->name) : Shape{};
+    bad += !problem.empty();
+    std::printf("  %-18s %-16s %s\n", p->name.c_str(), shape_str(shape).c_str(), problem.empty() ? "ok" : problem.c_str());
   }
   // The whole table first, so every bad entry is seen; then bad input's status.
   std::fflush(stdout);
-  if (bad) fail(path, ": ", bad, " parameter(s) missing or of the wrong shape (listed above): not a usable model");
+  if (bad) fail(path, ": ", bad, " parameter(s) missing, misshaped or damaged (listed above): not a usable model");
   return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "caffe/protobuf.h"
 #include "core/error.h"
@@ -90,6 +91,7 @@ CaffeBlob read_blob(std::string_view bytes, const std::string& what) {
     if (d < 0 || d > (int64_t(1) << 31)) fail(what, ": blob dimension ", d, " out of range");
   if (int64_t(blob.data.size()) != shape_numel(blob.shape))
     fail(what, ": blob of shape ", shape_str(blob.shape), " holds ", blob.data.size(), " values (truncated file?)");
+  require_finite(blob.data.data(), int64_t(blob.data.size()), what);
   return blob;
 }
 
@@ -144,6 +146,10 @@ CaffeNet read_caffemodel(const std::string& path) {
     }
   }
   if (!any_layer) fail(path, ": no layers: not a Caffe model (NetParameter) file");
+  // Weights are matched by layer name: a second layer of a name would go unseen.
+  std::set<std::string> named;
+  for (const CaffeLayer& l : net.layers)
+    if (!l.blobs.empty() && !named.insert(l.name).second) fail(path, ": two layers with weights are named '", l.name, "'");
   return net;
 }
 

@@ -1,6 +1,7 @@
 #include "core/tensor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "core/device.h"
@@ -69,6 +70,21 @@ Tensor Tensor::reshaped(Shape shape) const {
   Tensor t = *this;
   t.shape_ = std::move(shape);
   return t;
+}
+
+int64_t first_non_finite(const float* values, int64_t n) {
+  bool finite = true;
+#pragma omp parallel for simd reduction(&& : finite)
+  for (int64_t i = 0; i < n; ++i) finite = finite && std::isfinite(values[i]);
+  if (finite) return -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(values[i])) return i;
+  return -1;
+}
+
+void require_finite(const float* values, int64_t n, const std::string& what) {
+  const int64_t i = first_non_finite(values, n);
+  if (i >= 0) fail(what, ": value ", i, " is not finite (", values[i], ")");
 }
 
 Tensor hwc_to_chw(const Tensor& hwc) {

@@ -59,4 +59,10 @@ class Tensor {
 // H x W x C (channels interleaved, as most tools write arrays) to C x H x W, in parallel rows.
 Tensor hwc_to_chw(const Tensor& hwc);
 
+// The index of the first NaN or infinity of n floats (-1: none), and the same as an error, "WHAT:
+// value I is not finite (V)": for weights read from a file, whose checksum a writer of NaN would
+// have computed over the NaN.
+int64_t first_non_finite(const float* values, int64_t n);
+void require_finite(const float* values, int64_t n, const std::string& what);
+
 }  // namespace deeplab

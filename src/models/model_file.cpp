@@ -77,15 +77,24 @@ void require_same_network(const h5::File& file, const ModelSpec& want) {
          " (model.fc6_dilation)");
 }
 
+std::string stored_param_problem(const h5::File& file, const nn::Param& param, Tensor* value) {
+  if (!file.exists(param.name)) return "is missing";
+  const Shape shape = file.shape_of(param.name);
+  if (shape != param.value.shape())
+    return "has shape " + shape_str(shape) + ", expected " + shape_str(param.value.shape());
+  *value = file.read_tensor(param.name);
+  const auto crc = file.attr_int(param.name, "crc32");
+  if (crc && *crc != tensor_crc(*value)) return "fails its checksum: damaged file";
+  const int64_t bad = first_non_finite(value->data(), value->numel());
+  if (bad >= 0) return "value " + std::to_string(bad) + " is not finite (" + std::to_string(value->data()[bad]) + ")";
+  return "";
+}
+
 void read_params(const h5::File& file, Model& model) {
   for (nn::Param* p : model.params()) {
-    Shape shape = file.shape_of(p->name);  // names the entry when missing
-    if (shape != p->value.shape())
-      fail(file.path(), ": entry '", p->name, "' has shape ", shape_str(shape), ", expected ",
-           shape_str(p->value.shape()));
-    Tensor value = file.read_tensor(p->name);
-    auto crc = file.attr_int(p->name, "crc32");
-    if (crc && *crc != tensor_crc(value)) fail(file.path(), ": entry '", p->name, "' fails its checksum: damaged file");
+    Tensor value;
+    const std::string problem = stored_param_problem(file, *p, &value);
+    if (!problem.empty()) fail(file.path(), ": entry '", p->name, "' ", problem);
     p->value.copy_from(value);
     ++p->version;
   }

@@ -27,7 +27,11 @@ void save_model(const std::string& path, Model& model);
 ModelSpec read_model_spec(const h5::File& file);
 // Fails, naming both, when the file holds another network than `want` (kind, classes, width).
 void require_same_network(const h5::File& file, const ModelSpec& want);
-// Loads parameters into a model of the same spec; names each missing or misshaped entry.
+// What is wrong with a parameter's entry ("" when nothing): "is missing", "has shape ...,
+// expected ...", "fails its checksum: damaged file", "value I is not finite (nan)". Reads the
+// value into *value when its shape is right.
+std::string stored_param_problem(const h5::File& file, const nn::Param& param, Tensor* value);
+// Loads parameters into a model of the same spec; fails at the first entry with a problem.
 void read_params(const h5::File& file, Model& model);
 std::unique_ptr<Model> load_model(const std::string& path, nn::Phase phase);
 

@@ -63,14 +63,17 @@ TrainState load_checkpoint(const std::string& path, Model& model, Sgd& sgd) {
   s.epoch_step = required_int(f, "epoch_step");
   s.ranks = int(required_int(f, "ranks"));
   if (s.iteration < 0 || s.global_batch < 1 || s.epoch < 0 || s.epoch_step < 0)
-    fail(path, ": solver state out of range (iteration ", s.iteration, ", global batch ", s.global_batch, ")");
+    fail(path, ": solver state out of range (iteration ", s.iteration, ", global batch ", s.global_batch, ", epoch ",
+         s.epoch, ", epoch step ", s.epoch_step, ")");
   read_params(f, model);
   for (size_t i = 0; i < sgd.params().size(); ++i) {
     const std::string name = kMomentum + sgd.params()[i]->name;
     const Shape shape = f.shape_of(name);  // names the entry when missing
     if (shape != sgd.history()[i].shape())
       fail(path, ": entry '", name, "' has shape ", shape_str(shape), ", expected ", shape_str(sgd.history()[i].shape()));
-    sgd.history()[i].copy_from(f.read_tensor(name));
+    const Tensor momentum = f.read_tensor(name);
+    require_finite(momentum.data(), momentum.numel(), path + ": entry '" + name + "'");
+    sgd.history()[i].copy_from(momentum);
   }
   return s;
 }

@@ -86,11 +86,26 @@ expect "foreign HDF5" 1 "foreign.h5: .*not one deeplab wrote" -- "$deeplab" info
 echo "plain text" >"$dir/text.h5"
 expect "not HDF5" 1 "text.h5: not an HDF5 file" -- "$deeplab" info "$dir/text.h5"
 expect "missing file" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
-# A model with a parameter gone: listed as MISSING with the rest, and exit 1.
+# A model with a parameter gone: listed as missing with the rest, and exit 1.
 cp "$dir/tiny-lf.h5" "$dir/holed.h5"
 /usr/bin/python3 -c 'import h5py, sys; del h5py.File(sys.argv[1], "r+")["fc7/bias"]' "$dir/holed.h5" || fail "make holed.h5"
-expect "info on a model missing a parameter: exit 1" 1 "fc7/bias .*MISSING(.|\n)*holed.h5: 1 parameter\(s\) missing" -- \
+expect "info on a model missing a parameter: exit 1" 1 "fc7/bias .*is missing(.|\n)*holed.h5: 1 parameter\(s\) missing" -- \
   bash -c '"$0" info "$1" 2>&1 | tr "\n" " "; exit "${PIPESTATUS[0]}"' "$deeplab" "$dir/holed.h5"
+# A NaN weight under a checksum computed over it (a trainer that diverged and saved): refused
+# wherever a model is read, naming the entry and the value.
+cp "$dir/tiny-lf.h5" "$dir/nan.h5"
+/usr/bin/python3 - "$dir/nan.h5" <<'PY' || fail "make nan.h5"
+import sys, zlib, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    w = f["conv2_1/weight"][()]
+    w.flat[7] = np.nan
+    f["conv2_1/weight"][...] = w
+    f["conv2_1/weight"].attrs["crc32"] = np.int64(zlib.crc32(w.astype("<f4").tobytes()))
+PY
+expect "info on a model with a NaN weight: exit 1" 1 "conv2_1/weight .*value 7 is not finite \(nan\)" -- "$deeplab" info "$dir/nan.h5"
+/usr/bin/python3 -c 'import numpy as np; np.save("'"$dir"'/x.npy", np.zeros((3, 33, 33), np.float32))'
+expect "forward with a NaN weight: exit 1" 1 "nan.h5: entry 'conv2_1/weight' value 7 is not finite" -- \
+  "$deeplab" forward --model "$dir/nan.h5" --input "$dir/x.npy" --out "$dir/s.npy"
 
 expect "bench forward text" 0 "forward largefov 33x33 on cpu, batch 2.*GFLOP/s.*peak RSS" -- \
   "$deeplab" bench forward --model.kind largefov --size 33 --batch 2 --model.width 0.125 --repeats 2 --warmup 0

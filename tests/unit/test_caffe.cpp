@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <opencv2/dnn.hpp>
 
@@ -142,6 +143,16 @@ TEST_F(CaffeTest, MissingExtraAndMisshapedLayersAreNamed) {
     fs::resize_file(path, fs::file_size(path) / 2);
     expect_error([&] { read_caffemodel(path); }, {"m.caffemodel", "truncated"});
     expect_error([&] { read_caffemodel(this->path("none.caffemodel")); }, {"none.caffemodel", "no such file"});
+  }
+  {  // a NaN weight, a layer named twice
+    CaffeNet nan = net;
+    nan.layers[2].blobs[0].data[5] = std::nanf("");
+    write_caffemodel(path, nan);
+    expect_error([&] { read_caffemodel(path); }, {"m.caffemodel", "layer 'conv2_1' blob 0", "value 5 is not finite"});
+    CaffeNet twice = net;
+    twice.layers.push_back(net.layers[0]);
+    write_caffemodel(path, twice);
+    expect_error([&] { read_caffemodel(path); }, {"m.caffemodel", "two layers with weights are named 'conv1_1'"});
   }
 }
 
