@@ -126,15 +126,21 @@ LabelMap labels_at(const Tensor& logp, const uint8_t* rgb, int64_t height, int64
 
 }  // namespace
 
-LabelMap labels_from_probabilities(const Stride8Probabilities& probs, const uint8_t* rgb, int64_t height,
-                                   int64_t width, const crf::CrfParams* crf, crf::CrfRunner* runner,
-                                   const Resolution& resolution) {
+void require_fit(const Stride8Probabilities& probs, int64_t height, int64_t width, const Resolution& resolution,
+                 const std::string& what) {
   // Score i sits on pixel 8i of the working image; Caffe's rounded-up pooling gives ceil(H/8) or one more.
   const Size2D size = working_size(height, width, resolution.max_side);
   const auto fits = [](int64_t grid, int64_t pixels) { return grid >= (pixels + 7) / 8 && grid <= (pixels + 7) / 8 + 1; };
   if (!fits(probs.height, size.height) || !fits(probs.width, size.width))
-    fail("probabilities of ", probs.width, "x", probs.height, " do not fit a ", size.width, "x", size.height,
+    fail(what, ": probabilities of ", probs.width, "x", probs.height, " do not fit a ", size.width, "x", size.height,
          " image at stride 8");
+}
+
+LabelMap labels_from_probabilities(const Stride8Probabilities& probs, const uint8_t* rgb, int64_t height,
+                                   int64_t width, const crf::CrfParams* crf, crf::CrfRunner* runner,
+                                   const Resolution& resolution) {
+  require_fit(probs, height, width, resolution, "labels");
+  const Size2D size = working_size(height, width, resolution.max_side);
   Tensor logp({probs.classes, probs.height, probs.width});
   for (size_t i = 0; i < probs.bits.size(); ++i)
     logp.data()[i] = std::log(std::max(half_to_float(probs.bits[i]), kMinProbability));

@@ -54,6 +54,11 @@ Stride8Probabilities network_probabilities(Scorer& scorer, const data::Sample& s
 // x / stride_x (clamped to the last row and column).
 Tensor upsample(const Tensor& map, int64_t height, int64_t width, double stride_y = 8, double stride_x = 8);
 
+// Fails, naming `what`, when stored probabilities are not the stride-8 grid of an image of this
+// size (at this resolution): ceil(side / 8) scores per side, or one more.
+void require_fit(const Stride8Probabilities& probs, int64_t height, int64_t width, const Resolution& resolution,
+                 const std::string& what);
+
 // Labels (H x W) from stored probabilities: argmax of the upsampled log-probabilities, or, with
 // crf non-null, the CRF's labels on the image (rgb H x W x 3), on the runner's device (the CPU
 // when runner is null). resolution must be what the probabilities were made with.

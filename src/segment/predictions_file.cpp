@@ -126,6 +126,7 @@ Stride8Probabilities PredictionsReader::probabilities(int64_t index) const {
   Stride8Probabilities p{t.dim(0), t.dim(1), t.dim(2), std::vector<uint16_t>(size_t(t.numel()))};
   for (int64_t i = 0; i < t.numel(); ++i) {
     if (!std::isfinite(t.data()[i])) fail(path(), ": entry ", entry, " holds a non-finite value at ", i);
+    if (t.data()[i] < 0) fail(path(), ": entry ", entry, " holds a negative probability at ", i, " (", t.data()[i], ")");
     p.bits[size_t(i)] = float_to_half(t.data()[i]);  // exact: the values are float16 already
   }
   return p;

@@ -60,6 +60,7 @@ Grid parse_grid(const std::string& text, const std::string& path) {
   for (int k = 0; k < kParams; ++k) g.values[size_t(k)] = {defaults[k]};
   g.iterations = d.iterations;
   std::string line, section;
+  std::vector<std::string> seen;  // keys given so far: a second one would silently win
   int number = 0;
   while (std::getline(in, line)) {
     ++number;
@@ -74,6 +75,9 @@ Grid parse_grid(const std::string& text, const std::string& path) {
     const size_t eq = line.find('=');
     if (eq == std::string::npos) fail(where, ": expected KEY = VALUES");
     const std::string key = trim(line.substr(0, eq)), value = line.substr(eq + 1);
+    if (section.empty()) fail(where, ": '", key, "' before the [crf] section");
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) fail(where, ": ", key, " is given twice");
+    seen.push_back(key);
     bool known = false;
     for (int k = 0; k < kParams; ++k)
       if (key == kParamNames[size_t(k)]) {
@@ -83,8 +87,9 @@ Grid parse_grid(const std::string& text, const std::string& path) {
         known = true;
       }
     if (key == "iterations") {
-      g.iterations = int(parse_number(trim(value), where));
-      if (g.iterations < 0 || g.iterations > 100) fail(where, ": iterations ", g.iterations, " outside 0..100");
+      const double n = parse_number(trim(value), where);
+      if (n != std::floor(n) || n < 0 || n > 100) fail(where, ": iterations ", trim(value), ": expected a whole number, 0..100");
+      g.iterations = int(n);
       known = true;
     }
     if (key == "normalization") {

@@ -76,6 +76,8 @@ class ImageStore {
     if (pred_.name(i) != s.name)
       fail(pred_.path(), ": entry ", i, " is '", pred_.name(i), "', ", data_.path(), " has '", s.name, "'");
     Image im{i, s.height, s.width, pred_.probabilities(i), s.rgb, s.labels};
+    segment::require_fit(im.probs, s.height, s.width, pred_.info().resolution,
+                         pred_.path() + ": entry " + std::to_string(i) + " ('" + s.name + "')");
     return im;
   }
   segment::PredictionsReader pred_;

@@ -78,6 +78,17 @@ printf '[crf]\nbi_w = 6:3:1\n' > "$work/bad.ini"
 expect "a backwards range" 1 "bad.ini line 2.*FROM:TO:STEP" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/bad.ini" --out "$work/x"
 printf '[crf]\nbi_weight = 3\n' > "$work/bad2.ini"
 expect "an unknown key" 1 "bad2.ini line 2.*unknown key 'bi_weight'" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/bad2.ini" --out "$work/x"
+printf 'bi_w = 3\n[crf]\nbi_xy_std = 30\n' > "$work/bad3.ini"
+expect "a key before [crf]" 1 "bad3.ini line 1: 'bi_w' before the \[crf\] section" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/bad3.ini" --out "$work/x"
+printf '[crf]\nbi_w = 3\nbi_w = 5\n' > "$work/bad4.ini"
+expect "a key given twice" 1 "bad4.ini line 3: bi_w is given twice" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/bad4.ini" --out "$work/x"
+printf '[crf]\niterations = 2.5\n' > "$work/bad5.ini"
+expect "a fractional iteration count" 1 "bad5.ini line 2: iterations 2.5: expected a whole number" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/bad5.ini" --out "$work/x"
+cp "$work/probs.h5" "$work/negative.h5"
+/usr/bin/python3 -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r+"); f["images/000003/probs"][0, 1, 1] = -0.5' "$work/negative.h5"
+expect "a negative probability" 1 "negative.h5: entry images/000003/probs holds a negative probability" -- \
+  "$bin" crf-sweep --probs "$work/negative.h5" --data "$val" --grid "$work/grid.ini" --out "$work/neg" --images 0
+[ ! -e "$work/neg" ] && pass "a refused input leaves no sweep folder" || fail "a refused input left $(ls "$work/neg")"
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/noprobs.h5" >/dev/null 2>&1
 expect "predictions without probabilities" 1 "noprobs.h5: holds no probabilities" -- "$bin" crf-sweep --probs "$work/noprobs.h5" --data "$val" --grid "$work/grid.ini" --out "$work/y"
 expect "an earlier sweep without --resume" 1 "holds an earlier sweep" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/grid.ini" --out "$work/r1"
