@@ -73,6 +73,9 @@ Handle::~Handle() {
 File File::open_read(const std::string& path) {
   (void)settings_once;
   if (!std::filesystem::exists(path)) fail(path, ": no such file");
+  if (std::filesystem::is_directory(path)) fail(path, ": is a folder, not an HDF5 file");
+  // HDF5 reads by seeking: a pipe or device would block or fail deep inside the library.
+  if (!std::filesystem::is_regular_file(path)) fail(path, ": not a regular file (a pipe or device?): HDF5 needs a file");
   if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (or truncated)");
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) fail(path, ": cannot open as HDF5 (truncated or damaged?)");

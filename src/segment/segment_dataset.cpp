@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -91,6 +92,25 @@ void write_pictures(const SegmentOptions& o, const data::Sample& s, const LabelM
                                   : mask.substr(0, mask.size() - 4) + "_overlay.png";
   fs::create_directories(fs::path(overlay).parent_path());
   write_overlay(overlay, s, labels);
+}
+
+// Refuses, before any work, names whose masks would land on one file (two entries of one name,
+// or "a/b" and "a_b" in the flat layout: the second would overwrite the first) or outside DIR.
+void check_png_paths(const SegmentOptions& o, const data::DatasetReader& reader) {
+  std::map<std::string, std::string> taken;  // mask path -> the image name that takes it
+  for (int64_t i = 0; i < reader.size(); ++i) {
+    const std::string name = reader.info(i).name;
+    std::string mask;
+    try {
+      mask = png_path(o.png_dir, o.png_layout, name);
+    } catch (const Error& e) {
+      fail(o.data_path, ": entry ", i, ": ", e.what());
+    }
+    const auto [at, fresh] = taken.emplace(mask, name);
+    if (!fresh)
+      fail(o.data_path, ": images '", at->second, "' and '", name, "' (entry ", i, ") would both be written to ", mask,
+           "; rename one, or choose another --png-layout");
+  }
 }
 
 // The memory segmenting one image takes, in MB (segment_memory_bytes with the network's own plan).
@@ -339,6 +359,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   if (model->spec().num_classes != classes)
     fail(o.model_path, ": the model has ", model->spec().num_classes, " classes, ", o.data_path, " has ", classes);
   if (root) {
+    if (!o.png_dir.empty()) check_png_paths(o, reader);
     check_memory(o, *model, reader, classes);
     fs::create_directories(parts);
     require_settings(parts + "/settings", settings_text(o, n),

@@ -86,6 +86,9 @@ expect "foreign HDF5" 1 "foreign.h5: .*not one deeplab wrote" -- "$deeplab" info
 echo "plain text" >"$dir/text.h5"
 expect "not HDF5" 1 "text.h5: not an HDF5 file" -- "$deeplab" info "$dir/text.h5"
 expect "missing file" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
+mkfifo "$dir/pipe.h5"
+expect "a pipe where an HDF5 file is wanted: refused, not waited on" 1 "pipe.h5: not a regular file" -- \
+  timeout 20 "$deeplab" info "$dir/pipe.h5"
 # A model with a parameter gone: listed as missing with the rest, and exit 1.
 cp "$dir/tiny-lf.h5" "$dir/holed.h5"
 /usr/bin/python3 -c 'import h5py, sys; del h5py.File(sys.argv[1], "r+")["fc7/bias"]' "$dir/holed.h5" || fail "make holed.h5"

@@ -82,6 +82,17 @@ expect "segment --evaluate prints the table" 0 "mean IoU" -- "$bin" segment --mo
 [ -s "$work/png/val_3.png" ] && [ ! -e "$work/png/val_3_overlay.png" ] && pass "label PNGs, no overlays unasked" || fail "PNGs missing, or overlays unasked"
 expect "segment --overlays" 0 "30 images" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/ov.h5" --png "$work/png2" --overlays
 [ -s "$work/png2/val_3.png" ] && [ -s "$work/png2/val_3_overlay.png" ] && pass "label and overlay PNGs" || fail "overlay PNGs missing"
+# A folder tree whose names meet in the flat layout (a/b and a_b are both a_b.png there):
+# refused before any work; the tree layout keeps them apart.
+mkdir -p "$work/meet/a"
+/usr/bin/python3 -c 'from PIL import Image; import sys; [Image.new("RGB", (40, 30), (9 * i, 80, 120)).save(p) for i, p in enumerate(sys.argv[1:])]' \
+  "$work/meet/a/b.png" "$work/meet/a_b.png"
+"$bin" pack --images "$work/meet" --out "$work/meet.h5" >/dev/null 2>&1 || fail "pack meet"
+expect "names that meet in the flat layout" 1 "meet.h5: images 'a/b' and 'a_b' \(entry 1\) would both be written to .*a_b.png" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/meet.h5" --out "$work/meet-pred.h5" --png "$work/meet-png"
+[ ! -e "$work/meet-png" ] && [ ! -e "$work/meet-pred.h5" ] && pass "refused before any work" || fail "names that meet: something was written"
+expect "the tree layout keeps them apart" 0 "2 images" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/meet.h5" --out "$work/meet-pred.h5" --png "$work/meet-png" --png-layout tree
 
 # 4. Bad input: clear errors, nothing overwritten.
 before=$(md5sum < "$work/plain.h5")
