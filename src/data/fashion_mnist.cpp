@@ -33,16 +33,28 @@ std::vector<uint8_t> read_idx(const std::string& path, int want_dims, std::vecto
     gzclose(f);
     fail(path, ": not an IDX file of ", want_dims, "-D uint8 data");
   }
+  // A damaged header may claim any size: bounded (Fashion-MNIST holds 47 million bytes), and the
+  // data read in steps, so a short file is "truncated", not a failed allocation.
+  constexpr int64_t kMostBytes = int64_t(1) << 32;
   int64_t total = 1;
   dims.clear();
   for (int i = 0; i < want_dims; ++i) {
     uint8_t b[4];
     read_exact(b, 4);
     dims.push_back(int64_t(b[0]) << 24 | b[1] << 16 | b[2] << 8 | b[3]);
+    if (dims.back() > 0 && total > kMostBytes / dims.back()) {
+      gzclose(f);
+      fail(path, ": the header claims more than ", kMostBytes, " bytes of data: damaged");
+    }
     total *= dims.back();
   }
-  std::vector<uint8_t> data(total);
-  read_exact(data.data(), data.size());
+  std::vector<uint8_t> data;
+  for (int64_t done = 0; done < total;) {
+    const int64_t step = std::min<int64_t>(total - done, int64_t(1) << 24);
+    data.resize(size_t(done + step));
+    read_exact(data.data() + done, size_t(step));
+    done += step;
+  }
   gzclose(f);
   return data;
 }

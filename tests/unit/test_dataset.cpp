@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/error.h"
@@ -292,6 +293,27 @@ TEST(Scenes, DeterministicValidAndFromTheRightSplit) {
   EXPECT_NE(make_scene(test, "val", 0, o).rgb, make_scene(test, "val", 0, SceneOptions{96, 96, 1, 0.15f, {}}).rgb);
   EXPECT_EQ(scene_class_names().size(), size_t(kSceneClasses));
   EXPECT_THROW(load_fashion_mnist("/nonexistent", "train"), Error);
+}
+
+TEST(FashionMnist, ADamagedHeaderIsAClearErrorNotAnAllocation) {
+  // An IDX header claiming 2^31 images of 28 x 28, then a few bytes: refused by its size; one
+  // claiming 100 images with fewer stored: truncated.
+  const auto dir = std::filesystem::temp_directory_path() / ("fmnist_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write_idx = [&](uint32_t count) {
+    const std::string path = (dir / "t10k-images-idx3-ubyte.gz").string();
+    gzFile f = gzopen(path.c_str(), "wb");
+    const uint8_t header[16] = {0, 0, 8, 3, uint8_t(count >> 24), uint8_t(count >> 16), uint8_t(count >> 8),
+                                uint8_t(count), 0, 0, 0, 28, 0, 0, 0, 28};
+    gzwrite(f, header, sizeof header);
+    gzwrite(f, std::string(1000, '\x7f').data(), 1000);
+    gzclose(f);
+  };
+  write_idx(0x80000000u);
+  testing::expect_error([&] { load_fashion_mnist(dir.string(), "t10k"); }, {"t10k-images-idx3-ubyte.gz", "damaged"});
+  write_idx(100);
+  testing::expect_error([&] { load_fashion_mnist(dir.string(), "t10k"); }, {"t10k-images-idx3-ubyte.gz", "truncated"});
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
