@@ -104,7 +104,9 @@ int run_pack(int argc, char** argv) {
 int run_convert_voc(int argc, char** argv) {
   CommandLine cl;
   cl.command = "convert-voc";
-  cl.usage = "convert-voc --voc-root DIR --list LIST.txt --out F.h5 [--label-dir SegmentationClass] [--num-classes 21]";
+  cl.usage =
+      "convert-voc --voc-root DIR --list LIST.txt --out F.h5 [--label-dir SegmentationClass] [--num-classes 21]\n"
+      "            [--class-names a,b,...]";
   cl.about =
       "Converts VOC-layout images and labels into a dataset file: JPEGImages/NAME.jpg with\n"
       "LABEL_DIR/NAME.png (VOC palette PNGs, or grey index PNGs such as SegmentationClassAug).\n"
@@ -116,7 +118,9 @@ int run_convert_voc(int argc, char** argv) {
       ("list", po::value<std::string>()->required(), "names to convert, one per line")
       ("out", po::value<std::string>()->required(), "dataset file to write")
       ("label-dir", po::value<std::string>()->default_value("SegmentationClass"), "label folder under --voc-root")
-      ("num-classes", po::value<int>()->default_value(21), "number of classes (VOC: 21)");
+      ("num-classes", po::value<int>()->default_value(21), "number of classes (VOC: 21)")
+      ("class-names", po::value<std::string>()->default_value(""),
+       "class names, comma-separated (sets the count; default: VOC's for 21 classes, else class0, class1, ...)");
   add_storage_option(cl.options, "raw");
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
@@ -127,10 +131,15 @@ int run_convert_voc(int argc, char** argv) {
   o.out = v["out"].as<std::string>();
   o.label_dir = v["label-dir"].as<std::string>();
   o.num_classes = v["num-classes"].as<int>();
+  const std::string names = v["class-names"].as<std::string>();
+  if (!names.empty()) o.class_names = split_names(names);
+  if (!o.class_names.empty() && v["num-classes"].defaulted()) o.num_classes = int(o.class_names.size());
   o.storage = storage_from(v);
   o.skip_bad = v["skip-bad"].as<bool>();
   if (o.num_classes < 1 || o.num_classes > 255)
     fail("--num-classes ", o.num_classes, " outside 1..255");
+  if (!o.class_names.empty() && int(o.class_names.size()) != o.num_classes)
+    fail(o.class_names.size(), " class names for --num-classes ", o.num_classes);
   command_line_accepted();
   print_report(data::convert_voc(o), o.out, "converted", 0, 0);
   return 0;

@@ -312,10 +312,12 @@ class RunReport {
     if (it % o_.solver.display != 0 && it != o_.solver.max_iter) return;
     const double per_iteration = run_seconds_ / double(it - start_);
     char line[256];
+    // A classifier's "pixels" are its photographs' single labels.
+    const char* accuracy = is_classifier(o_.model.kind) ? "accuracy" : "pixel accuracy";
     std::snprintf(line, sizeof line,
-                  "iteration %lld/%lld  loss %.4f  pixel accuracy %.3f  lr %.3g  %.2f images/s  allreduce wait "
+                  "iteration %lld/%lld  loss %.4f  %s %.3f  lr %.3g  %.2f images/s  allreduce wait "
                   "%.1f%%  ETA %s",
-                  (long long)it, (long long)o_.solver.max_iter, loss_ / count_, acc_ / count_, lr,
+                  (long long)it, (long long)o_.solver.max_iter, loss_ / count_, accuracy, acc_ / count_, lr,
                   double(global_batch_) * count_ / seconds_, 100.0 * wait_ / seconds_,
                   format_duration(per_iteration * double(o_.solver.max_iter - it)).c_str());
     log_info(line);

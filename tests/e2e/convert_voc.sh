@@ -21,6 +21,12 @@ expect "round trip is exact" 0 "identical: 10 images" -- "$make_files" voc-match
 expect "convert-voc, 3 ranks" 0 "10 of 10 images converted, 10 labelled; .* 3 rank" -- \
   mpirun --oversubscribe -np 3 "$deeplab" convert-voc --voc-root "$voc" --list "$list" --out "$dir/three.h5" --num-classes 11
 expect "same output from 1 and 3 ranks" 0 "same: 10 images" -- "$make_files" same-dataset "$dir/one.h5" "$dir/three.h5"
+names=background,t-shirt/top,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle-boot
+expect "convert-voc --class-names sets the names and the count" 0 "10 of 10 images converted" -- \
+  "$deeplab" convert-voc --voc-root "$voc" --list "$list" --out "$dir/named.h5" --class-names "$names"
+expect "the names are in the file" 0 "ankle-boot" -- "$deeplab" info "$dir/named.h5"
+expect "names that do not match --num-classes: exit 2" 2 "11 class names for --num-classes 21" -- \
+  "$deeplab" convert-voc --voc-root "$voc" --list "$list" --out "$dir/x.h5" --class-names "$names" --num-classes 21
 
 cp -r "$voc" "$dir/broken"
 "$make_files" voc-defect "$dir/broken" train_2 truncate-jpeg
