@@ -137,7 +137,7 @@ int run_info(int argc, char** argv) {
   int bad = 0;
   for (nn::Param* p : model.params()) {
     Tensor value;
-    const std::string problem = stored_param_problem(file, *p, &value);
+    const std::string problem = stored_tensor_problem(file, p->name, p->value.shape(), &value);
     const Shape shape = file.exists(p->name) ? file.shape_of(p->name) : Shape{};
     bad += !problem.empty();
     std::printf("  %-18s %-16s %s\n", p->name.c_str(), shape_str(shape).c_str(), problem.empty() ? "ok" : problem.c_str());

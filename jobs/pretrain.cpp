@@ -93,6 +93,12 @@ int run_pretrain(int argc, char** argv) {
   data::GarmentPhotos test(test_set, "test garments", photos);
   std::vector<std::string> names(std::begin(data::kFashionMnistClasses), std::end(data::kFashionMnistClasses));
   const eval::Evaluation e = eval::classify(*model, test, test_images, 32, mpi, names);
+  if (e.stopped_by) {  // the classifier is saved; its accuracy was not finished
+    if (mpi.rank() == 0)
+      log_info("stopped by signal " + std::to_string(e.stopped_by) + " while classifying the test garments; " +
+               final_path + " is saved: rerun with --resume auto for its accuracy");
+    return 128 + e.stopped_by;
+  }
   if (mpi.rank() == 0) {
     const std::string table = eval::format_accuracy_table(e);
     write_file(o.out_dir + "/accuracy.txt", table);

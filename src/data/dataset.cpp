@@ -149,6 +149,21 @@ void DatasetReader::require_labels(const std::string& job) const {
   fail(path(), ": ", count_ - labelled_, " entries are recorded as unlabelled, but all have label maps (damaged file?)");
 }
 
+std::string DatasetReader::content_stamp() const {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (int64_t i = 0; i < count_; ++i) {
+    const std::string entry = entry_name(i);
+    const std::string name = file_.attr_string(entry, "name").value_or("");
+    const int64_t checksum = file_.attr_int(entry, "crc32").value_or(-1);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(name.data()), uInt(name.size() + 1));  // with its terminator
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(&checksum), sizeof checksum);
+  }
+  char stamp[96];
+  std::snprintf(stamp, sizeof stamp, "%lld images, CRC-32 %08lx of their names and checksums", (long long)count_,
+                (unsigned long)crc);
+  return stamp;
+}
+
 EntryInfo DatasetReader::info(int64_t index) const {
   if (index < 0 || index >= count_) fail(path(), ": entry ", index, " out of range (", count_, " images)");
   const std::string entry = entry_name(index);

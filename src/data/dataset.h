@@ -110,6 +110,10 @@ class DatasetReader {
   void require_labels(const std::string& job) const;
 
   EntryInfo info(int64_t index) const;
+  // What the file holds, without reading its pixels: "N images, CRC-32 XXXXXXXX of their names
+  // and checksums". The same content rewritten (make-scenes run again) gives the same stamp; other
+  // scenes copied to the same path do not. For the settings of resumable jobs.
+  std::string content_stamp() const;
   Sample read(int64_t index) const { return decode(read_encoded(index), path()); }
   // The entry as stored, checksum checked; decode() makes a Sample of it. Readers that share
   // the file between threads hold a lock for this part only (HDF5 is not thread-safe here).

@@ -27,6 +27,8 @@ class ExampleSource {
   virtual int label_side() const = 0;  // labels per side: image_side for maps, 1 for a class per image
   virtual int num_classes() const = 0;  // labels are 0 .. num_classes - 1 (or 255: ignore)
   virtual std::string name() const = 0;  // for messages: the file, or what is rendered
+  // What the examples are, for a run's settings: a resumed run must learn from the same ones.
+  virtual std::string identity() const = 0;
   // Writes example `index` (mean-subtracted BGR planes, and labels). Called from several
   // threads at once; the result depends only on (index, seed).
   virtual void make(int64_t index, uint64_t seed, float* image_chw, uint8_t* labels) = 0;
@@ -44,6 +46,8 @@ class DatasetExamples : public ExampleSource {
   int label_side() const override { return augment_.crop_size; }
   int num_classes() const override { return reader_.num_classes(); }
   std::string name() const override { return reader_.path(); }
+  // The file's content stamp (not its path or time) and the augmentation.
+  std::string identity() const override;
   void make(int64_t index, uint64_t seed, float* image_chw, uint8_t* labels) override;
   const DatasetReader& reader() const { return reader_; }
 

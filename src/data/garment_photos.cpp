@@ -1,6 +1,7 @@
 #include "data/garment_photos.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "core/error.h"
 #include "data/garment_canvas.h"
@@ -21,6 +22,13 @@ GarmentPhotos::GarmentPhotos(std::shared_ptr<const FashionMnist> garments, std::
     : garments_(std::move(garments)), name_(std::move(name)), options_(options) {
   if (garments_->count < 1) fail(name_, ": no garments");
   validate(options);
+}
+
+std::string GarmentPhotos::identity() const {
+  std::ostringstream s;
+  s << name_ << ": " << garments_->count << " garments, " << options_.side << " px, scale " << options_.scale_min
+    << ".." << options_.scale_max;
+  return s.str();
 }
 
 void GarmentPhotos::make(int64_t index, uint64_t seed, float* image, uint8_t* label) {

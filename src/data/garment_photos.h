@@ -32,6 +32,7 @@ class GarmentPhotos : public ExampleSource {
   int label_side() const override { return 1; }
   int num_classes() const override { return 10; }
   std::string name() const override { return name_; }
+  std::string identity() const override;  // the garments' split and count, the side, the scales
   void make(int64_t index, uint64_t seed, float* image_chw, uint8_t* labels) override;
 
  private:

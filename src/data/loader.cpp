@@ -1,6 +1,7 @@
 #include "data/loader.h"
 
 #include <algorithm>
+#include <sstream>
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
@@ -85,6 +86,13 @@ DatasetExamples::DatasetExamples(const std::string& path, const AugmentOptions& 
     : reader_(path), augment_(augment) {
   validate(augment);
   reader_.require_labels("training");
+}
+
+std::string DatasetExamples::identity() const {
+  std::ostringstream s;
+  s << reader_.content_stamp() << "; crop " << augment_.crop_size << " scale " << augment_.scale_min << ".."
+    << augment_.scale_max << " mirror " << augment_.mirror;
+  return s.str();
 }
 
 void DatasetExamples::make(int64_t index, uint64_t seed, float* image_chw, uint8_t* labels) {

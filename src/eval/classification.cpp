@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/signals.h"
 
 namespace deeplab::eval {
 
@@ -32,7 +33,19 @@ Evaluation classify(Model& model, data::ExampleSource& examples, int64_t count, 
   std::vector<int64_t> mine;
   for (int64_t i = mpi.rank(); i < count; i += mpi.size()) mine.push_back(i);
   Progress progress("classify " + examples.name(), long(mine.size()));
-  for (size_t first = 0; first < mine.size(); first += size_t(batch)) {
+  // Every rank takes the same number of steps (the largest share's), so that a stop signal seen
+  // by any rank is agreed on at each step and all of them stop together.
+  const int64_t largest_share = (count + mpi.size() - 1) / mpi.size();
+  const int64_t steps = (largest_share + batch - 1) / batch;
+  for (int64_t step = 0; step < steps; ++step) {
+    int64_t stop = stop_signal();
+    mpi.allreduce_max(&stop, 1);
+    if (stop) {
+      e.stopped_by = int(stop);
+      break;
+    }
+    const size_t first = size_t(step) * size_t(batch);
+    if (first >= mine.size()) continue;
     const int n = int(std::min<size_t>(size_t(batch), mine.size() - first));
     Tensor images({n, 3, side, side});
     std::vector<uint8_t> truth(static_cast<size_t>(n)), predicted(static_cast<size_t>(n));

@@ -35,6 +35,7 @@ struct Evaluation {
   ConfusionMatrix confusion{1};
   std::vector<std::string> class_names;
   int64_t images = 0;
+  int stopped_by = 0;  // a stop signal (SIGTERM, SIGINT) that ended it early; the counts are partial
 };
 
 // Class c's name, or "classC" when the names are not known.

@@ -40,6 +40,15 @@ ConvPolicy parse_conv_policy(const std::string& name) {
   fail("unknown convolution policy '", name, "' (expected direct, auto or winograd)");
 }
 
+const char* conv_policy_name(ConvPolicy policy) {
+  switch (policy) {
+    case ConvPolicy::direct: return "direct";
+    case ConvPolicy::automatic: return "auto";
+    case ConvPolicy::winograd: return "winograd";
+  }
+  return "auto";
+}
+
 int scaled_channels(int channels, double width) {
   return std::max(1, int(std::lround(channels * width)));
 }

@@ -29,6 +29,7 @@ const char* model_kind_name(ModelKind kind);
 // take 95 MB. So `automatic` uses it on conv3_x only; `winograd` on every layer it applies to.
 enum class ConvPolicy { direct, automatic, winograd };
 ConvPolicy parse_conv_policy(const std::string& name);  // "direct", "auto", "winograd"
+const char* conv_policy_name(ConvPolicy policy);
 
 struct ModelSpec {
   ModelKind kind = ModelKind::largefov;

@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <cstdio>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -22,10 +24,7 @@ void write_model(h5::File& file, Model& model) {
   file.set_attr("/", "width", s.width);
   if (is_classifier(s.kind)) file.set_attr("/", "input_size", int64_t(s.input_size));
   if (has_fc6_dilation(s.kind)) file.set_attr("/", "fc6_dilation", int64_t(fc6_dilation(s)));
-  for (nn::Param* p : model.params()) {
-    file.write_tensor(p->name, p->value);
-    file.set_attr(p->name, "crc32", tensor_crc(p->value));
-  }
+  for (nn::Param* p : model.params()) write_checked_tensor(file, p->name, p->value);
 }
 
 void save_model(const std::string& path, Model& model) {
@@ -70,20 +69,25 @@ void require_same_network(const h5::File& file, const ModelSpec& want) {
   if (spec.kind != want.kind || spec.num_classes != want.num_classes || spec.width != want.width ||
       spec.input_size != want.input_size)
     fail(file.path(), ": holds a ", model_kind_name(spec.kind), " with ", spec.num_classes, " classes at width ",
-         spec.width, ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes,
-         " classes at width ", want.width);
+         spec.width, is_classifier(spec.kind) ? " for " + std::to_string(spec.input_size) + "-pixel inputs" : "",
+         ", the configuration asks for a ", model_kind_name(want.kind), " with ", want.num_classes, " classes at width ",
+         want.width, is_classifier(want.kind) ? " for " + std::to_string(want.input_size) + "-pixel inputs" : "");
   if (fc6_dilation(spec) != fc6_dilation(want))
     fail(file.path(), ": its fc6 has dilation ", fc6_dilation(spec), ", the configuration asks for ", fc6_dilation(want),
          " (model.fc6_dilation)");
 }
 
-std::string stored_param_problem(const h5::File& file, const nn::Param& param, Tensor* value) {
-  if (!file.exists(param.name)) return "is missing";
-  const Shape shape = file.shape_of(param.name);
-  if (shape != param.value.shape())
-    return "has shape " + shape_str(shape) + ", expected " + shape_str(param.value.shape());
-  *value = file.read_tensor(param.name);
-  const auto crc = file.attr_int(param.name, "crc32");
+void write_checked_tensor(h5::File& file, const std::string& name, const Tensor& value) {
+  file.write_tensor(name, value);
+  file.set_attr(name, "crc32", tensor_crc(value));
+}
+
+std::string stored_tensor_problem(const h5::File& file, const std::string& name, const Shape& expected, Tensor* value) {
+  if (!file.exists(name)) return "is missing";
+  const Shape shape = file.shape_of(name);
+  if (shape != expected) return "has shape " + shape_str(shape) + ", expected " + shape_str(expected);
+  *value = file.read_tensor(name);
+  const auto crc = file.attr_int(name, "crc32");
   if (crc && *crc != tensor_crc(*value)) return "fails its checksum: damaged file";
   const int64_t bad = first_non_finite(value->data(), value->numel());
   if (bad >= 0) return "value " + std::to_string(bad) + " is not finite (" + std::to_string(value->data()[bad]) + ")";
@@ -93,11 +97,28 @@ std::string stored_param_problem(const h5::File& file, const nn::Param& param, T
 void read_params(const h5::File& file, Model& model) {
   for (nn::Param* p : model.params()) {
     Tensor value;
-    const std::string problem = stored_param_problem(file, *p, &value);
+    const std::string problem = stored_tensor_problem(file, p->name, p->value.shape(), &value);
     if (!problem.empty()) fail(file.path(), ": entry '", p->name, "' ", problem);
     p->value.copy_from(value);
     ++p->version;
   }
+}
+
+uint32_t parameters_crc(Model& model) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (nn::Param* p : model.params())
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(p->value.data()), uInt(p->value.numel() * sizeof(float)));
+  return uint32_t(crc);
+}
+
+std::string content_stamp(Model& model) {
+  const ModelSpec& s = model.spec();
+  char stamp[200];
+  std::snprintf(stamp, sizeof stamp, "%s, %d classes, width %g%s, parameters' CRC-32 %08x", model_kind_name(s.kind),
+                s.num_classes, s.width,
+                has_fc6_dilation(s.kind) ? (", fc6 dilation " + std::to_string(fc6_dilation(s))).c_str() : "",
+                parameters_crc(model));
+  return stamp;
 }
 
 std::unique_ptr<Model> load_model(const std::string& path, nn::Phase phase) {

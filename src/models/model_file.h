@@ -27,12 +27,21 @@ void save_model(const std::string& path, Model& model);
 ModelSpec read_model_spec(const h5::File& file);
 // Fails, naming both, when the file holds another network than `want` (kind, classes, width).
 void require_same_network(const h5::File& file, const ModelSpec& want);
-// What is wrong with a parameter's entry ("" when nothing): "is missing", "has shape ...,
-// expected ...", "fails its checksum: damaged file", "value I is not finite (nan)". Reads the
-// value into *value when its shape is right.
-std::string stored_param_problem(const h5::File& file, const nn::Param& param, Tensor* value);
+// A tensor entry with its CRC-32 (attribute crc32), checked by stored_tensor_problem.
+void write_checked_tensor(h5::File& file, const std::string& name, const Tensor& value);
+// What is wrong with a tensor entry ("" when nothing): "is missing", "has shape ..., expected
+// ...", "fails its checksum: damaged file", "value I is not finite (nan)". Reads the value into
+// *value when its shape is right.
+std::string stored_tensor_problem(const h5::File& file, const std::string& name, const Shape& expected, Tensor* value);
 // Loads parameters into a model of the same spec; fails at the first entry with a problem.
 void read_params(const h5::File& file, Model& model);
 std::unique_ptr<Model> load_model(const std::string& path, nn::Phase phase);
+
+// CRC-32 of every parameter's float bytes, in order: replicas compare it, and it identifies a
+// model's weights in the settings of resumable jobs.
+uint32_t parameters_crc(Model& model);
+// "KIND, N classes, width W[, fc6 dilation D], parameters' CRC-32 XXXXXXXX": the same network
+// saved again gives the same stamp, a retrained one another.
+std::string content_stamp(Model& model);
 
 }  // namespace deeplab

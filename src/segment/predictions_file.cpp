@@ -37,6 +37,7 @@ PredictionsWriter::PredictionsWriter(const std::string& path, const PredictionsI
   }
   f.set_attr("/", "model", info.model);
   f.set_attr("/", "data", info.data);
+  if (!info.inputs.empty()) f.set_attr("/", "inputs", info.inputs);
 }
 
 void PredictionsWriter::add(int64_t index, const std::string& name, const LabelMap& labels,
@@ -87,6 +88,7 @@ PredictionsReader::PredictionsReader(const std::string& path) : file_(h5::File::
   if (info_.resolution.max_side < 0) fail(path, ": attribute 'max_side' is negative");
   info_.model = file_.attr_string("/", "model").value_or("");
   info_.data = file_.attr_string("/", "data").value_or("");
+  info_.inputs = file_.attr_string("/", "inputs").value_or("");
   if (info_.crf) {
     crf::CrfParams& p = info_.crf_params;
     p.bi_w = float(file_.attr_double("/", "crf.bi_w").value_or(p.bi_w));

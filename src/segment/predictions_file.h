@@ -32,6 +32,7 @@ struct PredictionsInfo {
   bool probs = false;
   Resolution resolution;  // what the network ran on (max_side 0: the images as they are)
   std::string model, data;
+  std::string inputs;  // what the model and data held (content stamps; "" in files written before)
   int64_t count = 0;  // images in the file
 };
 

@@ -36,10 +36,17 @@ std::string piece_path(const std::string& parts, int64_t block) {
 }
 
 // What the pieces depend on, one "key = value" line each.
-std::string settings_text(const SegmentOptions& o, int64_t images) {
+// What the model and the data hold (content stamps, no paths or times: the same inputs written
+// again are the same inputs). Recorded in the settings and in the output.
+std::string inputs_text(Model& model, const data::DatasetReader& reader) {
+  return "model: " + content_stamp(model) + "\ndata: " + reader.content_stamp() + "\n";
+}
+
+std::string settings_text(const SegmentOptions& o, int64_t images, const std::string& inputs) {
   std::ostringstream s;
-  s << "model = " << file_stamp(o.model_path) << "\n"
-    << "data = " << file_stamp(o.data_path) << "\n"
+  s << "model = " << fs::absolute(o.model_path).string() << "\n"
+    << "data = " << fs::absolute(o.data_path).string() << "\n"
+    << inputs
     << "images = " << images << "\n"
     << "piece_images = " << o.piece_images << "\n"
     << "save_probs = " << o.save_probs << "\n"
@@ -160,7 +167,8 @@ void check_memory(const SegmentOptions& o, Model& model, const data::DatasetRead
 }
 
 // Rank 0 decides whether there is anything to do; the others learn it by broadcast.
-bool output_already_complete(const SegmentOptions& o, const std::string& parts, const data::DatasetReader& reader) {
+bool output_already_complete(const SegmentOptions& o, const std::string& parts, const data::DatasetReader& reader,
+                             const std::string& inputs) {
   const int64_t images = reader.size();
   if (fs::exists(o.out_path)) {
     if (o.resume && !o.overwrite) {
@@ -171,6 +179,9 @@ bool output_already_complete(const SegmentOptions& o, const std::string& parts, 
       if (done.info().crf != o.crf || done.info().probs != o.save_probs)
         fail(o.out_path, ": is complete but was made ", done.info().crf ? "with" : "without", " the CRF and ",
              done.info().probs ? "with" : "without", " probabilities; use --overwrite to replace it");
+      if (!done.info().inputs.empty() && done.info().inputs != inputs)
+        fail(o.out_path, ": is complete but was made from other inputs:\n", done.info().inputs, "this run's:\n", inputs,
+             "use --overwrite to replace it");
       for (int64_t i = 0; i < images; ++i)
         if (!done.has(i) || done.name(i) != reader.info(i).name)
           fail(o.out_path, ": is complete but not for ", o.data_path, ": its entry ", i, " is not image '",
@@ -341,16 +352,17 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
   SegmentSummary summary;
   summary.images = n;
 
-  // Set-up: the output's lock, whether anything is left to do, the model, the checks.
+  // Set-up: the model, the output's lock, whether anything is left to do, the checks.
+  const std::unique_ptr<Model> model = load_segmenter(o);
+  const std::string inputs = inputs_text(*model, reader);
   std::optional<OutputLock> lock;  // rank 0 writes the output; held until the end
   if (root) lock.emplace(o.out_path);
-  int64_t complete = root ? int64_t(output_already_complete(o, parts, reader)) : 0;
+  int64_t complete = root ? int64_t(output_already_complete(o, parts, reader, inputs)) : 0;
   mpi.broadcast(&complete, 1);
   if (complete) {
     summary.already_complete = true;
     return summary;
   }
-  const std::unique_ptr<Model> model = load_segmenter(o);
   const DeviceSelection device = use_device(o.device, mpi.local_rank());
   Scorer scorer(*model, device, o.tf32);
   crf::CrfRunner crf_runner(o.crf ? device : DeviceSelection{});
@@ -362,7 +374,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
     if (!o.png_dir.empty()) check_png_paths(o, reader);
     check_memory(o, *model, reader, classes);
     fs::create_directories(parts);
-    require_settings(parts + "/settings", settings_text(o, n),
+    require_settings(parts + "/settings", settings_text(o, n, inputs),
                      "finish it with those settings, or pass --overwrite to start over");
     if (!o.png_dir.empty()) fs::create_directories(o.png_dir);
   }
@@ -370,7 +382,8 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
 
   // The work, then the assembly.
   const Pieces pieces{n, o.piece_images};
-  const PredictionsInfo info = predictions_info(o, reader, classes);
+  PredictionsInfo info = predictions_info(o, reader, classes);
+  info.inputs = inputs;
   const auto [computed, reused] = segment_my_pieces(o, reader, pieces, info, scorer, crf_runner, mpi);
   int64_t counts[2] = {computed, reused};
   mpi.allreduce_sum(counts, 2);

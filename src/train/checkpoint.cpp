@@ -41,7 +41,8 @@ void save_checkpoint(const std::string& path, Model& model, Sgd& sgd, const Trai
   h5::NewFile out(path, kModelFormat, kModelFormatVersion);
   h5::File& f = out.file();
   write_model(f, model);
-  for (size_t i = 0; i < sgd.params().size(); ++i) f.write_tensor(kMomentum + sgd.params()[i]->name, sgd.history()[i]);
+  for (size_t i = 0; i < sgd.params().size(); ++i)
+    write_checked_tensor(f, kMomentum + sgd.params()[i]->name, sgd.history()[i]);
   f.set_attr("solver", "iteration", s.iteration);
   f.set_attr("solver", "global_batch", s.global_batch);
   f.set_attr("solver", "seed", int64_t(s.seed));
@@ -67,12 +68,11 @@ TrainState load_checkpoint(const std::string& path, Model& model, Sgd& sgd) {
          s.epoch, ", epoch step ", s.epoch_step, ")");
   read_params(f, model);
   for (size_t i = 0; i < sgd.params().size(); ++i) {
+    // Checkpoints written before momentum had a checksum are read without one.
     const std::string name = kMomentum + sgd.params()[i]->name;
-    const Shape shape = f.shape_of(name);  // names the entry when missing
-    if (shape != sgd.history()[i].shape())
-      fail(path, ": entry '", name, "' has shape ", shape_str(shape), ", expected ", shape_str(sgd.history()[i].shape()));
-    const Tensor momentum = f.read_tensor(name);
-    require_finite(momentum.data(), momentum.numel(), path + ": entry '" + name + "'");
+    Tensor momentum;
+    const std::string problem = stored_tensor_problem(f, name, sgd.history()[i].shape(), &momentum);
+    if (!problem.empty()) fail(path, ": entry '", name, "' ", problem);
     sgd.history()[i].copy_from(momentum);
   }
   return s;

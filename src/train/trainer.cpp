@@ -133,15 +133,13 @@ void broadcast_state(Model& model, Sgd& sgd, dist::Mpi& mpi) {
 }
 
 uint32_t check_replicas_identical(Model& model, dist::Mpi& mpi) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  for (nn::Param* p : model.params())
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(p->value.data()), uInt(p->value.numel() * sizeof(float)));
+  const uint32_t crc = parameters_crc(model);
   int64_t range[2] = {int64_t(crc), -int64_t(crc)};  // max and -min over the ranks
   mpi.allreduce_max(range, 2);
   if (range[0] != -range[1])
     fail("the ", mpi.size(), " ranks hold different parameters (CRC-32 from ", -range[1], " to ", range[0],
          "): data-parallel replicas diverged");
-  return uint32_t(crc);
+  return crc;
 }
 
 namespace {
@@ -153,6 +151,19 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
   if (o.resume == "auto") candidates = list_checkpoints(o.out_dir);
   else if (!o.resume.empty()) candidates = {o.resume};
   for (const std::string& path : candidates) {
+    // A checkpoint of another network is another run's, never one to skip: a fresh start in its
+    // folder would prune both runs' checkpoints. Only damaged ones are passed over.
+    if (o.resume == "auto") {
+      std::optional<h5::File> f;
+      try {
+        f.emplace(h5::File::open_read(path));
+        read_model_spec(*f);
+      } catch (const Error& e) {
+        log_warn(std::string("skipping unreadable checkpoint: ") + e.what());
+        continue;
+      }
+      require_same_network(*f, model.spec());
+    }
     try {
       TrainState s = load_checkpoint(path, model, sgd);
       log_info("resuming from " + path + " at iteration " + std::to_string(s.iteration));
@@ -190,15 +201,16 @@ TrainState load_start(const TrainOptions& o, Model& model, Sgd& sgd, const Train
 // reporting (max_iter, snapshot, display, threads, device), which may change between the parts
 // of a run, and what the checkpoint itself is checked against with a message of its own (the
 // network, the global batch, however split over ranks, and the seed).
-std::string run_settings(const TrainOptions& o) {
+std::string run_settings(const TrainOptions& o, const data::ExampleSource& examples) {
   std::ostringstream s;
   const SolverOptions& v = o.solver;
-  s << "data = " << (o.examples ? o.examples->name() : o.data_path) << "\ninit = " << o.init
-    << "\ndropout = " << o.model.dropout << "\nsolver = base_lr " << v.base_lr << " lr_policy "
+  // The examples by what they are (a data set's content, not its path), the convolution
+  // algorithm because it changes the rounding, so that a resumed run ends where a straight one would.
+  s << "data = " << examples.identity() << "\ninit = " << o.init << "\ndropout = " << o.model.dropout
+    << "\nconv = " << conv_policy_name(o.model.conv_policy) << "\nsolver = base_lr " << v.base_lr << " lr_policy "
     << lr_policy_name(v.lr_policy) << " gamma " << v.gamma << " stepsize " << v.stepsize << " power " << v.power
     << " warmup " << v.warmup << " momentum " << v.momentum << " weight_decay " << v.weight_decay << " loss "
-    << loss_normalization_name(v.loss_normalization) << "\naugment = crop " << o.augment.crop_size << " scale "
-    << o.augment.scale_min << ".." << o.augment.scale_max << " mirror " << o.augment.mirror << "\n";
+    << loss_normalization_name(v.loss_normalization) << "\n";
   if (!v.freeze.empty()) {  // absent when empty: the settings of runs from before the option stay valid
     s << "freeze =";
     for (const std::string& prefix : v.freeze) s << " " << prefix;
@@ -217,17 +229,18 @@ void save_snapshot(const TrainOptions& o, Model& model, Sgd& sgd, const TrainSta
 
 // Rank 0, holding the folder's lock: a fresh run does not start over another run's checkpoints;
 // a resumed one must keep the settings it was started with.
-void check_output_folder(const TrainOptions& o) {
+void check_output_folder(const TrainOptions& o, const data::ExampleSource& examples) {
   const bool earlier = !list_checkpoints(o.out_dir).empty();
   if (earlier && o.resume.empty())
     fail(o.out_dir, ": holds the checkpoints of an earlier run; pass --resume auto to continue it, or choose "
          "another --out");
   const std::string settings = o.out_dir + "/settings";
   if (!earlier) fs::remove(settings);  // this run starts the folder afresh
-  if (o.resume == "auto")
-    require_settings(settings, run_settings(o), "continue it with those settings, or choose another --out");
+  // A resume from a named checkpoint is held to the folder's settings too.
+  if (!o.resume.empty())
+    require_settings(settings, run_settings(o, examples), "continue it with those settings, or choose another --out");
   else
-    write_file(settings, run_settings(o));
+    write_file(settings, run_settings(o, examples));
 }
 
 data::LoaderOptions loader_options(const TrainOptions& o, const dist::Mpi& mpi) {
@@ -367,15 +380,18 @@ TrainSummary train(const TrainOptions& o, dist::Mpi& mpi) {
   catch_stop_signals();
   const bool root = mpi.rank() == 0;
 
-  // Set-up: the folder, the data, the network and where it starts.
+  // Set-up: the inputs (a mistyped path leaves no folder behind), the folder, the network and
+  // where it starts.
+  const data::LoaderOptions lo = loader_options(o, mpi);
+  const TrainData d = open_train_data(o, lo);
+  for (const std::string& input : {o.init, o.resume == "auto" ? std::string() : o.resume})
+    if (!input.empty()) read_model_spec(h5::File::open_read(input));
   std::optional<OutputLock> lock;  // rank 0 writes the folder; held until the end
   if (root) {
     make_output_folder(o.out_dir);
     lock.emplace(o.out_dir);
-    check_output_folder(o);
+    check_output_folder(o, *d.examples);
   }
-  const data::LoaderOptions lo = loader_options(o, mpi);
-  const TrainData d = open_train_data(o, lo);
   Model model(o.model, nn::Phase::train, o.solver.seed);
   freeze_params(model.params(), o.solver.freeze);
   Sgd sgd(o.solver, model.params());

@@ -104,4 +104,18 @@ expect "segment refuses a classifier" 1 "classifier does not segment; turn it in
   "$bin" segment --model "$work/p2/final.h5" --data "$work/scenes/val.h5" --out "$work/bad.h5"
 expect "import --from-vgg16 into a classifier is refused" 1 "classifier" -- \
   "$bin" import --from-vgg16 --caffemodel "$work/vgg.caffemodel" --model.kind vgg16 --model.input_size 64 --model.num_classes 10 --model.width 0.0625 --out "$work/bad.h5"
+# SIGTERM while the finished classifier is being tested: 143, its model kept, no accuracy
+# claimed (a scheduler's time limit must not read as a finished job).
+"$bin" pretrain --model.width 0.0625 --model.input_size 32 --solver.batch 4 --solver.max_iter 2 --out "$work/pt" \
+  >"$work/pt.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 400); do grep -q "finished 2 iterations" "$work/pt.log" && break; sleep 0.025; done
+kill -TERM $pid
+wait $pid
+status=$?
+[ $status -eq 143 ] && [ -s "$work/pt/final.h5" ] && [ ! -e "$work/pt/accuracy.txt" ] &&
+  grep -q "stopped by signal 15 while classifying" "$work/pt.log" &&
+  pass "SIGTERM while testing the classifier: 143, final.h5 kept, no accuracy" ||
+  fail "SIGTERM while testing: exit $status; $(tail -2 "$work/pt.log")"
+
 finish

@@ -120,18 +120,36 @@ if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
     "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4 --precision bf16 --resume
 fi
 expect "pieces without --resume" 1 "interrupted run; pass --resume" -- "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/changed.h5" --piece-images 4
-# Another data set copied to the same path before the resume: refused (the settings hold each
-# input's size and time), whether the run had finished or not.
+# The inputs are known by what they hold (the model's parameters, the data set's names and
+# checksums), not by their paths or times: the same data written again (a pipeline rerun makes
+# its scenes again) resumes; other scenes copied to the same path are refused, whether the run
+# had finished or not.
+interrupted() {  # DATA OUT: a run on DATA killed after its first piece
+  "$bin" segment --model "$work/m.h5" --data "$1" --out "$2" --piece-images 4 >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 1000); do [ -e "$2.parts/piece-000000.h5" ] && break; sleep 0.005; done
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+}
 cp "$val" "$work/swapped.h5"
-"$bin" segment --model "$work/m.h5" --data "$work/swapped.h5" --out "$work/swap.h5" --piece-images 4 >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 1000); do [ -e "$work/swap.h5.parts/piece-000000.h5" ] && break; sleep 0.005; done
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-cp "$work/renamed/train.h5" "$work/swapped.h5"
-expect "resume after the data set was replaced at its path" 1 "other settings|is complete but not for" -- \
+interrupted "$work/swapped.h5" "$work/swap.h5"
+cp "$val" "$work/copy.h5" && mv "$work/copy.h5" "$work/swapped.h5"   # the same scenes, a new file
+expect "resume after the same data was written again" 0 "30 images" -- \
   "$bin" segment --model "$work/m.h5" --data "$work/swapped.h5" --out "$work/swap.h5" --piece-images 4 --resume
-expect "a complete output resumed for another data set" 1 "one.h5: is complete but not for .*entry 0 is not image 'train_0'" -- \
+cp "$work/resized/val.h5" "$work/swapped.h5"   # the same names, other scenes
+expect "a complete output resumed for other scenes at the same path" 1 "swap.h5: is complete but was made from other inputs" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/swapped.h5" --out "$work/swap.h5" --piece-images 4 --resume
+cp "$val" "$work/swapped2.h5"
+interrupted "$work/swapped2.h5" "$work/swap2.h5"
+cp "$work/resized/val.h5" "$work/swapped2.h5"
+expect "an interrupted run resumed for other scenes at the same path" 1 "other settings|made from other inputs" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/swapped2.h5" --out "$work/swap2.h5" --piece-images 4 --resume
+expect "a complete output resumed for another data set" 1 "one.h5: is complete but was made from other inputs" -- \
   "$bin" segment --model "$work/m.h5" --data "$work/renamed/train.h5" --out "$work/one.h5" --crf --save-probs --piece-images 4 --resume
+# A file from before outputs recorded their inputs: the images' names are still checked.
+cp "$work/one.h5" "$work/older.h5"
+/usr/bin/python3 -c 'import sys, h5py; del h5py.File(sys.argv[1], "r+").attrs["inputs"]' "$work/older.h5"
+expect "an older complete output resumed for another data set" 1 "older.h5: is complete but not for .*entry 0 is not image 'train_0'" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/renamed/train.h5" --out "$work/older.h5" --crf --save-probs --piece-images 4 --resume
 # A damaged piece (a label no class has) is computed again, not copied into the output.
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/damaged.h5" --crf --save-probs --piece-images 4 >/dev/null 2>&1 &
 pid=$!

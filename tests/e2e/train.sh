@@ -100,6 +100,36 @@ expect "resume with another momentum" 1 "straight/settings: the interrupted run 
   "$bin" train "${long[@]}" --solver.momentum 0.8 --out "$work/straight" --resume auto
 expect "resume with more iterations" 0 "resuming from .*checkpoint-0000040.h5.*|finished 44 iterations" -- \
   "$bin" train "${base[@]}" --solver.max_iter 44 --solver.snapshot 2 --out "$work/straight" --resume auto
+# The checkpoints of another network in the folder: resume auto refuses (it had taken them for
+# damaged, started afresh and pruned both runs' checkpoints), and leaves them be.
+other=(--data "$work/scenes/train.h5" --model.num_classes 12 --model.width 0.125 --data.crop_size 49
+       --solver.loss_normalization per-pixel --solver.display 1 --data.loader_threads 1 --solver.base_lr 0.001
+       --solver.batch 2 --solver.max_iter 40 --solver.snapshot 2)
+before=$(ls "$work/straight" | tr '\n' ' ')
+expect "resume auto among another network's checkpoints" 1 "checkpoint-0000044.h5: holds a largefov with 11 classes .* asks for a largefov with 12 classes" -- \
+  "$bin" train "${other[@]}" --out "$work/straight" --resume auto
+[ "$(ls "$work/straight" | tr '\n' ' ')" = "$before" ] && pass "the other run's checkpoints are left be" || fail "the folder changed: $(ls "$work/straight")"
+# A checkpoint from before momentum had a checksum cannot be told damaged; one from now can.
+cp "$work/straight/checkpoint-0000044.h5" "$work/flip.h5"
+/usr/bin/python3 -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r+"); d = f["solver/momentum/conv3_1/weight"]; d[0, 0, 0, 0] = d[0, 0, 0, 0] + 1' "$work/flip.h5"
+expect "a damaged momentum is refused" 1 "flip.h5: entry 'solver/momentum/conv3_1/weight' fails its checksum" -- \
+  "$bin" train "${base[@]}" --solver.max_iter 46 --out "$work/flipped" --resume "$work/flip.h5"
+expect "--resume CHECKPOINT into a folder of other settings" 1 "straight/settings: the interrupted run used other settings" -- \
+  "$bin" train "${base[@]}" --solver.max_iter 46 --solver.momentum 0.8 --out "$work/straight" --resume "$work/straight/checkpoint-0000044.h5"
+expect "a missing --init" 1 "none.h5: no such file" -- "$bin" train "${long[@]}" --init "$work/none.h5" --out "$work/noinit"
+[ ! -e "$work/noinit" ] && pass "a missing --init leaves no folder" || fail "a missing --init left $(ls "$work/noinit")"
+# The data by what it holds: the same scenes written again resume; other scenes at the same path do not.
+cp "$work/scenes/train.h5" "$work/data2.h5"
+setup2=(--data "$work/data2.h5" --model.num_classes 11 --model.width 0.125 --data.crop_size 49 --solver.batch 2
+        --solver.display 1 --data.loader_threads 1 --solver.snapshot 2)
+"$bin" train "${setup2[@]}" --solver.max_iter 2 --out "$work/d2" >/dev/null 2>&1 || fail "train on data2.h5"
+cp "$work/scenes/train.h5" "$work/copy.h5" && mv "$work/copy.h5" "$work/data2.h5"
+expect "resume on the same scenes written again" 0 "finished 4 iterations" -- \
+  "$bin" train "${setup2[@]}" --solver.max_iter 4 --out "$work/d2" --resume auto
+"$bin" make-scenes --out "$work/others" --train 24 --val 1 --size 64 --seed 9 >/dev/null 2>&1
+cp "$work/others/train.h5" "$work/data2.h5"
+expect "resume on other scenes at the same path" 1 "d2/settings: the interrupted run used other settings" -- \
+  "$bin" train "${setup2[@]}" --solver.max_iter 6 --out "$work/d2" --resume auto
 flock "$work/locked.lock" sleep 30 &
 holder=$!
 sleep 0.3
