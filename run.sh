@@ -112,9 +112,13 @@ demo() {
     "${mpirun[@]}" "$deeplab" pretrain --config configs/pretrain-garments.ini --out "$out/vgg" --resume auto
   fi
   stage_made_by "$out/finetune" "$stamp_ft" || { clear_stage "$out/finetune"; stamp_stage "$out/finetune" "$stamp_ft"; }
-  log "fine-tuning configs/scenes-finetune.ini from it on 2 ranks, about 3 minutes (--init converts fc6/fc7 by the paper's rule)"
-  "${mpirun[@]}" "$deeplab" train --config configs/scenes-finetune.ini --init "$out/vgg/final.h5" \
-    --data "$out/scenes/train.h5" --out "$out/finetune" --resume auto
+  if [ -s "$out/finetune/final.h5" ]; then
+    log "fine-tuning: done before ($out/finetune/final.h5)"
+  else
+    log "fine-tuning configs/scenes-finetune.ini from it on 2 ranks, about 3 minutes (--init converts fc6/fc7 by the paper's rule)"
+    "${mpirun[@]}" "$deeplab" train --config configs/scenes-finetune.ini --init "$out/vgg/final.h5" \
+      --data "$out/scenes/train.h5" --out "$out/finetune" --resume auto
+  fi
   log "loss curves: $out/vgg/loss.png (pretraining), $out/finetune/loss.png (fine-tuning)"
   local mode
   for mode in net crf; do

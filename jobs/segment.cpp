@@ -124,7 +124,7 @@ int run_segment(int argc, char** argv) {
     fail("--crf-full-res needs --crf and --max-side");
   segment::validate(o);
   command_line_accepted();
-  check_output_files(v, {"json", "confusion-png"});
+  if (dist::Mpi::get().rank() == 0) check_output_files(v, {"json", "confusion-png"});  // only rank 0 writes them
   o.precision = precision_from(cl, o.device == DeviceChoice::cuda);
   if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
@@ -150,7 +150,7 @@ int run_evaluate(int argc, char** argv) {
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   command_line_accepted();
-  check_output_files(v, {"json", "confusion-png"});
+  if (dist::Mpi::get().rank() == 0) check_output_files(v, {"json", "confusion-png"});  // only rank 0 writes them
   const std::string pred = v["pred"].as<std::string>();
   report(eval::evaluate_predictions(pred, v["data"].as<std::string>(), dist::Mpi::get()), v, pred);
   return 0;

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "core/output_lock.h"
 #include "core/error.h"
@@ -88,35 +89,44 @@ void write_overlay(const std::string& path, const data::Sample& s, const LabelMa
   write_rgb_png(path, o);
 }
 
+// Where an image's overlay goes. The server's folder must hold masks only: its overlays go
+// beside the results folder.
+std::string overlay_path(const SegmentOptions& o, const std::string& name) {
+  if (o.png_layout == PngLayout::voc_server) return o.png_dir + "/overlays/" + file_stem(name) + "_overlay.png";
+  const std::string mask = png_path(o.png_dir, o.png_layout, name);
+  return mask.substr(0, mask.size() - 4) + "_overlay.png";
+}
+
 void write_pictures(const SegmentOptions& o, const data::Sample& s, const LabelMap& labels) {
   const std::string mask = png_path(o.png_dir, o.png_layout, s.name);
   fs::create_directories(fs::path(mask).parent_path());
   write_label_png(mask, labels, LabelPalette::voc);
   if (!o.overlays) return;
-  // The server's folder must hold masks only: its overlays go beside the results folder.
-  const std::string overlay = o.png_layout == PngLayout::voc_server
-                                  ? o.png_dir + "/overlays/" + file_stem(s.name) + "_overlay.png"
-                                  : mask.substr(0, mask.size() - 4) + "_overlay.png";
+  const std::string overlay = overlay_path(o, s.name);
   fs::create_directories(fs::path(overlay).parent_path());
   write_overlay(overlay, s, labels);
 }
 
-// Refuses, before any work, names whose masks would land on one file (two entries of one name,
-// or "a/b" and "a_b" in the flat layout: the second would overwrite the first) or outside DIR.
+// Refuses, before any work, names whose pictures would land on one file (two entries of one name;
+// "a/b" and "a_b" in the flat layout; with --overlays, an image named "a_overlay" beside "a": the
+// second would overwrite the first) or outside DIR.
 void check_png_paths(const SegmentOptions& o, const data::DatasetReader& reader) {
-  std::map<std::string, std::string> taken;  // mask path -> the image name that takes it
+  std::map<std::string, std::string> taken;  // picture path -> the image name that takes it
   for (int64_t i = 0; i < reader.size(); ++i) {
     const std::string name = reader.info(i).name;
-    std::string mask;
+    std::vector<std::string> pictures;
     try {
-      mask = png_path(o.png_dir, o.png_layout, name);
+      pictures.push_back(png_path(o.png_dir, o.png_layout, name));
+      if (o.overlays) pictures.push_back(overlay_path(o, name));
     } catch (const Error& e) {
       fail(o.data_path, ": entry ", i, ": ", e.what());
     }
-    const auto [at, fresh] = taken.emplace(mask, name);
-    if (!fresh)
-      fail(o.data_path, ": images '", at->second, "' and '", name, "' (entry ", i, ") would both be written to ", mask,
-           "; rename one, or choose another --png-layout");
+    for (const std::string& picture : pictures) {
+      const auto [at, fresh] = taken.emplace(picture, name);
+      if (!fresh)
+        fail(o.data_path, ": images '", at->second, "' and '", name, "' (entry ", i, ") would both be written to ",
+             picture, "; rename one, or choose another --png-layout");
+    }
   }
 }
 

@@ -63,6 +63,10 @@ class ImageStore {
         break;
       }
     }
+    // Read per unit, the images are still checked now, before the sweep writes anything: a bad
+    // one would otherwise stop it halfway.
+    if (!cached_)
+      for (int64_t i : indices_) check(i, pred_.probabilities(i), data_.info(i));
   }
   int64_t size() const { return int64_t(indices_.size()); }
   int classes() const { return data_.num_classes(); }
@@ -73,12 +77,17 @@ class ImageStore {
  private:
   Image load(int64_t i) const {
     const data::Sample s = data_.read(i);
-    if (pred_.name(i) != s.name)
-      fail(pred_.path(), ": entry ", i, " is '", pred_.name(i), "', ", data_.path(), " has '", s.name, "'");
     Image im{i, s.height, s.width, pred_.probabilities(i), s.rgb, s.labels};
-    segment::require_fit(im.probs, s.height, s.width, pred_.info().resolution,
-                         pred_.path() + ": entry " + std::to_string(i) + " ('" + s.name + "')");
+    check(i, im.probs, data_.info(i));
     return im;
+  }
+  // The stored probabilities fit the image they were made for (probabilities() has checked
+  // their values).
+  void check(int64_t i, const segment::Stride8Probabilities& probs, const data::EntryInfo& e) const {
+    if (pred_.name(i) != e.name)
+      fail(pred_.path(), ": entry ", i, " is '", pred_.name(i), "', ", data_.path(), " has '", e.name, "'");
+    segment::require_fit(probs, e.height, e.width, pred_.info().resolution,
+                         pred_.path() + ": entry " + std::to_string(i) + " ('" + e.name + "')");
   }
   segment::PredictionsReader pred_;
   data::DatasetReader data_;

@@ -89,6 +89,13 @@ cp "$work/probs.h5" "$work/negative.h5"
 expect "a negative probability" 1 "negative.h5: entry images/000003/probs holds a negative probability" -- \
   "$bin" crf-sweep --probs "$work/negative.h5" --data "$val" --grid "$work/grid.ini" --out "$work/neg" --images 0
 [ ! -e "$work/neg" ] && pass "a refused input leaves no sweep folder" || fail "a refused input left $(ls "$work/neg")"
+# The same when the images are too many to keep (read per unit): still checked before anything is written.
+"$bin" make-scenes --out "$work/big" --train 1 --val 4 --size 400 >/dev/null 2>&1
+"$bin" segment --model "$work/m.h5" --data "$work/big/val.h5" --out "$work/big-probs.h5" --save-probs >/dev/null 2>&1 || fail "segment big"
+/usr/bin/python3 -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r+"); f["images/000003/probs"][0, 1, 1] = -0.5' "$work/big-probs.h5"
+expect "a negative probability, images read per unit" 1 "big-probs.h5: entry images/000003/probs holds a negative probability" -- \
+  "$bin" crf-sweep --probs "$work/big-probs.h5" --data "$work/big/val.h5" --grid "$work/grid.ini" --out "$work/bigneg" --images 0 --memory-mb 1
+[ ! -e "$work/bigneg" ] && pass "images read per unit: a refused input leaves no sweep folder" || fail "left $(ls "$work/bigneg")"
 "$bin" segment --model "$work/m.h5" --data "$val" --out "$work/noprobs.h5" >/dev/null 2>&1
 expect "predictions without probabilities" 1 "noprobs.h5: holds no probabilities" -- "$bin" crf-sweep --probs "$work/noprobs.h5" --data "$val" --grid "$work/grid.ini" --out "$work/y"
 expect "an earlier sweep without --resume" 1 "holds an earlier sweep" -- "$bin" crf-sweep --probs "$work/probs.h5" --data "$val" --grid "$work/grid.ini" --out "$work/r1"

@@ -93,6 +93,12 @@ expect "names that meet in the flat layout" 1 "meet.h5: images 'a/b' and 'a_b' \
 [ ! -e "$work/meet-png" ] && [ ! -e "$work/meet-pred.h5" ] && pass "refused before any work" || fail "names that meet: something was written"
 expect "the tree layout keeps them apart" 0 "2 images" -- \
   "$bin" segment --model "$work/m.h5" --data "$work/meet.h5" --out "$work/meet-pred.h5" --png "$work/meet-png" --png-layout tree
+mkdir -p "$work/ov"
+/usr/bin/python3 -c 'from PIL import Image; import sys; [Image.new("RGB", (40, 30), (9 * i, 80, 120)).save(p) for i, p in enumerate(sys.argv[1:])]' \
+  "$work/ov/a.png" "$work/ov/a_overlay.png"
+"$bin" pack --images "$work/ov" --out "$work/ov.h5" >/dev/null 2>&1 || fail "pack ov"
+expect "an image named like another's overlay" 1 "images 'a' and 'a_overlay' \(entry 1\) would both be written to .*a_overlay.png" -- \
+  "$bin" segment --model "$work/m.h5" --data "$work/ov.h5" --out "$work/ov-pred.h5" --png "$work/ov-png" --overlays
 
 # 4. Bad input: clear errors, nothing overwritten.
 before=$(md5sum < "$work/plain.h5")

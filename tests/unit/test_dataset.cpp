@@ -310,7 +310,7 @@ TEST(FashionMnist, ADamagedHeaderIsAClearErrorNotAnAllocation) {
     gzclose(f);
   };
   write_idx(0x80000000u);
-  testing::expect_error([&] { load_fashion_mnist(dir.string(), "t10k"); }, {"t10k-images-idx3-ubyte.gz", "damaged"});
+  testing::expect_error([&] { load_fashion_mnist(dir.string(), "t10k"); }, {"t10k-images-idx3-ubyte.gz", "claims more than"});
   write_idx(100);
   testing::expect_error([&] { load_fashion_mnist(dir.string(), "t10k"); }, {"t10k-images-idx3-ubyte.gz", "truncated"});
   std::filesystem::remove_all(dir);
