@@ -35,7 +35,8 @@ void copy_trunk(const VggLayer& src, const LayerParams& dst, const std::string& 
 // a cell of pool5's grid, at the model's stride 8 (3 of 7 taps, every 3rd cell: 96 pixels,
 // dilation 12). Says so when the model's dilation places them elsewhere.
 void check_fc6_geometry(int64_t taps, int64_t k, const ModelSpec& spec, WeightsReport& report) {
-  if (!has_fc6_dilation(spec.kind) || k < 2 || (taps - 1) % (k - 1)) return;
+  // (A classifier whose pool5 grid is a single cell has no geometry to keep.)
+  if (!has_fc6_dilation(spec.kind) || k < 2 || taps < 2 || (taps - 1) % (k - 1)) return;
   const int64_t step = (taps - 1) / (k - 1), keeps = 4 * step, dilation = fc6_dilation(spec);
   if (dilation == keeps) return;
   report.warnings.push_back("fc6: the classifier's kept taps are " + std::to_string(32 * step) +

@@ -311,11 +311,14 @@ class RunReport {
  public:
   RunReport(const TrainOptions& o, int64_t start, int64_t global_batch)
       : o_(o), start_(start), global_batch_(global_batch), log_(o.out_dir, start),
-        progress_("train", long(o.solver.max_iter), long(start)) {}
+        progress_("train", long(o.solver.max_iter), long(start)) {
+    // A resumed run's clock goes on from its last logged row.
+    if (!log_.rows().empty()) run_seconds_ = log_.rows().back().seconds;
+  }
 
   void add(int64_t it, int64_t epoch, const StepStats& s) {
     loss_ += s.loss, acc_ += s.pixel_accuracy, seconds_ += s.seconds, wait_ += s.allreduce_wait_seconds;
-    run_seconds_ += s.seconds, ++count_;
+    run_seconds_ += s.seconds, session_seconds_ += s.seconds, ++count_;
     const double lr = learning_rate(o_.solver, it - 1);
     log_.add({it, epoch, s.loss, s.pixel_accuracy, lr, double(s.images) / s.seconds, 1e3 * s.allreduce_wait_seconds,
               run_seconds_});
@@ -323,7 +326,7 @@ class RunReport {
     std::snprintf(extra, sizeof extra, "loss %.4f acc %.3f", s.loss, s.pixel_accuracy);
     progress_.update(long(it), extra);
     if (it % o_.solver.display != 0 && it != o_.solver.max_iter) return;
-    const double per_iteration = run_seconds_ / double(it - start_);
+    const double per_iteration = session_seconds_ / double(it - start_);
     char line[256];
     // A classifier's "pixels" are its photographs' single labels.
     const char* accuracy = is_classifier(o_.model.kind) ? "accuracy" : "pixel accuracy";
@@ -346,7 +349,8 @@ class RunReport {
   int64_t start_, global_batch_;
   TrainLog log_;
   Progress progress_;
-  double loss_ = 0, acc_ = 0, seconds_ = 0, wait_ = 0, run_seconds_ = 0;
+  double loss_ = 0, acc_ = 0, seconds_ = 0, wait_ = 0;
+  double run_seconds_ = 0, session_seconds_ = 0;  // the run's (the log's column), this process's (the ETA)
   int count_ = 0;
 };
 

@@ -47,6 +47,11 @@ if [ -e "$work/killed/final.h5" ]; then fail "kill -9: the run finished before i
 expect "resume auto after kill -9" 0 "resuming from .*checkpoint-00000[0-9][0-9].h5 at iteration ([6-9]|[1-3][0-9])" -- \
   "$bin" train "${long[@]}" --out "$work/killed" --resume auto
 same "kill -9 and resume: bitwise identical" "$work/straight/final.h5" "$work/killed/final.h5" 0
+/usr/bin/python3 - "$work/killed/train_log.csv" <<'PY' && pass "the log's seconds go on across the resume" || fail "the log's seconds restart at the resume"
+import csv, sys
+s = [float(r["seconds"]) for r in csv.DictReader(open(sys.argv[1]))]
+assert len(s) == 40 and all(b >= a for a, b in zip(s, s[1:])), s
+PY
 rows=$(cut -d, -f1 "$work/killed/train_log.csv" | tail -n +2 | sort -n | uniq -d | wc -l)
 [ "$rows" -eq 0 ] && pass "resumed log has each iteration once" || fail "resumed log repeats $rows iterations"
 
