@@ -73,6 +73,7 @@ class ImageStore {
   const segment::Resolution& resolution() const { return pred_.info().resolution; }
   Image get(int64_t k) const { return cached_ ? cache_[size_t(k)] : load(indices_[size_t(k)]); }
   bool cached() const { return cached_; }
+  std::string data_stamp() const { return data_.content_stamp(); }
 
  private:
   Image load(int64_t i) const {
@@ -173,9 +174,12 @@ class UnitLog {
   FILE* file_;
 };
 
-std::string settings_text(const SweepOptions& o, int64_t images, int64_t block) {
+// The data by what it holds (a pipeline rerun writes the same scenes again); the probabilities,
+// which nothing rewrites once complete, by size and time.
+std::string settings_text(const SweepOptions& o, const std::string& data_stamp, int64_t images, int64_t block) {
   std::ostringstream s;
-  s << "probs = " << file_stamp(o.probs_path) << "\ndata = " << file_stamp(o.data_path)
+  s << "probs = " << file_stamp(o.probs_path) << "\ndata = " << fs::absolute(o.data_path).string() << " ("
+    << data_stamp << ")"
     << "\nimages = " << images << "\nblock_images = " << block << "\nrefine = " << o.refine
     << "\nbaseline = " << o.baseline << "\ngrid:\n" << o.grid_text;
   return s.str();
@@ -436,7 +440,7 @@ SweepSummary run_sweep(const SweepOptions& o, dist::Mpi& mpi) {
   const int64_t images = store.size(), block = o.block_images <= 0 ? images : std::min(o.block_images, images);
   SweepRun run{o, store, crf_runner, images, block, (images + block - 1) / block, units_dir, {}};
   if (root) {
-    require_settings(o.out_dir + "/settings", settings_text(o, run.images, run.block), "choose another --out");
+    require_settings(o.out_dir + "/settings", settings_text(o, store.data_stamp(), run.images, run.block), "choose another --out");
     log_info("crf-sweep: " + std::to_string(run.images) + " images (" + (store.cached() ? "in memory" : "read per unit") +
              "), " + std::to_string(run.blocks) + " block(s) per point, " + std::to_string(mpi.size()) + " rank(s)");
   }
