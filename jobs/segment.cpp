@@ -125,7 +125,9 @@ int run_segment(int argc, char** argv) {
   segment::validate(o);
   command_line_accepted();
   if (dist::Mpi::get().rank() == 0) check_output_files(v, {"json", "confusion-png"});  // only rank 0 writes them
-  o.precision = precision_from(cl, o.device == DeviceChoice::cuda);
+  // Where the network runs decides the precision: --device auto on a GPU host computes f32 there
+  // (or TF32), whatever --precision auto would pick for its CPU.
+  o.precision = precision_from(cl, use_device(o.device, mpi.local_rank()).device == Device::cuda);
   if (evaluate) data::DatasetReader(o.data_path).require_labels("segment --evaluate");  // before the work
   const segment::SegmentSummary s = segment::segment_dataset(o, mpi);
   if (mpi.rank() == 0) log_summary(s, o.out_path, mpi.size());

@@ -28,8 +28,15 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& what) 
   Handle h(tjInitDecompress());
   if (!h) fail(what, ": cannot start the JPEG decoder: ", tjGetErrorStr2(nullptr));
   int width = 0, height = 0, subsampling = 0, colourspace = 0;
-  if (tjDecompressHeader3(h.get(), data, static_cast<unsigned long>(size), &width, &height, &subsampling, &colourspace) != 0)
-    fail(what, ": damaged JPEG: ", tjGetErrorStr2(h.get()));
+  if (tjDecompressHeader3(h.get(), data, static_cast<unsigned long>(size), &width, &height, &subsampling, &colourspace) != 0) {
+    // Stray bytes before the scan are met while reading the header, too.
+    const char* message = tjGetErrorStr2(h.get());
+    if (tjGetErrorCode(h.get()) != TJERR_WARNING || !harmless(message) || width < 1 || height < 1)
+      fail(what, ": damaged JPEG: ", message);
+  }
+  if (colourspace == TJCS_CMYK || colourspace == TJCS_YCCK)
+    fail(what, ": a CMYK JPEG (for print): its colours need a colour-managed conversion to RGB, which this program "
+         "does not make; convert it first (for example ImageMagick's `convert IN -colorspace sRGB OUT.jpg`)");
   check_size(width, height, what);
   RgbImage image{height, width, std::vector<uint8_t>(size_t(width) * size_t(height) * 3)};
   // Progressive files with absurdly many scans are refused (TJFLAG_LIMITSCANS): they take

@@ -54,6 +54,10 @@ for crf in "" --crf; do
   if out=$("$tool" compare-predictions "$work/cpu$crf.h5" "$work/gpu$crf.h5" 0.995 2>&1); then pass "GPU segment $crf = CPU ($out)"
   else fail "GPU segment $crf differs from the CPU: $out"; fi
 done
+# --device auto with --precision auto on a GPU host whose CPU computes bf16: the GPU, in f32
+# (the precision was once chosen for the CPU, and the GPU refused bf16).
+expect "segment --device auto --precision auto runs on the GPU" 0 "images/s on 1 rank" -- \
+  "$bin" segment --model "$model" --data "$work/scenes/val.h5" --out "$work/auto.h5" --device auto --precision auto
 printf '[crf]\nbi_w = 3,5\nbi_xy_std = 50,121\nbi_rgb_std = 5\niterations = 5\n' > "$work/grid.ini"
 for device in cpu cuda; do
   "$bin" crf-sweep --probs "$work/cpu.h5" --data "$work/scenes/val.h5" --grid "$work/grid.ini" --images 8 \

@@ -1,6 +1,8 @@
 // The image codecs: every format we open decodes to the pixels that were written, damaged files
 // are errors that name them, a JPEG's EXIF orientation tag does not turn it (its label PNG would
 // no longer line up), and files that are not PNG, JPEG, PPM/PGM or BMP are refused unopened.
+#include <turbojpeg.h>
+
 #include <fstream>
 #include <iterator>
 
@@ -116,6 +118,30 @@ TEST_F(ImageTest, ExifOrientationIsIgnored) {
   ASSERT_EQ(back.width, 64);
   EXPECT_GT(back.rgb[0], 200);                   // top-left still white
   EXPECT_LT(back.rgb[(47 * 64 + 63) * 3], 50);   // bottom-right still black
+}
+
+TEST_F(ImageTest, StrayBytesBeforeTheScanDecodeAndCmykIsRefusedByName) {
+  // Two zero bytes before the start-of-scan marker, as some cameras write them: libjpeg warns
+  // while reading the header, every viewer shows the picture; so do we, the same pixels.
+  const std::vector<uint8_t> jpeg = encode_jpeg(gradient(32, 40), 95, "a.jpg");
+  size_t at = 2;  // walk the segments (FF xx, then a big-endian length) to the scan
+  while (at + 4 < jpeg.size() && !(jpeg[at] == 0xFF && jpeg[at + 1] == 0xDA)) at += 2 + (jpeg[at + 2] << 8 | jpeg[at + 3]);
+  ASSERT_LT(at + 4, jpeg.size());
+  std::vector<uint8_t> stray = jpeg;
+  stray.insert(stray.begin() + long(at), {0, 0});
+  write_bytes(path("clean.jpg"), jpeg);
+  write_bytes(path("stray.jpg"), stray);
+  EXPECT_EQ(read_rgb_image(path("stray.jpg")).rgb, read_rgb_image(path("clean.jpg")).rgb);
+  // A CMYK JPEG: refused with what to do, not called damaged.
+  tjhandle encoder = tjInitCompress();
+  std::vector<uint8_t> cmyk(32 * 40 * 4, 90);
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  ASSERT_EQ(tjCompress2(encoder, cmyk.data(), 40, 0, 32, TJPF_CMYK, &out, &size, TJSAMP_444, 90, 0), 0);
+  write_bytes(path("cmyk.jpg"), std::vector<uint8_t>(out, out + size));
+  tjFree(out);
+  tjDestroy(encoder);
+  testing::expect_error([&] { read_rgb_image(path("cmyk.jpg")); }, {"cmyk.jpg", "a CMYK JPEG", "convert it first"});
 }
 
 TEST_F(ImageTest, UnknownFormatsAreRefusedUnopened) {
