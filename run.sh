@@ -153,7 +153,7 @@ PY
   # VOC's test set, packed without labels and segmented into what PASCAL's server takes.
   log "a folder of unlabelled JPEG photographs (the val scenes as files): pack, segment with the CRF, export"
   sed 's|.*|JPEGImages/&.jpg|' "$out/scenes/voc/ImageSets/Segmentation/val.txt" >"$out/scenes/voc/val-photos.txt"
-  "${mpirun[@]}" "$deeplab" pack --images "$out/scenes/voc/val-photos.txt" --out "$out/photos.h5"
+  "${mpirun[@]}" "$deeplab" pack --images "$out/scenes/voc/val-photos.txt" --out "$out/photos.h5" --overwrite
   rm -rf "$out/photos"
   "${mpirun[@]}" "$deeplab" segment --model "$out/finetune/final.h5" --data "$out/photos.h5" --out "$out/photos-crf.h5" \
     --crf --config configs/crf-scenes.ini --png "$out/photos" --png-layout voc-server --overwrite

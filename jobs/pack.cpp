@@ -22,7 +22,8 @@ void add_storage_option(po::options_description& options, const char* default_st
       ("encoding", po::value<std::string>()->default_value(default_storage),
        "source: keep each JPEG's own bytes (decoded when read; about the size of the JPEGs); raw: "
        "decoded pixels, deflated")
-      ("skip-bad", po::bool_switch(), "leave out entries that cannot be read, and list them");
+      ("skip-bad", po::bool_switch(), "leave out entries that cannot be read, and list them")
+      ("overwrite", po::bool_switch(), "replace an existing output (else it is refused)");
 }
 
 data::PixelStorage storage_from(const po::variables_map& v) {
@@ -62,7 +63,7 @@ int run_pack(int argc, char** argv) {
   cl.command = "pack";
   cl.usage =
       "pack --images DIR|LIST.txt --out D.h5 [--labels DIR] [--num-classes N] [--class-names a,b,...]\n"
-      "       [--encoding source|raw] [--skip-bad]";
+      "       [--encoding source|raw] [--skip-bad] [--overwrite]";
   cl.about =
       "Packs images into a dataset file. DIR is walked recursively; images are recognised by their\n"
       "content (JPEG, PNG, PPM/PGM, BMP), sorted by relative path, and named by it without the\n"
@@ -85,6 +86,7 @@ int run_pack(int argc, char** argv) {
   o.out = v["out"].as<std::string>();
   o.storage = storage_from(v);
   o.skip_bad = v["skip-bad"].as<bool>();
+  o.overwrite = v["overwrite"].as<bool>();
   const std::string labels = v["labels"].as<std::string>(), names = v["class-names"].as<std::string>();
   if (!names.empty()) o.class_names = split_names(names);
   if (v.count("num-classes")) o.num_classes = v["num-classes"].as<int>();
@@ -136,6 +138,7 @@ int run_convert_voc(int argc, char** argv) {
   if (!o.class_names.empty() && v["num-classes"].defaulted()) o.num_classes = int(o.class_names.size());
   o.storage = storage_from(v);
   o.skip_bad = v["skip-bad"].as<bool>();
+  o.overwrite = v["overwrite"].as<bool>();
   if (o.num_classes < 1 || o.num_classes > 255)
     fail("--num-classes ", o.num_classes, " outside 1..255");
   if (!o.class_names.empty() && int(o.class_names.size()) != o.num_classes)

@@ -87,9 +87,10 @@ if [ -n "$voc_root" ]; then
   [ -n "$train_list" ] && [ -n "$val_list" ] || { echo "pipeline.sh: --voc-root needs --train-list and --val-list" >&2; exit 2; }
   extra=()
   [ -z "$label_dir" ] || extra=(--label-dir "$label_dir")
-  submit convert "" "$here/convert.sbatch" convert-voc --voc-root "$voc_root" --list "$train_list" --out "$work/data/train.h5" "${extra[@]}"
+  # A rerun converts again (--overwrite): the same data, which the resumed jobs after it know by content.
+  submit convert "" "$here/convert.sbatch" convert-voc --voc-root "$voc_root" --list "$train_list" --out "$work/data/train.h5" --overwrite "${extra[@]}"
   convert_train=${ids[-1]}
-  submit convert "$convert_train" "$here/convert.sbatch" convert-voc --voc-root "$voc_root" --list "$val_list" --out "$work/data/val.h5"
+  submit convert "$convert_train" "$here/convert.sbatch" convert-voc --voc-root "$voc_root" --list "$val_list" --out "$work/data/val.h5" --overwrite
 else
   # shellcheck disable=SC2086
   submit convert "" "$here/convert.sbatch" make-scenes --out "$work/data" $scenes

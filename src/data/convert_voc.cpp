@@ -19,6 +19,7 @@ PackReport convert_voc(const ConvertOptions& o) {
   if (pack.class_names.empty() && o.num_classes == 21) pack.class_names = voc_class_names();
   pack.storage = o.storage;
   pack.skip_bad = o.skip_bad;
+  pack.overwrite = o.overwrite;
   pack.labels_required = true;
   pack.job = "convert-voc";
   return pack_dataset(voc_sources(o.voc_root, o.label_dir, o.list), pack);

@@ -17,6 +17,7 @@ struct ConvertOptions {
   std::vector<std::string> class_names;  // empty: VOC's for 21 classes, else class0, class1, ...
   PixelStorage storage = PixelStorage::raw;
   bool skip_bad = false;
+  bool overwrite = false;
 };
 
 // The entries of a VOC list: NAME with ROOT/JPEGImages/NAME.jpg and ROOT/LABEL_DIR/NAME.png.

@@ -1,7 +1,9 @@
 #include "data/pack.h"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <memory>
 
 #include "core/error.h"
@@ -171,6 +173,7 @@ ImageSources find_images_on_rank0(const std::string& source, const std::string& 
 
 PackReport pack_dataset(const ImageSources& sources, const PackOptions& o) {
   dist::Mpi& mpi = dist::Mpi::get();
+  if (!o.overwrite && std::filesystem::exists(o.out)) fail(o.out, ": exists; pass --overwrite to replace it");
   PackReport report;
   report.found = int64_t(sources.items.size() + sources.bad.size());
   if (!sources.bad.empty() && !o.skip_bad) fail(sources.bad.front());
@@ -206,7 +209,12 @@ PackReport pack_dataset(const ImageSources& sources, const PackOptions& o) {
   }
   if (mpi.rank() == 0) {
     progress.finish();
-    if (report.packed == 0) fail(o.out, ": none of the ", report.found, " images could be packed");
+    if (report.packed == 0) {
+      std::string why;  // the first few reasons: the inputs, not the output, are what is wrong
+      for (size_t k = 0; k < std::min<size_t>(report.skipped.size(), 10); ++k) why += "\n  " + report.skipped[k];
+      if (report.skipped.size() > 10) why += "\n  ... and " + std::to_string(report.skipped.size() - 10) + " more";
+      fail(o.out, ": none of the ", report.found, " images could be packed:", why);
+    }
     writer->commit();
   }
   mpi.barrier();

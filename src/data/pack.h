@@ -21,6 +21,7 @@ struct PackOptions {
   std::vector<std::string> class_names;  // empty: class0, class1, ...
   PixelStorage storage = PixelStorage::raw;
   bool skip_bad = false;
+  bool overwrite = false;        // replace an existing output (else it is an error, before any work)
   bool labels_required = false;  // every entry must have a label map (convert-voc)
   std::string job = "pack";      // for messages
 };

@@ -170,6 +170,16 @@ expect_refused "$work" "a PNG that is a text file" "broken/sub/fake.png: not a P
 expect "--skip-bad packs the rest and lists what it left out" 0 "2 of 4 images packed.*skipped .*fake.png: not a PNG.*skipped .*cut.jpg: damaged JPEG" -- \
   bash -o pipefail -c "\"$bin\" pack --images \"$work/broken\" --out \"$work/skip.h5\" --skip-bad | tr '\n' ' '"
 expect_refused "$work" "an empty folder" "empty: no images found" -- "$bin" pack --images "$work/empty" --out "$work/bad.h5"
+# An existing output is kept unless --overwrite (pack had replaced a labelled set without a word).
+before=$(cksum <"$work/skip.h5")
+expect "an existing output is refused" 1 "skip.h5: exists; pass --overwrite to replace it" -- \
+  "$bin" pack --images "$work/broken" --out "$work/skip.h5" --skip-bad
+[ "$(cksum <"$work/skip.h5")" = "$before" ] && pass "the existing output is as it was" || fail "the refused run changed skip.h5"
+expect "--overwrite replaces it" 0 "2 of 4 images packed" -- "$bin" pack --images "$work/broken" --out "$work/skip.h5" --skip-bad --overwrite
+# Every image bad under --skip-bad: the reasons, not only the count.
+mkdir -p "$work/allbad" && cp "$work/broken/sub/cut.jpg" "$work/broken/sub/fake.png" "$work/allbad/"
+expect "--skip-bad with every image bad names each" 1 "none of the 2 images could be packed:.*fake.png: not a PNG.*cut.jpg: damaged JPEG" -- \
+  bash -c '"$0" pack --images "$1" --out "$2" --skip-bad 2>&1 | tr "\n" " "; exit "${PIPESTATUS[0]}"' "$bin" "$work/allbad" "$work/allbad.h5"
 printf '2008/2008_000001.jpg\n# a comment\n\nbig/phone.jpg\n' >"$photos/list.txt"
 expect "a list keeps its order, names relative to the common folder" 0 "2 of 2 images packed" -- \
   "$bin" pack --images "$photos/list.txt" --out "$work/list.h5"
