@@ -170,6 +170,14 @@ expect_refused "$work" "a PNG that is a text file" "broken/sub/fake.png: not a P
 expect "--skip-bad packs the rest and lists what it left out" 0 "2 of 4 images packed.*skipped .*fake.png: not a PNG.*skipped .*cut.jpg: damaged JPEG" -- \
   bash -o pipefail -c "\"$bin\" pack --images \"$work/broken\" --out \"$work/skip.h5\" --skip-bad | tr '\n' ' '"
 expect_refused "$work" "an empty folder" "empty: no images found" -- "$bin" pack --images "$work/empty" --out "$work/bad.h5"
+# Pictures in formats not read here are named, not counted among "other files"; an image given
+# as --images is not read as a list.
+mkdir -p "$work/tiff" && cp "$photos/2008/2008_000001.jpg" "$work/tiff/"
+$py -c "from PIL import Image; Image.new('RGB', (20, 10), (1, 2, 3)).save('$work/tiff/scan.tif')"
+expect_refused "$work" "a TIFF among the photographs" "tiff/scan.tif: a TIFF image, which is not read here .*convert it" -- \
+  "$bin" pack --images "$work/tiff" --out "$work/bad.h5"
+expect_refused "$work" "an image given as --images" "2008_000001.jpg: is an image, not a folder or a list of images" -- \
+  "$bin" pack --images "$photos/2008/2008_000001.jpg" --out "$work/bad.h5"
 # An existing output is kept unless --overwrite (pack had replaced a labelled set without a word).
 before=$(cksum <"$work/skip.h5")
 expect "an existing output is refused" 1 "skip.h5: exists; pass --overwrite to replace it" -- \
