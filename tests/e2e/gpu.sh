@@ -33,6 +33,10 @@ expect "CPU, batch 4" 0 "on cpu" -- "$bin" train "${common[@]}" --device cpu --s
 same "GPU: 2 ranks x 2 equals 1 rank x 4" "$work/b4/final.h5" "$work/r2/final.h5" 1e-5
 same "GPU: iter_size 2 equals batch 4" "$work/b4/final.h5" "$work/i2/final.h5" 1e-5
 same "GPU model equals CPU model" "$work/b4/final.h5" "$work/cpu/final.h5" 1e-4
+# Frozen layers (solver.freeze, the MSc step's) on the GPU, which has not run them yet: the CPU's model.
+expect "GPU, the trunk frozen" 0 "on cuda:0" -- "$bin" train "${common[@]}" --device cuda --solver.batch 4 --solver.max_iter 5 --solver.freeze conv --out "$work/frozen-gpu"
+expect "CPU, the trunk frozen" 0 "on cpu" -- "$bin" train "${common[@]}" --device cpu --solver.batch 4 --solver.max_iter 5 --solver.freeze conv --out "$work/frozen-cpu"
+same "frozen trunk: GPU model equals CPU model" "$work/frozen-gpu/final.h5" "$work/frozen-cpu/final.h5" 1e-4
 
 # 2. kill -9 after checkpoint 6, resume: the straight run's model (same GPU, same algorithms).
 long=("${common[@]}" --device cuda --solver.batch 2 --solver.max_iter 40 --solver.snapshot 2)
