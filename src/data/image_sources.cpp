@@ -1,7 +1,6 @@
 #include "data/image_sources.h"
 
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -27,42 +26,20 @@ bool named_like_an_image(const fs::path& p) {
 
 enum class Kind { image, bad, other };
 
-// A picture in a format we do not read, by its first bytes: its name, or "" for anything else.
-std::string unread_image_format(const fs::path& p) {
-  unsigned char b[12] = {};
-  std::ifstream in(p, std::ios::binary);
-  in.read(reinterpret_cast<char*>(b), sizeof b);
-  const auto starts = [&](const char* magic, size_t at = 0) {
-    return std::equal(magic, magic + std::strlen(magic), reinterpret_cast<const char*>(b) + at);
-  };
-  if (starts("II*") || (b[0] == 'M' && b[1] == 'M' && b[2] == 0 && b[3] == '*')) return "TIFF";
-  if (starts("GIF8")) return "GIF";
-  if (starts("RIFF") && starts("WEBP", 8)) return "WebP";
-  if (starts("ftypheic", 4) || starts("ftypheix", 4) || starts("ftypmif1", 4)) return "HEIC";
-  if (starts("ftypavif", 4)) return "AVIF";
-  if ((starts("P1") || starts("P4")) && (b[2] == ' ' || b[2] == '\n' || b[2] == '\r' || b[2] == '\t')) return "1-bit PBM";
-  return "";
-}
-
 // By content; `why` says what is wrong with a bad one. A picture in another format is bad, not
 // other: a TIFF in a folder of photographs was meant to be packed.
 Kind classify(const fs::path& p, std::string& why) {
-  std::optional<ImageFormat> format;
   try {
-    format = file_image_format(p.string());
+    why = file_not_readable_reason(p.string());
   } catch (const Error&) {
     why = "cannot be opened";
     return Kind::bad;
   }
-  if (format) return Kind::image;
-  const std::string other = unread_image_format(p);
-  if (!other.empty()) {
-    why = "a " + other + " image, which is not read here (JPEG, PNG, PPM/PGM, BMP): convert it, e.g. to PNG";
-    return Kind::bad;
-  }
+  if (why.empty()) return Kind::image;
+  if (is_unread_picture(why)) return Kind::bad;
   if (!named_like_an_image(p)) return Kind::other;
   std::error_code ec;
-  why = fs::file_size(p, ec) == 0 ? "empty file" : "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)";
+  if (fs::file_size(p, ec) == 0) why = "empty file";
   return Kind::bad;
 }
 
@@ -133,7 +110,8 @@ ImageSources walk_folder(const std::string& folder) {
 ImageSources read_list(const std::string& list) {
   bool an_image = false;
   try {
-    an_image = file_image_format(list).has_value() || !unread_image_format(list).empty();
+    const std::string reason = file_not_readable_reason(list);
+    an_image = reason.empty() || is_unread_picture(reason);
   } catch (const Error&) {
   }
   if (an_image) fail(list, ": is an image, not a folder or a list of images; give its folder, or a list file naming it");
@@ -165,7 +143,7 @@ ImageSources read_list(const std::string& list) {
     std::string why;
     const Kind kind = classify(p, why);
     if (kind == Kind::image) found.items.push_back({name_of(p.lexically_relative(common)), p.string(), ""});
-    else found.bad.push_back(p.string() + ": " + (kind == Kind::bad ? why : "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)"));
+    else found.bad.push_back(p.string() + ": " + why);
   }
   return found;
 }

@@ -40,24 +40,59 @@ const char* format_name(ImageFormat format) {
   return "?";
 }
 
-std::optional<ImageFormat> file_image_format(const std::string& path) {
+namespace {
+constexpr size_t kHead = 12;  // enough for every signature sniffed here
+constexpr const char* kUnread = ", which is not read here (JPEG, PNG, PPM/PGM, BMP): convert it, e.g. to PNG";
+
+size_t read_head(const std::string& path, uint8_t* head) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, ": no such file (or it cannot be opened)");
-  uint8_t head[8] = {0};
-  const size_t n = std::fread(head, 1, sizeof head, f);
+  const size_t n = std::fread(head, 1, kHead, f);
   std::fclose(f);
-  return sniff_image_format(head, n);
+  return n;
+}
+}  // namespace
+
+std::optional<ImageFormat> file_image_format(const std::string& path) {
+  uint8_t head[kHead] = {0};
+  return sniff_image_format(head, read_head(path, head));
 }
 
+std::string not_readable_reason(const uint8_t* head, size_t n) {
+  const auto starts = [&](const char* magic, size_t at = 0) {
+    const size_t len = std::strlen(magic);
+    return n >= at + len && std::memcmp(head + at, magic, len) == 0;
+  };
+  std::string other;
+  if (starts("II*") || (n >= 4 && head[0] == 'M' && head[1] == 'M' && head[2] == 0 && head[3] == '*')) other = "TIFF";
+  else if (starts("GIF8")) other = "GIF";
+  else if (starts("RIFF") && starts("WEBP", 8)) other = "WebP";
+  else if (starts("ftypheic", 4) || starts("ftypheix", 4) || starts("ftypmif1", 4)) other = "HEIC";
+  else if (starts("ftypavif", 4)) other = "AVIF";
+  else if ((starts("P1") || starts("P4")) && n >= 3 && std::strchr(" \n\r\t#", head[2]) && head[2] != 0) other = "1-bit PBM";
+  if (!other.empty()) return "a " + other + " image" + kUnread;
+  return "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)";
+}
+
+std::string file_not_readable_reason(const std::string& path) {
+  uint8_t head[kHead] = {0};
+  const size_t n = read_head(path, head);
+  return sniff_image_format(head, n) ? "" : not_readable_reason(head, n);
+}
+
+bool is_unread_picture(const std::string& reason) { return reason.find(kUnread) != std::string::npos; }
+
 ImageFormat check_image_format(const std::string& path) {
-  const auto format = file_image_format(path);
-  if (!format) fail(path, ": not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)");
+  uint8_t head[kHead] = {0};
+  const size_t n = read_head(path, head);
+  const auto format = sniff_image_format(head, n);
+  if (!format) fail(path, ": ", not_readable_reason(head, n));
   return *format;
 }
 
 RgbImage decode_image(const uint8_t* bytes, size_t size, const std::string& what) {
   const auto format = sniff_image_format(bytes, size);
-  if (!format) fail(what, ": not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)");
+  if (!format) fail(what, ": ", not_readable_reason(bytes, size));
   switch (*format) {
     case ImageFormat::jpeg: return codecs::decode_jpeg(bytes, size, what);
     case ImageFormat::png: return codecs::decode_png(bytes, size, what);

@@ -147,6 +147,13 @@ TEST_F(ImageTest, StrayBytesBeforeTheScanDecodeAndCmykIsRefusedByName) {
 TEST_F(ImageTest, UnknownFormatsAreRefusedUnopened) {
   std::ofstream(path("x.png"), std::ios::binary) << "DICM not really an image";
   testing::expect_error([&] { read_rgb_image(path("x.png")); }, {"x.png", "not a PNG, JPEG, PPM/PGM or BMP"});
+  // Pictures in other formats are named as such, with what to do.
+  std::ofstream(path("scan.tif"), std::ios::binary) << std::string("II*\0\x08\0\0\0", 8) << "rest of a TIFF";
+  testing::expect_error([&] { read_rgb_image(path("scan.tif")); }, {"scan.tif", "a TIFF image", "convert it"});
+  std::ofstream(path("anim.gif"), std::ios::binary) << "GIF89a....";
+  testing::expect_error([&] { read_rgb_image(path("anim.gif")); }, {"anim.gif", "a GIF image"});
+  std::ofstream(path("photo.webp"), std::ios::binary) << "RIFF\x10\0\0\0WEBPVP8 ";
+  testing::expect_error([&] { read_rgb_image(path("photo.webp")); }, {"photo.webp", "a WebP image"});
   testing::expect_error([&] { read_rgb_image(path("absent.png")); }, {"absent.png", "no such file"});
 }
 
