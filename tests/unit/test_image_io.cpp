@@ -152,7 +152,7 @@ TEST_F(ImageTest, UnknownFormatsAreRefusedUnopened) {
   testing::expect_error([&] { read_rgb_image(path("scan.tif")); }, {"scan.tif", "a TIFF image", "convert it"});
   std::ofstream(path("anim.gif"), std::ios::binary) << "GIF89a....";
   testing::expect_error([&] { read_rgb_image(path("anim.gif")); }, {"anim.gif", "a GIF image"});
-  std::ofstream(path("photo.webp"), std::ios::binary) << "RIFF\x10\0\0\0WEBPVP8 ";
+  std::ofstream(path("photo.webp"), std::ios::binary) << std::string("RIFF\x10\0\0\0WEBPVP8 ", 16);
   testing::expect_error([&] { read_rgb_image(path("photo.webp")); }, {"photo.webp", "a WebP image"});
   testing::expect_error([&] { read_rgb_image(path("absent.png")); }, {"absent.png", "no such file"});
 }
