@@ -30,6 +30,10 @@ init="" crf_config="$repo/configs/crf-largefov.ini" grid="$repo/configs/crf-grid
 ntasks=2 nodes="" gpus="" time_limit="" partition="" account="" wait=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --wait|-h|--help) ;;
+    *) [ $# -ge 2 ] || { echo "pipeline.sh: $1 needs a value (--help lists the options)" >&2; exit 2; } ;;
+  esac
+  case "$1" in
     --work) work=$2; shift ;;
     --config) config=$2; shift ;;
     --scenes) scenes=$2; shift ;;
@@ -55,6 +59,10 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$work" ] && [ -n "$config" ] || { echo "pipeline.sh: --work and --config are required (--help)" >&2; exit 2; }
 [ -f "$config" ] || { echo "pipeline.sh: $config: no such config" >&2; exit 2; }
+for given in "--init:$init" "--crf-config:$crf_config" "--grid:$grid" "--train-list:$train_list" "--val-list:$val_list"; do
+  path=${given#*:}
+  [ -z "$path" ] || [ -f "$path" ] || { echo "pipeline.sh: ${given%%:*} $path: no such file" >&2; exit 2; }
+done
 mkdir -p "$work/logs"
 work=$(cd "$work" && pwd)
 abs() { [ -z "$1" ] || echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
@@ -71,13 +79,15 @@ common=(--parsable --kill-on-invalid-dep=yes --output="$work/logs/%x-%j.out" --n
 gpu=()
 [ -z "$gpus" ] || gpu=(--gpus-per-task="$gpus")
 names=() ids=()
+job_options=()  # sbatch options for the next submit only (the GPUs of train and segment)
 submit() {  # NAME AFTER SCRIPT ARGS...: prints nothing, records the job id
   local name=$1 after=$2 script=$3
   shift 3
   local dep=()
   [ -z "$after" ] || dep=(--dependency="afterok:$after")
   local id
-  id=$(sbatch "${common[@]}" "${dep[@]}" --job-name="deeplab-$name" "$script" "$@")
+  id=$(sbatch "${common[@]}" "${dep[@]}" "${job_options[@]}" --job-name="deeplab-$name" "$script" "$@")
+  job_options=()
   id=${id%%;*}
   names+=("$name") ids+=("$id")
   printf '%-10s %s\n' "$name" "$id"
@@ -98,8 +108,11 @@ fi
 convert=${ids[-1]}
 train_args=(--config "$config" --data "$work/data/train.h5" --out "$work/train")
 [ -z "$init" ] || train_args+=(--init "$init")
-submit train "$convert" "$here/train.sbatch" "${gpu[@]}" "${train_args[@]}"
+# The GPUs go to sbatch, before the script (after it they were arguments of deeplab train).
+job_options=("${gpu[@]}")
+submit train "$convert" "$here/train.sbatch" "${train_args[@]}"
 train=${ids[-1]}
+job_options=("${gpu[@]}")
 submit segment "$train" "$here/segment.sbatch" --model "$work/train/final.h5" --data "$work/data/val.h5" \
   --out "$work/val-pred.h5" --crf --config "$crf_config" --save-probs --png "$work/png"
 segment=${ids[-1]}

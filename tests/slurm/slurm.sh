@@ -37,6 +37,18 @@ expect "srun --mpi=none -n 2: refused, naming the fix" 2 "srun started 2 tasks w
   timeout 120 srun --mpi=none -n 2 "$DEEPLAB" info --devices
 expect "srun --mpi=pmix -n 2: one job" 0 "cpu" -- timeout 120 srun --mpi=pmix -n 2 "$DEEPLAB" info --devices
 
+# 0b. What pipeline.sh asks sbatch for, with an sbatch that only records its arguments: GPUs go
+#     to sbatch for train and segment (before the script, not to deeplab), and a missing file
+#     or value is refused before anything is submitted.
+mkdir -p stub && printf '#!/bin/sh\necho "$*" >>"%s/stub/calls"\necho 1\n' "$work" >stub/sbatch && chmod +x stub/sbatch
+PATH="$work/stub:$PATH" bash "$repo/cluster/slurm/pipeline.sh" --work stubbed --config tiny.ini --gpus-per-task 1 >/dev/null 2>&1
+[ "$(grep -cE -- '--gpus-per-task=1 --job-name=deeplab-(train|segment) [^ ]*\.sbatch' stub/calls)" = 2 ] &&
+  ! grep -qE -- '\.sbatch .*--gpus-per-task' stub/calls && pass "pipeline.sh: GPUs to sbatch for train and segment" ||
+  fail "pipeline.sh: GPUs misplaced: $(cat stub/calls)"
+expect "pipeline.sh: a missing --init" 2 "--init .*none.h5: no such file" -- \
+  env PATH="$work/stub:$PATH" bash "$repo/cluster/slurm/pipeline.sh" --work stubbed --config tiny.ini --init none.h5
+expect "pipeline.sh: an option without its value" 2 "--config needs a value" -- bash "$repo/cluster/slurm/pipeline.sh" --work x --config
+
 # 1. The whole pipeline.
 out=$("${pipeline[@]}" --work good --config tiny.ini 2>&1)
 status=$?
