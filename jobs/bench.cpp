@@ -14,6 +14,7 @@
 #include "crf/dense_crf.h"
 #include "data/loader.h"
 #include "dist/mpi.h"
+#include "eval/confusion.h"
 #include "jobs.h"
 #include "models/deeplab.h"
 #include "models/scorer.h"
@@ -47,7 +48,9 @@ NetworkBench network_bench_from(const po::variables_map& v, const char* name) {
   const ImageSize size = parse_size_option(v["size"].as<std::string>());
   b.height = size.height, b.width = size.width;
   b.batch = v["batch"].as<int>(), b.repeats = v["repeats"].as<int>(), b.warmup = v["warmup"].as<int>();
-  if (b.batch < 1 || b.repeats < 1 || b.warmup < 0) fail(name, ": batch and repeats must be positive");
+  if (b.batch < 1 || b.repeats < 1 || b.warmup < 0)
+    fail(name, ": --batch ", b.batch, ", --repeats ", b.repeats, ", --warmup ", b.warmup,
+         ": expected a positive batch and repeats, and warm-up runs of 0 or more");
   b.spec = model_spec_from(v);
   set_threads_option(v["threads"].as<int>());
   return b;
@@ -104,11 +107,13 @@ int bench_forward(int argc, char** argv) {
   const double rss = peak_rss_mb();
   if (v["json"].as<bool>()) {
     std::printf(
-        "{\"benchmark\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"model\": \"%s\", \"height\": %lld, \"width\": %lld, \"batch\": %d, "
+        "{\"benchmark\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"model\": \"%s\", \"width_multiplier\": %g, "
+        "\"num_classes\": %d, \"conv\": \"%s\", \"height\": %lld, \"width\": %lld, \"batch\": %d, "
         "\"threads\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, \"gflop\": %.3f, \"gflops_per_s\": %.1f, "
-        "\"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
-        backward ? "train_step" : "forward", device.describe().c_str(), nn::precision_name(precision), model_kind_name(spec.kind), (long long)h, (long long)w, batch,
-        cpu_threads(), median, t.min_ms(), gflop, gflop / (median / 1e3), rss, repeats);
+        "\"peak_rss_mb\": %.1f, \"repeats\": %d, \"warmup\": %d}\n",
+        backward ? "train_step" : "forward", device.describe().c_str(), nn::precision_name(precision), model_kind_name(spec.kind),
+        spec.width, spec.num_classes, conv_policy_name(spec.conv_policy), (long long)h, (long long)w, batch,
+        cpu_threads(), median, t.min_ms(), gflop, gflop / (median / 1e3), rss, repeats, warmup);
   } else {
     std::printf("%s %s %lldx%lld on %s, batch %d, %d threads, %s: median %.1f ms (min %.1f), %.1f GFLOP, %.0f GFLOP/s, "
                 "peak RSS %.0f MB, scores %s\n",
@@ -179,10 +184,10 @@ void time_crf_on_cpu(const CrfScene& c) {
   const double per_unit = infer.median_ms() / units;
   if (c.json) {
     std::printf(
-        "{\"benchmark\": \"crf\", \"image\": \"%s\", \"width\": %lld, \"height\": %lld, \"labels\": %d, "
+        "{\"benchmark\": \"crf\", \"image\": %s, \"width\": %lld, \"height\": %lld, \"labels\": %d, "
         "\"iterations\": %d, \"threads\": %d, \"first_ms\": %.3f, \"median_ms\": %.3f, \"setup_ms\": %.3f, "
         "\"inference_ms\": %.3f, \"ms_per_mpixel_label_iteration\": %.3f, \"peak_rss_mb\": %.1f, \"repeats\": %d}\n",
-        c.name.c_str(), (long long)c.width, (long long)c.height, c.labels, c.params.iterations,
+        eval::json_string(c.name).c_str(), (long long)c.width, (long long)c.height, c.labels, c.params.iterations,
         cpu_threads(), first.median_ms(), total.median_ms(), setup.median_ms(), infer.median_ms(), per_unit,
         peak_rss_mb(), c.repeats);
   } else {
@@ -222,7 +227,9 @@ int bench_crf(int argc, char** argv) {
   int64_t w = size.width, h = size.height;
   int labels = v["labels"].as<int>();
   const int repeats = v["repeats"].as<int>(), warmup = v["warmup"].as<int>();
-  if (labels < 1 || repeats < 1) fail("bench crf: labels and repeats must be positive");
+  if (labels < 1 || labels > 255 || repeats < 1 || warmup < 0)
+    fail("bench crf: --labels ", labels, ", --repeats ", repeats, ", --warmup ", warmup,
+         ": expected 1 to 255 labels, a positive repeat count and warm-up runs of 0 or more");
   set_threads_option(v["threads"].as<int>());
   const crf::CrfParams params = crf_params_from(v);
   command_line_accepted();
@@ -269,8 +276,9 @@ int bench_loader(int argc, char** argv) {
   o.augment.scale_max = v["data.scale_max"].as<float>();
   const int batches = v["batches"].as<int>();
   if (batches < 1) fail("bench loader: --batches must be positive");
-  if (o.batch < 1 || o.threads < 0 || o.threads > kMaxThreads || o.augment.crop_size < 1)
-    fail("bench loader: --batch and --data.crop_size must be positive, --data.loader_threads 0 to ", kMaxThreads);
+  if (o.batch < 1) fail("bench loader: --batch ", o.batch, " must be positive");
+  check_loader_threads(o.threads);
+  data::validate(o.augment);
   command_line_accepted();
   data::Loader loader(v["data"].as<std::string>(), o);
   loader.next();  // threads started, first batch made

@@ -123,9 +123,10 @@ int run_forward(int argc, char** argv) {
   const nn::Precision precision = precision_from(cl, /*on_gpu=*/false);
   const std::string input = v["input"].as<std::string>();
   Tensor x = read_npy(input);
+  const Shape given = x.shape();
   const bool single = x.ndim() == 3;
   if (single) x = x.reshaped({1, x.dim(0), x.dim(1), x.dim(2)});
-  if (x.ndim() != 4 || x.dim(1) != 3) fail(input, ": expected 3 x H x W or N x 3 x H x W, got ", shape_str(x.shape()));
+  if (x.ndim() != 4 || x.dim(1) != 3) fail(input, ": expected 3 x H x W or N x 3 x H x W, got ", shape_str(given));
   for (int64_t i = 0; i < x.numel(); ++i)
     if (!std::isfinite(x.data()[i])) fail(input, ": element ", i, " is not finite");
   auto model = load_model(v["model"].as<std::string>(), nn::Phase::test);

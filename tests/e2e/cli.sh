@@ -28,6 +28,8 @@ expect "pretrain: solver.freeze naming no layer: exit 2" 2 "'pool9' names no lay
   "$deeplab" pretrain --out "$dir/frozen" --solver.freeze pool9
 expect "a negative --threads: exit 2" 2 "--threads -3: expected 0" -- "$deeplab" bench crf --threads -3
 expect "--threads 100000 is refused: exit 2" 2 "--threads 100000: expected 0 \(all cores\) to 1024" -- "$deeplab" bench crf --threads 100000
+expect "bench crf --warmup -1: exit 2" 2 "--warmup -1: expected .* warm-up runs of 0 or more" -- "$deeplab" bench crf --warmup -1
+expect "bench loader --data.scale_min 0: exit 2" 2 "scale range 0..1.5" -- "$deeplab" bench loader --data x.h5 --data.scale_min 0
 expect "a negative crf-sweep --images: exit 2" 2 "--images -5: expected 0" -- \
   "$deeplab" crf-sweep --probs p.h5 --data d.h5 --grid g.ini --out "$dir/x" --images -5
 expect "a negative crf-sweep --block-images: exit 2" 2 "--block-images -1" -- \

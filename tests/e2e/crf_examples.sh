@@ -104,6 +104,13 @@ refused 1 "not an .npy" "not a NumPy .npy file" -- \
   "$deeplab" crf --image "$data/im1.png" --probs "$data/im1.ppm" --out "$dir/bad.png"
 refused 1 "missing image" "nothere.png: no such file" -- \
   "$deeplab" crf --image "$dir/nothere.png" --probs "$dir/p1.npy" --out "$dir/bad.png"
+cp "$data/im1.png" "$dir/q\"x\\y.png"   # a name JSON must escape
+if json=$("$deeplab" bench crf --image "$dir/q\"x\\y.png" --probs "$dir/p1.npy" --repeats 1 --warmup 0 --json) &&
+   /usr/bin/python3 -c 'import json, sys; assert json.loads(sys.argv[1])["image"].endswith("q\"x\\y.png")' "$json"; then
+  pass "bench crf --json escapes the image's name"
+else
+  fail "bench crf --json: $json"
+fi
 touch "$dir/a-file"
 refused 1 "marginals where no file can go: checked before the work, so the labels are not written either" \
   "a-file/q.npy: cannot make its folder: .*a-file is not a folder" -- \
