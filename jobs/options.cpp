@@ -20,9 +20,17 @@ bool accepted = false;
 // A config file is read whole before it is parsed: a folder, an unreadable file, one over 1 MiB
 // or one holding binary data (--config /dev/zero, a model file by mistake) is an error naming it.
 constexpr size_t kMaxConfigBytes = size_t(1) << 20;
+// Editors' INI habits are taken as they come: a UTF-8 byte-order mark, and ';' comment lines
+// beside '#' ones (the parser knows '#' only).
 std::string read_config_file(const std::string& path) {
   std::string text = read_file(path, kMaxConfigBytes, "config file");
   if (text.find('\0') != std::string::npos) fail(path, ": holds binary data, not INI text");
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  for (size_t line = 0; line < text.size(); line = text.find('\n', line) + 1) {
+    const size_t first = text.find_first_not_of(" \t", line);
+    if (first != std::string::npos && text[first] == ';') text[first] = '#';
+    if (text.find('\n', line) == std::string::npos) break;
+  }
   return text;
 }
 

@@ -71,6 +71,9 @@ else
 fi
 expect "--config a folder: exit 2" 2 "is a folder, not a config file" -- "$deeplab" bench crf --config "$dir"
 expect "--config /dev/zero: exit 2" 2 "/dev/zero: over 1024 KiB" -- "$deeplab" bench crf --config /dev/zero
+printf '\xef\xbb\xbf[crf]\n; a comment\n  ; another\nbi_w = 5 # trailing\n' >"$dir/bom.ini"
+expect "a config with a byte-order mark and ';' comments" 0 "crf 40x30" -- \
+  "$deeplab" bench crf --config "$dir/bom.ini" --size 40x30 --repeats 1 --warmup 0
 expect "a bad input file is not a bad command line: exit 1" 1 "nothere.h5: no such file" -- "$deeplab" info "$dir/nothere.h5"
 expect "info --help" 0 "usage: deeplab info FILE.h5" -- "$deeplab" info --help
 expect "bench forward --help" 0 "--backward" -- "$deeplab" bench forward --help
