@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/atomic_path.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/image_sources.h"
@@ -58,14 +59,21 @@ int run_make_scenes(int argc, char** argv) {
     }
     log_info("backgrounds: " + std::to_string(options.backgrounds.size()) + " photographs from " + backgrounds);
   }
-  std::filesystem::create_directories(out);
-
+  // Everything read and every output checked before anything is written: a missing half of
+  // Fashion-MNIST, or val.h5 a folder, had left train.h5 written and reported.
   const char* splits[2] = {"train", "val"};
   const char* sources[2] = {"train", "t10k"};
+  const data::FashionMnist garments[2] = {data::load_fashion_mnist(v["fashion-mnist"].as<std::string>(), sources[0]),
+                                          data::load_fashion_mnist(v["fashion-mnist"].as<std::string>(), sources[1])};
+  for (const char* split : splits) check_output_file(out + "/" + split + ".h5");
+  std::filesystem::create_directories(out);
+  // A VOC folder is made afresh: scenes of an earlier, larger run would linger beside the lists.
+  if (v["voc-layout"].as<bool>()) std::filesystem::remove_all(out + "/voc");
+
   for (int k = 0; k < 2; ++k) {
-    const data::FashionMnist garments = data::load_fashion_mnist(v["fashion-mnist"].as<std::string>(), sources[k]);
+    const data::FashionMnist& garments_k = garments[k];
     const std::string path = out + "/" + splits[k] + ".h5";
-    data::write_scenes(path, garments, splits[k], counts[k], options);
+    data::write_scenes(path, garments_k, splits[k], counts[k], options);
     // The same scenes as a VOC folder, so convert-voc and pack can be tried on them.
     if (v["voc-layout"].as<bool>()) data::write_voc_folder(path, out + "/voc", splits[k]);
     std::printf("%s: %lld scenes of %dx%d, %d classes\n", path.c_str(), (long long)counts[k], options.width,

@@ -21,6 +21,16 @@ expect "round trip is exact" 0 "identical: 10 images" -- "$make_files" voc-match
 expect "convert-voc, 3 ranks" 0 "10 of 10 images converted, 10 labelled; .* 3 rank" -- \
   mpirun --oversubscribe -np 3 "$deeplab" convert-voc --voc-root "$voc" --list "$list" --out "$dir/three.h5" --num-classes 11
 expect "same output from 1 and 3 ranks" 0 "same: 10 images" -- "$make_files" same-dataset "$dir/one.h5" "$dir/three.h5"
+# make-scenes again into the same folder: its VOC folder holds the new scenes only; with half of
+# Fashion-MNIST missing it writes nothing at all.
+"$deeplab" make-scenes --out "$dir/again" --train 3 --val 2 --size 48 --voc-layout >/dev/null 2>&1
+"$deeplab" make-scenes --out "$dir/again" --train 1 --val 1 --size 48 --voc-layout --seed 5 >/dev/null 2>&1
+[ "$(ls "$dir/again/voc/JPEGImages" | tr '\n' ' ')" = "train_0.jpg val_0.jpg " ] && pass "make-scenes again: only the new scenes in voc/" ||
+  fail "make-scenes again: voc/JPEGImages holds $(ls "$dir/again/voc/JPEGImages" | tr '\n' ' ')"
+mkdir -p "$dir/half-fm" && cp /usr/share/datasets/fashion-mnist/train-* "$dir/half-fm/"
+expect "make-scenes with half of Fashion-MNIST" 1 "t10k-images-idx3-ubyte.gz: cannot open" -- \
+  "$deeplab" make-scenes --out "$dir/half" --train 2 --val 1 --fashion-mnist "$dir/half-fm"
+[ ! -e "$dir/half" ] && pass "nothing written when half of Fashion-MNIST is missing" || fail "left $(ls "$dir/half")"
 names=background,t-shirt/top,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle-boot
 expect "convert-voc --class-names sets the names and the count" 0 "10 of 10 images converted" -- \
   "$deeplab" convert-voc --voc-root "$voc" --list "$list" --out "$dir/named.h5" --class-names "$names"
