@@ -43,12 +43,13 @@ int run_import(int argc, char** argv) {
       ("strict", po::bool_switch(), "Caffe layers with weights the model does not use are errors")
       ("allow-missing", po::value<std::vector<std::string>>()->multitoken()->default_value({}, ""),
        "layers that may be missing or misshaped (kept as initialised), e.g. fc8")
-      ("seed", po::value<uint64_t>()->default_value(1), "seed of the layers initialised afresh");
+      ("seed", po::value<std::string>()->default_value("1"), "seed of the layers initialised afresh");
   add_model_options(cl.options, "largefov", 224);  // the model to fill; 224: the released VGG-16
   add_config_option(cl);
   if (!parse(cl, argc, argv)) return 0;
   const auto& v = cl.values;
   const ModelSpec asked = model_spec_from(v);
+  const uint64_t seed = seed_option(v, "seed");
   command_line_accepted();
   check_output_files(v, {"out"});
   const std::string path = v["caffemodel"].as<std::string>();
@@ -56,7 +57,7 @@ int run_import(int argc, char** argv) {
   const ModelSpec spec = v["from-vgg16"].as<bool>() ? asked : caffe::with_recorded_fc6_dilation(net, asked, path);
   if (spec.fc6_dilation != asked.fc6_dilation)
     log_info("fc6 dilation " + std::to_string(spec.fc6_dilation) + ", as " + path + " records it");
-  Model model(spec, nn::Phase::test, v["seed"].as<uint64_t>());
+  Model model(spec, nn::Phase::test, seed);
   caffe::ImportReport report;
   if (v["from-vgg16"].as<bool>()) {
     report = caffe::import_vgg16(net, model, path);

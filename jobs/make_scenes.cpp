@@ -29,7 +29,7 @@ int run_make_scenes(int argc, char** argv) {
       ("train", po::value<int64_t>()->default_value(400), "training scenes")
       ("val", po::value<int64_t>()->default_value(100), "validation scenes")
       ("size", po::value<std::string>()->default_value("160"), "canvas size in pixels: N (square) or WxH")
-      ("seed", po::value<uint64_t>()->default_value(1), "random seed")
+      ("seed", po::value<std::string>()->default_value("1"), "random seed")
       ("fashion-mnist", po::value<std::string>()->default_value(data::kFashionMnistDir), "Fashion-MNIST folder")
       ("backgrounds", po::value<std::string>()->default_value(""),
        "a folder or list of photographs: canvases are random crops of them (garments pasted onto real photographs)")
@@ -41,7 +41,7 @@ int run_make_scenes(int argc, char** argv) {
   data::SceneOptions options;
   const ImageSize size = parse_size_option(v["size"].as<std::string>());
   options.width = int(size.width), options.height = int(size.height);
-  options.seed = v["seed"].as<uint64_t>();
+  options.seed = seed_option(v, "seed");
   const int64_t counts[2] = {v["train"].as<int64_t>(), v["val"].as<int64_t>()};
   if (counts[0] < 0 || counts[1] < 0) fail("make-scenes: scene counts must not be negative");
   if (std::min(size.width, size.height) < 32 || std::max(size.width, size.height) > 4096)

@@ -1,6 +1,8 @@
 #include "options.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 
@@ -90,6 +92,16 @@ bool command_line_was_accepted() { return accepted; }
 void check_output_files(const po::variables_map& values, std::initializer_list<const char*> options) {
   for (const char* name : options)
     if (values.count(name) && !values[name].as<std::string>().empty()) check_output_file(values[name].as<std::string>());
+}
+
+uint64_t seed_option(const po::variables_map& values, const char* name) {
+  const std::string text = values[name].as<std::string>();
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long seed = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || errno == ERANGE || *end != 0)
+    fail("--", name, " '", text, "': expected a whole number from 0 to 18446744073709551615");
+  return uint64_t(seed);
 }
 
 void check_loader_threads(int threads) {
@@ -309,7 +321,7 @@ void add_solver_options(po::options_description& options) {
       ("solver.snapshot", po::value<int64_t>()->default_value(d.snapshot), "checkpoint every N iterations (0: none)")
       ("solver.snapshot_keep", po::value<int>()->default_value(d.snapshot_keep), "checkpoints kept")
       ("solver.display", po::value<int64_t>()->default_value(d.display), "iterations per log line")
-      ("solver.seed", po::value<uint64_t>()->default_value(d.seed), "seed of weights, data order, crops, dropout")
+      ("solver.seed", po::value<std::string>()->default_value(std::to_string(d.seed)), "seed of weights, data order, crops, dropout")
       ("solver.loss_normalization", po::value<std::string>()->default_value("per-pixel"),
        "divide the summed loss by the images (per-image) or labelled pixels (per-pixel) of the global batch")
       ("solver.freeze", po::value<std::string>()->default_value(""),
@@ -332,7 +344,7 @@ train::SolverOptions solver_options_from(const po::variables_map& v) {
   s.snapshot = v["solver.snapshot"].as<int64_t>();
   s.snapshot_keep = v["solver.snapshot_keep"].as<int>();
   s.display = v["solver.display"].as<int64_t>();
-  s.seed = v["solver.seed"].as<uint64_t>();
+  s.seed = seed_option(v, "solver.seed");
   s.loss_normalization = train::parse_loss_normalization(v["solver.loss_normalization"].as<std::string>());
   std::stringstream freeze(v["solver.freeze"].as<std::string>());
   for (std::string prefix; std::getline(freeze, prefix, ',');) {

@@ -61,6 +61,10 @@ void add_config_option(CommandLine& cl);
 constexpr int kMaxThreads = 1024;
 void set_threads_option(int threads);
 
+// A seed option's value, read as text: a whole number from 0 to 2^64 - 1 (a C++ reader would wrap
+// "-1" round to 2^64 - 1 without a word), or an error naming the option.
+uint64_t seed_option(const po::variables_map& values, const char* name);
+
 // --data.loader_threads (train, pretrain): 1 to kMaxLoaderThreads, or an error naming the option.
 constexpr int kMaxLoaderThreads = 256;
 void check_loader_threads(int threads);

@@ -51,6 +51,8 @@ for bad in "--data.loader_threads 100000|--data.loader_threads 100000: expected 
            "--model.width 0|width 0 outside" "--model.num_classes 300|num_classes 300 outside 1..255"; do
   expect "train ${bad%%|*}: exit 2" 2 "${bad#*|}" -- "$deeplab" train --data x.h5 --out "$dir/never" ${bad%%|*}
 done
+expect "make-scenes --seed -1: exit 2" 2 "--seed '-1': expected a whole number" -- "$deeplab" make-scenes --out "$dir/never" --seed -1
+expect "train --solver.seed -5: exit 2" 2 "--solver.seed '-5': expected a whole number" -- "$deeplab" train --data x.h5 --out "$dir/never" --solver.seed -5
 expect "pretrain --model.num_classes 5: exit 2" 2 "pretrain's classes are Fashion-MNIST's 10" -- \
   "$deeplab" pretrain --out "$dir/never" --model.num_classes 5
 expect "pretrain --data.scale_min 0: exit 2" 2 "scale range 0..4" -- "$deeplab" pretrain --out "$dir/never" --data.scale_min 0
