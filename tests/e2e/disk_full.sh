@@ -65,7 +65,7 @@ nothing_temporary "segment --resume"
 mkdir -p "$work/ro" && mount -t tmpfs -o ro tmpfs "$work/ro" || fail "mount a read-only tmpfs"
 expect "segment to a read-only disk" 1 "ro/p.h5.lock: cannot create the lock file .*Read-only file system" -- \
   "$bin" segment "${segment[@]}" --out "$work/ro/p.h5"
-expect "make-scenes to a read-only disk" 1 "ro/s: Read-only file system" -- \
+expect "make-scenes to a read-only disk" 1 "ro/s/train.h5: cannot write in .*ro \(Read-only file system\)" -- \
   "$bin" make-scenes --out "$work/ro/s" --train 2 --val 1 --size 64
 printf '[crf]\nbi_w = 3\n' >"$work/grid.ini"
 expect "crf-sweep to a read-only disk" 1 "ro/sweep.lock: cannot create the lock file .*Read-only file system" -- \

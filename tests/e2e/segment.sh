@@ -96,9 +96,9 @@ expect "the tree layout keeps them apart" 0 "2 images" -- \
 mkdir -p "$work/ov"
 /usr/bin/python3 -c 'from PIL import Image; import sys; [Image.new("RGB", (40, 30), (9 * i, 80, 120)).save(p) for i, p in enumerate(sys.argv[1:])]' \
   "$work/ov/a.png" "$work/ov/a_overlay.png"
-"$bin" pack --images "$work/ov" --out "$work/ov.h5" >/dev/null 2>&1 || fail "pack ov"
+"$bin" pack --images "$work/ov" --out "$work/ov-set.h5" >/dev/null 2>&1 || fail "pack ov"
 expect "an image named like another's overlay" 1 "images 'a' and 'a_overlay' \(entry 1\) would both be written to .*a_overlay.png" -- \
-  "$bin" segment --model "$work/m.h5" --data "$work/ov.h5" --out "$work/ov-pred.h5" --png "$work/ov-png" --overlays
+  "$bin" segment --model "$work/m.h5" --data "$work/ov-set.h5" --out "$work/ov-pred.h5" --png "$work/ov-png" --overlays
 
 # 4. Bad input: clear errors, nothing overwritten.
 before=$(md5sum < "$work/plain.h5")
