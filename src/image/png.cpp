@@ -100,6 +100,11 @@ ReadJob decode(const uint8_t* data, size_t size, bool samples, const std::string
   job.data = data;
   job.size = size;
   job.samples = samples;
+  // The size from the header first: past the limit libpng would call a sound file damaged.
+  if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    const auto be32 = [&](size_t at) { return int64_t(data[at]) << 24 | data[at + 1] << 16 | data[at + 2] << 8 | data[at + 3]; };
+    check_size(be32(16), be32(20), what);
+  }
   if (!read_png(job)) fail(what, ": damaged PNG: ", job.error);
   return job;
 }

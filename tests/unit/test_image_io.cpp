@@ -95,6 +95,11 @@ TEST_F(ImageTest, DamagedFilesAreErrorsNamingThem) {
   testing::expect_error([&] { read_rgb_image(path("huge.ppm")); }, {"huge.ppm", "more than 256 megapixels"});
   write_file(path("big.pgm"), "P2\n12000\n12000\n3\n\n");
   testing::expect_error([&] { read_rgb_image(path("big.pgm")); }, {"big.pgm", "truncated PPM/PGM"});
+  // A sound PNG header of a picture wider than the limit: said so, not "damaged".
+  const uint8_t wide[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                            0, 1, 0x11, 0x70, 0, 0, 0, 10, 8, 2, 0, 0, 0, 0, 0, 0, 0};  // 70000 x 10, RGB
+  write_bytes(path("wide.png"), std::vector<uint8_t>(std::begin(wide), std::end(wide)));
+  testing::expect_error([&] { read_rgb_image(path("wide.png")); }, {"wide.png", "70000x10 is larger than 65535 pixels a side"});
 }
 
 TEST_F(ImageTest, ExifOrientationIsIgnored) {
