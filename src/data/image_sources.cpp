@@ -29,14 +29,16 @@ enum class Kind { image, bad, other };
 // By content; `why` says what is wrong with a bad one. A picture in another format is bad, not
 // other: a TIFF in a folder of photographs was meant to be packed.
 Kind classify(const fs::path& p, std::string& why) {
+  ImageFileKind kind;
   try {
-    why = file_not_readable_reason(p.string());
+    kind = sniff_image_file(p.string());
   } catch (const Error&) {
     why = "cannot be opened";
     return Kind::bad;
   }
-  if (why.empty()) return Kind::image;
-  if (is_unread_picture(why)) return Kind::bad;
+  if (kind.format) return Kind::image;
+  why = kind.reason;
+  if (kind.other_picture) return Kind::bad;
   if (!named_like_an_image(p)) return Kind::other;
   std::error_code ec;
   if (fs::file_size(p, ec) == 0) why = "empty file";
@@ -110,8 +112,8 @@ ImageSources walk_folder(const std::string& folder) {
 ImageSources read_list(const std::string& list) {
   bool an_image = false;
   try {
-    const std::string reason = file_not_readable_reason(list);
-    an_image = reason.empty() || is_unread_picture(reason);
+    const ImageFileKind kind = sniff_image_file(list);
+    an_image = kind.format || kind.other_picture;
   } catch (const Error&) {
   }
   if (an_image) fail(list, ": is an image, not a folder or a list of images; give its folder, or a list file naming it");

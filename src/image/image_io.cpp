@@ -42,7 +42,6 @@ const char* format_name(ImageFormat format) {
 
 namespace {
 constexpr size_t kHead = 12;  // enough for every signature sniffed here
-constexpr const char* kUnread = ", which is not read here (JPEG, PNG, PPM/PGM, BMP): convert it, e.g. to PNG";
 
 size_t read_head(const std::string& path, uint8_t* head) {
   FILE* f = std::fopen(path.c_str(), "rb");
@@ -51,14 +50,9 @@ size_t read_head(const std::string& path, uint8_t* head) {
   std::fclose(f);
   return n;
 }
-}  // namespace
 
-std::optional<ImageFormat> file_image_format(const std::string& path) {
-  uint8_t head[kHead] = {0};
-  return sniff_image_format(head, read_head(path, head));
-}
-
-std::string not_readable_reason(const uint8_t* head, size_t n) {
+// The name of a picture format not read here ("TIFF", ...), by its signature, or "".
+std::string other_picture_format(const uint8_t* head, size_t n) {
   const auto starts = [&](const char* magic, size_t at = 0) {
     const size_t len = std::strlen(magic);
     return n >= at + len && std::memcmp(head + at, magic, len) == 0;
@@ -70,24 +64,31 @@ std::string not_readable_reason(const uint8_t* head, size_t n) {
   else if (starts("ftypheic", 4) || starts("ftypheix", 4) || starts("ftypmif1", 4)) other = "HEIC";
   else if (starts("ftypavif", 4)) other = "AVIF";
   else if ((starts("P1") || starts("P4")) && n >= 3 && std::strchr(" \n\r\t#", head[2]) && head[2] != 0) other = "1-bit PBM";
-  if (!other.empty()) return "a " + other + " image" + kUnread;
+  return other;
+}
+}  // namespace
+
+std::string not_readable_reason(const uint8_t* head, size_t n) {
+  const std::string other = other_picture_format(head, n);
+  if (!other.empty()) return "a " + other + " image, which is not read here (JPEG, PNG, PPM/PGM, BMP): convert it, e.g. to PNG";
   return "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)";
 }
 
-std::string file_not_readable_reason(const std::string& path) {
+ImageFileKind sniff_image_file(const std::string& path) {
   uint8_t head[kHead] = {0};
   const size_t n = read_head(path, head);
-  return sniff_image_format(head, n) ? "" : not_readable_reason(head, n);
+  ImageFileKind kind;
+  kind.format = sniff_image_format(head, n);
+  if (kind.format) return kind;
+  kind.other_picture = !other_picture_format(head, n).empty();
+  kind.reason = not_readable_reason(head, n);
+  return kind;
 }
 
-bool is_unread_picture(const std::string& reason) { return reason.find(kUnread) != std::string::npos; }
-
 ImageFormat check_image_format(const std::string& path) {
-  uint8_t head[kHead] = {0};
-  const size_t n = read_head(path, head);
-  const auto format = sniff_image_format(head, n);
-  if (!format) fail(path, ": ", not_readable_reason(head, n));
-  return *format;
+  const ImageFileKind kind = sniff_image_file(path);
+  if (!kind.format) fail(path, ": ", kind.reason);
+  return *kind.format;
 }
 
 RgbImage decode_image(const uint8_t* bytes, size_t size, const std::string& what) {

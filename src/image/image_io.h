@@ -27,16 +27,18 @@ struct RgbImage {
 enum class ImageFormat { png, jpeg, pnm, bmp };
 std::optional<ImageFormat> sniff_image_format(const uint8_t* head, size_t size);
 const char* format_name(ImageFormat format);  // "JPEG", "PNG", "PPM/PGM", "BMP"
-// The format of a file by its first bytes, or none; a file that cannot be opened is an Error.
-std::optional<ImageFormat> file_image_format(const std::string& path);
-// What a file that is none of those is, for its error message: "a TIFF image, which is not read
-// here ...: convert it" for pictures in other formats (TIFF, GIF, WebP, HEIC, AVIF, 1-bit PBM) by
-// their first 12 bytes, else "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)".
+// Why bytes that are none of those cannot be read, for the error message: "a TIFF image, which is
+// not read here ...: convert it" for pictures in other formats (TIFF, GIF, WebP, HEIC, AVIF, 1-bit
+// PBM) by their first 12 bytes, else "not a PNG, JPEG, PPM/PGM or BMP file (by its first bytes)".
 std::string not_readable_reason(const uint8_t* head, size_t size);
-// The same for a file; "" when it is a picture we read. A file that cannot be opened is an Error.
-std::string file_not_readable_reason(const std::string& path);
-// Whether the reason names a picture in another format (rather than a file that is none).
-bool is_unread_picture(const std::string& reason);
+// What a file is by its first bytes: a format read here, or a picture in another format, or
+// neither (then `reason` says so). A file that cannot be opened is an Error.
+struct ImageFileKind {
+  std::optional<ImageFormat> format;
+  bool other_picture = false;  // a picture in a format not read here
+  std::string reason;          // why it cannot be read ("" when format is set)
+};
+ImageFileKind sniff_image_file(const std::string& path);
 // The format of a file; anything else is an Error naming the file.
 ImageFormat check_image_format(const std::string& path);
 // The largest side an image may have, here and in a dataset file.
