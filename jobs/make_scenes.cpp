@@ -71,9 +71,8 @@ int run_make_scenes(int argc, char** argv) {
   if (v["voc-layout"].as<bool>()) std::filesystem::remove_all(out + "/voc");
 
   for (int k = 0; k < 2; ++k) {
-    const data::FashionMnist& garments_k = garments[k];
     const std::string path = out + "/" + splits[k] + ".h5";
-    data::write_scenes(path, garments_k, splits[k], counts[k], options);
+    data::write_scenes(path, garments[k], splits[k], counts[k], options);
     // The same scenes as a VOC folder, so convert-voc and pack can be tried on them.
     if (v["voc-layout"].as<bool>()) data::write_voc_folder(path, out + "/voc", splits[k]);
     std::printf("%s: %lld scenes of %dx%d, %d classes\n", path.c_str(), (long long)counts[k], options.width,

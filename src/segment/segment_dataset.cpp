@@ -220,7 +220,8 @@ struct Pieces {
 };
 
 // What every piece and the assembled file say about themselves.
-PredictionsInfo predictions_info(const SegmentOptions& o, const data::DatasetReader& reader, int classes) {
+PredictionsInfo predictions_info(const SegmentOptions& o, const data::DatasetReader& reader, int classes,
+                                 const std::string& inputs) {
   PredictionsInfo info;
   info.num_classes = classes;
   info.class_names = reader.class_names();
@@ -231,6 +232,7 @@ PredictionsInfo predictions_info(const SegmentOptions& o, const data::DatasetRea
   info.probs = o.save_probs;
   info.model = o.model_path;
   info.data = o.data_path;
+  info.inputs = inputs;
   return info;
 }
 
@@ -392,8 +394,7 @@ SegmentSummary segment_dataset(const SegmentOptions& o, dist::Mpi& mpi) {
 
   // The work, then the assembly.
   const Pieces pieces{n, o.piece_images};
-  PredictionsInfo info = predictions_info(o, reader, classes);
-  info.inputs = inputs;
+  const PredictionsInfo info = predictions_info(o, reader, classes, inputs);
   const auto [computed, reused] = segment_my_pieces(o, reader, pieces, info, scorer, crf_runner, mpi);
   int64_t counts[2] = {computed, reused};
   mpi.allreduce_sum(counts, 2);

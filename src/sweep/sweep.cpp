@@ -251,15 +251,21 @@ struct SweepRun {
   std::map<std::string, UnitRecord> done;  // by point and block: this run's and earlier runs'
 };
 
+// Whether round `round` scores the release's defaults as a baseline outside the grid: in the
+// first round, when the grid does not hold them. One rule for adding them and for keeping them
+// out of the best point.
+bool baseline_outside_grid(const Grid& grid, int round) {
+  const std::vector<Point> in_grid = grid_points(grid);
+  return round == 0 && std::find(in_grid.begin(), in_grid.end(), default_point()) == in_grid.end();
+}
+
 // A round's points: the grid's, less those scored in earlier rounds; the release's defaults too
 // in the first round when asked (the baseline).
 std::vector<Point> round_points(const Grid& grid, const std::vector<std::string>& scored, int round, bool baseline) {
   std::vector<Point> points;
   for (const Point& p : grid_points(grid))
     if (std::find(scored.begin(), scored.end(), point_key(p, grid.iterations, -1)) == scored.end()) points.push_back(p);
-  const Point defaults = default_point();
-  if (round == 0 && baseline && std::find(points.begin(), points.end(), defaults) == points.end())
-    points.push_back(defaults);
+  if (baseline && baseline_outside_grid(grid, round)) points.push_back(default_point());
   return points;
 }
 
@@ -376,8 +382,7 @@ void sum_round(SweepRun& run, const std::vector<Point>& points, const Grid& grid
     res.mean_iou = m.mean_iou();
     res.pixel_accuracy = m.pixel_accuracy();
     if (p == default_point()) {
-      const std::vector<Point> in_grid = grid_points(grid);
-      res.baseline_only = round == 0 && std::find(in_grid.begin(), in_grid.end(), p) == in_grid.end();
+      res.baseline_only = baseline_outside_grid(grid, round);
       summary.baseline = res, summary.has_baseline = true;
     }
     summary.results.push_back(res);

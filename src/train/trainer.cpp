@@ -1,7 +1,5 @@
 #include "train/trainer.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
